@@ -1,0 +1,31 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { RelayError } from '../errors.ts';
+import type { RelayConfig, UserEntry } from './schema.ts';
+import { parseConfig } from './parse-config.ts';
+import { parseUsers } from './parse-users.ts';
+
+/** The only place the relay reads its configuration files. */
+
+export function readYamlFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new RelayError('ERELAY_CONFIG_READ', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
+  try {
+    return parseYaml(text, { prettyErrors: true });
+  } catch (err) {
+    throw new RelayError('ERELAY_CONFIG_INVALID', `${path}: not valid YAML: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export function loadConfig(path: string): RelayConfig {
+  return parseConfig(readYamlFile(path));
+}
+
+export function loadUsers(config: RelayConfig): UserEntry[] {
+  if (!config.usersFile) return [];
+  return parseUsers(readYamlFile(config.usersFile), config.usersFile);
+}

@@ -1,0 +1,241 @@
+import { isIP } from 'node:net';
+import {
+  AUTH_MODES,
+  DELIVERY_MODES,
+  DKIM_ALGORITHMS,
+  TLS_MODES,
+  TLS_VERSIONS,
+  type DeliveryConfig,
+  type DomainConfig,
+  type ListenerConfig,
+  type RelayConfig,
+} from './schema.ts';
+import { ObjectReader, Problems, join, readDuration } from './reader.ts';
+import { parseCidr } from './cidr.ts';
+
+const HOSTNAME = /^(?=.{1,253}$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+const LABEL_NAME = /^[a-z0-9]([a-z0-9_-]{0,62})$/;
+const DKIM_SELECTOR = /^[a-zA-Z0-9](?:[a-zA-Z0-9._-]{0,62})$/;
+
+export const DEFAULT_RETRY_SCHEDULE = ['1m', '5m', '15m', '30m', '1h', '2h', '4h'];
+
+export class ConfigError extends Error {
+  readonly code = 'ERELAY_CONFIG_INVALID';
+
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Turns parsed relay.yaml into a typed, defaulted, deeply frozen config, or throws listing every problem. */
+export function parseConfig(input: unknown): RelayConfig {
+  const problems = new Problems();
+  const root = new ObjectReader(input, '', problems);
+  if (!root.ok) {
+    throw new ConfigError(['the configuration must be a YAML mapping']);
+  }
+
+  const hostname = root.string('hostname', { required: true, pattern: HOSTNAME, patternHint: 'must be a host name' });
+  const listeners = parseListeners(root, problems);
+  const tls = parseTls(root);
+  const trustedNetworks = root.stringList('trustedNetworks', (item) => (parseCidr(item) ? undefined : 'must be an IPv4 or IPv6 address or CIDR'));
+  const usersFile = root.string('usersFile');
+  const limits = parseLimits(root);
+  const queue = parseQueue(root);
+  const delivery = parseDelivery(root);
+  const domains = parseDomains(root, problems);
+  const http = root.has('http') ? parseEndpoint(root.child('http'), 8080, true) : undefined;
+  const metrics = parseEndpoint(root.child('metrics'), 9090, false);
+  root.done();
+
+  listeners.forEach((listener, i) => {
+    const path = join('listeners', i);
+    if (listener.tls !== 'none' && !tls) problems.add(join(path, 'tls'), `${listener.tls} needs the top-level tls section (certFile, keyFile)`);
+    if (listener.auth === 'required' && listener.tls === 'none') {
+      problems.add(join(path, 'auth'), 'required needs tls starttls or implicit: passwords never travel in clear');
+    }
+    if (listener.auth !== 'none' && !usersFile) problems.add(join(path, 'auth'), `${listener.auth} needs usersFile`);
+  });
+
+  if (problems.list.length > 0) throw new ConfigError(problems.list);
+
+  return deepFreeze({
+    hostname,
+    listeners,
+    tls,
+    trustedNetworks,
+    usersFile,
+    limits,
+    queue,
+    delivery,
+    domains,
+    http: http ? { address: http.address, port: http.port, tokensFile: http.tokensFile } : undefined,
+    metrics: { address: metrics.address, port: metrics.port },
+  });
+}
+
+function parseListeners(root: ObjectReader, problems: Problems): ListenerConfig[] {
+  const { items, path } = root.array('listeners');
+  if (items.length === 0) problems.add(path, 'must list at least one listener');
+  const names = new Set<string>();
+  const sockets = new Set<string>();
+  return items.map((item, i) => {
+    const r = new ObjectReader(item, join(path, i), problems);
+    const name = r.string('name', { required: true, pattern: LABEL_NAME, patternHint: 'must be lower case letters, digits, - or _' });
+    const address = r.string('address') ?? '0.0.0.0';
+    if (isIP(address) === 0) problems.add(join(r.path, 'address'), 'must be an IP address');
+    const port = r.number('port', 0, { min: 0, max: 65535 });
+    if (!r.has('port')) problems.add(join(r.path, 'port'), 'is required');
+    const tls = r.oneOf('tls', TLS_MODES, 'none');
+    const auth = r.oneOf('auth', AUTH_MODES, 'none');
+    const submission = r.boolean('submission', true);
+    r.done();
+    if (names.has(name)) problems.add(join(r.path, 'name'), `duplicates listener ${name}`);
+    names.add(name);
+    const socket = `${address}:${port}`;
+    if (port !== 0 && sockets.has(socket)) problems.add(join(r.path, 'port'), `${socket} is used by another listener`);
+    sockets.add(socket);
+    return { name, address, port, tls, auth, submission };
+  });
+}
+
+function parseTls(root: ObjectReader): RelayConfig['tls'] {
+  if (!root.has('tls')) {
+    root.raw('tls');
+    return undefined;
+  }
+  const r = root.child('tls');
+  const certFile = r.string('certFile', { required: true });
+  const keyFile = r.string('keyFile', { required: true });
+  const minVersion = r.oneOf('minVersion', TLS_VERSIONS, 'TLSv1.2');
+  r.done();
+  return { certFile, keyFile, minVersion };
+}
+
+function parseLimits(root: ObjectReader): RelayConfig['limits'] {
+  const r = root.child('limits');
+  const limits = {
+    maxMessageSize: r.size('maxMessageSize', 25 * 2 ** 20),
+    maxRecipients: r.number('maxRecipients', 100, { min: 1, max: 100_000 }),
+    maxConnections: r.number('maxConnections', 1000, { min: 1 }),
+    idleTimeout: r.duration('idleTimeout', 300_000),
+    sessionTimeout: r.duration('sessionTimeout', 1_800_000),
+    maxLineLength: r.size('maxLineLength', 4096),
+  };
+  if (limits.maxLineLength < 512) r.problems.add(join(r.path, 'maxLineLength'), 'must be at least 512 (RFC 5321 4.5.3.1.4)');
+  r.done();
+  return limits;
+}
+
+function parseQueue(root: ObjectReader): RelayConfig['queue'] {
+  const r = root.child('queue');
+  const dir = r.string('dir', { required: true });
+  const schedule = r.has('retrySchedule') ? r.array('retrySchedule') : { items: DEFAULT_RETRY_SCHEDULE, path: join(r.path, 'retrySchedule') };
+  const retrySchedule = schedule.items
+    .map((item, i) => readDuration(item, join(schedule.path, i), r.problems))
+    .filter((ms): ms is number => ms !== undefined);
+  if (schedule.items.length === 0) r.problems.add(schedule.path, 'must list at least one delay');
+  const queue = {
+    dir,
+    retrySchedule,
+    maxAge: r.duration('maxAge', 5 * 86_400_000),
+    minFreeSpace: r.size('minFreeSpace', 256 * 2 ** 20),
+  };
+  r.done();
+  return queue;
+}
+
+function parseDelivery(root: ObjectReader): DeliveryConfig {
+  const r = root.child('delivery');
+  const mode = r.oneOf('mode', DELIVERY_MODES, 'mx');
+  let smarthost: DeliveryConfig['smarthost'];
+  if (r.has('smarthost')) {
+    const s = r.child('smarthost');
+    smarthost = {
+      host: s.string('host', { required: true }),
+      port: s.number('port', 587, { min: 1, max: 65535 }),
+      tls: s.oneOf('tls', TLS_MODES, 'starttls'),
+      username: s.string('username'),
+      passwordFile: s.string('passwordFile'),
+    };
+    if (smarthost.username && !smarthost.passwordFile) s.problems.add(join(s.path, 'passwordFile'), 'is required with username');
+    s.done();
+  } else {
+    r.raw('smarthost');
+    if (mode === 'smarthost') r.problems.add(join(r.path, 'smarthost'), 'is required when mode is smarthost');
+  }
+  const resolvers = r.stringList('resolvers', (item) => (parseResolver(item) ? undefined : 'must be an IP address or ip:port'));
+  const port = r.number('port', 25, { min: 1, max: 65535 });
+  const maxConnections = r.number('maxConnections', 200, { min: 1 });
+  const p = r.child('perDestination');
+  const perDestination = {
+    maxConnections: p.number('maxConnections', 10, { min: 1 }),
+    maxMessagesPerSecond: p.number('maxMessagesPerSecond', 0, { min: 0, integer: false }),
+  };
+  p.done();
+  r.done();
+  return { mode, smarthost, resolvers, port, maxConnections, perDestination };
+}
+
+function parseDomains(root: ObjectReader, problems: Problems): DomainConfig[] {
+  const { items, path } = root.array('domains');
+  const seen = new Set<string>();
+  return items.map((item, i) => {
+    const r = new ObjectReader(item, join(path, i), problems);
+    const name = r.string('name', { required: true, pattern: HOSTNAME, patternHint: 'must be a domain name' }).toLowerCase();
+    if (seen.has(name)) problems.add(join(r.path, 'name'), `duplicates domain ${name}`);
+    seen.add(name);
+    let dkim: DomainConfig['dkim'];
+    if (r.has('dkim')) {
+      const d = r.child('dkim');
+      dkim = {
+        selector: d.string('selector', { required: true, pattern: DKIM_SELECTOR, patternHint: 'must be a DNS label' }),
+        privateKeyFile: d.string('privateKeyFile', { required: true }),
+        algorithm: d.oneOf('algorithm', DKIM_ALGORITHMS, 'rsa-sha256'),
+      };
+      d.done();
+    } else {
+      r.raw('dkim');
+    }
+    const paused = r.boolean('paused', false);
+    const rep = r.child('reputation');
+    const reputation = {
+      maxBounceRate: rep.number('maxBounceRate', 0.1, { min: 0, max: 1, integer: false }),
+      maxComplaintRate: rep.number('maxComplaintRate', 0.003, { min: 0, max: 1, integer: false }),
+      minVolume: rep.number('minVolume', 100, { min: 0 }),
+      pauseOnBreach: rep.boolean('pauseOnBreach', true),
+    };
+    rep.done();
+    r.done();
+    return { name, dkim, paused, reputation };
+  });
+}
+
+function parseEndpoint(r: ObjectReader, defaultPort: number, withTokens: boolean) {
+  const address = r.string('address') ?? '0.0.0.0';
+  if (isIP(address) === 0) r.problems.add(join(r.path, 'address'), 'must be an IP address');
+  const port = r.number('port', defaultPort, { min: 0, max: 65535 });
+  const tokensFile = withTokens ? r.string('tokensFile') : undefined;
+  r.done();
+  return { address, port, tokensFile };
+}
+
+/** `10.96.0.10`, `127.0.0.1:5353`, `::1` or `[::1]:5353` → host and port. */
+export function parseResolver(text: string): { host: string; port: number } | undefined {
+  if (isIP(text) !== 0) return { host: text, port: 53 };
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  if (!match) return undefined;
+  const host = match[1] ?? match[2]!;
+  const port = Number(match[3]);
+  if (isIP(host) === 0 || port < 1 || port > 65535) return undefined;
+  return { host, port };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+    Object.freeze(value);
+  }
+  return value;
+}

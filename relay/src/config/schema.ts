@@ -1,0 +1,141 @@
+/**
+ * relay.yaml, the one contract between the operator (which renders it) and the relay (which
+ * reads it). These are the *parsed* types: durations are milliseconds, sizes are bytes, every
+ * default is filled in. The operator imports this module and nothing else from the relay.
+ * See DESIGN.md "Relay config contract" for the file format.
+ */
+
+export const TLS_MODES = ['none', 'starttls', 'implicit'] as const;
+export type TlsMode = (typeof TLS_MODES)[number];
+
+export const AUTH_MODES = ['required', 'optional', 'none'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+export type TlsVersion = (typeof TLS_VERSIONS)[number];
+
+export const DELIVERY_MODES = ['mx', 'smarthost'] as const;
+export type DeliveryMode = (typeof DELIVERY_MODES)[number];
+
+export const DKIM_ALGORITHMS = ['rsa-sha256', 'ed25519-sha256'] as const;
+export type DkimAlgorithm = (typeof DKIM_ALGORITHMS)[number];
+
+export interface ListenerConfig {
+  /** The `listener` metric label. */
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly tls: TlsMode;
+  readonly auth: AuthMode;
+  /** Message submission (RFC 6409): add a missing Message-ID: and Date:. */
+  readonly submission: boolean;
+}
+
+export interface TlsConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly minVersion: TlsVersion;
+}
+
+export interface LimitsConfig {
+  readonly maxMessageSize: number;
+  readonly maxRecipients: number;
+  /** Concurrent SMTP connections across all listeners. */
+  readonly maxConnections: number;
+  /** Longest silence from a client before the session is closed (ms). */
+  readonly idleTimeout: number;
+  /** Longest a whole SMTP session may last (ms), so a slow drip cannot hold a slot forever. */
+  readonly sessionTimeout: number;
+  /** Longest command line accepted (bytes). */
+  readonly maxLineLength: number;
+}
+
+export interface QueueConfig {
+  readonly dir: string;
+  /** Delays between attempts (ms); the last step repeats. */
+  readonly retrySchedule: readonly number[];
+  /** Age after which pending recipients bounce (ms). */
+  readonly maxAge: number;
+  /** New mail is refused with 452 4.3.1 while the spool's file system has less free space (bytes). */
+  readonly minFreeSpace: number;
+}
+
+export interface SmarthostConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: TlsMode;
+  readonly username?: string;
+  readonly passwordFile?: string;
+}
+
+export interface PerDestinationConfig {
+  readonly maxConnections: number;
+  /** 0 means unlimited. */
+  readonly maxMessagesPerSecond: number;
+}
+
+export interface DeliveryConfig {
+  readonly mode: DeliveryMode;
+  readonly smarthost?: SmarthostConfig;
+  /** DNS servers as `ip` or `ip:port`; empty means the system resolver. */
+  readonly resolvers: readonly string[];
+  /** Destination port in mx mode. */
+  readonly port: number;
+  readonly maxConnections: number;
+  readonly perDestination: PerDestinationConfig;
+}
+
+export interface DkimConfig {
+  readonly selector: string;
+  readonly privateKeyFile: string;
+  readonly algorithm: DkimAlgorithm;
+}
+
+export interface ReputationConfig {
+  readonly maxBounceRate: number;
+  readonly maxComplaintRate: number;
+  readonly minVolume: number;
+  readonly pauseOnBreach: boolean;
+}
+
+export interface DomainConfig {
+  /** Lower case. */
+  readonly name: string;
+  readonly dkim?: DkimConfig;
+  readonly paused: boolean;
+  readonly reputation: ReputationConfig;
+}
+
+export interface HttpConfig {
+  readonly address: string;
+  readonly port: number;
+  readonly tokensFile?: string;
+}
+
+export interface MetricsConfig {
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface RelayConfig {
+  readonly hostname: string;
+  readonly listeners: readonly ListenerConfig[];
+  readonly tls?: TlsConfig;
+  readonly trustedNetworks: readonly string[];
+  readonly usersFile?: string;
+  readonly limits: LimitsConfig;
+  readonly queue: QueueConfig;
+  readonly delivery: DeliveryConfig;
+  readonly domains: readonly DomainConfig[];
+  readonly http?: HttpConfig;
+  readonly metrics: MetricsConfig;
+}
+
+/** One entry of `usersFile`. */
+export interface UserEntry {
+  readonly username: string;
+  /** `scrypt$N=..,r=..,p=..$<salt>$<hash>` as printed by `mail-relay hash-password`. */
+  readonly passwordHash: string;
+  /** Empty means any configured sending domain. */
+  readonly allowedSenderDomains: readonly string[];
+}

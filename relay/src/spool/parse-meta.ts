@@ -1,0 +1,77 @@
+import type { MessageMeta, MessageState, RecipientState } from './types.ts';
+
+/**
+ * Spool records are read back after crashes, upgrades and disk faults: check their shape once
+ * here so that the rest of the relay can trust SpoolEntry. Throws on anything malformed; the
+ * caller moves the record to corrupt/.
+ */
+
+function fail(what: string): never {
+  throw new Error(`spool record: bad ${what}`);
+}
+
+function str(v: unknown, what: string): string {
+  return typeof v === 'string' ? v : fail(what);
+}
+
+function num(v: unknown, what: string): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : fail(what);
+}
+
+function optStr(v: unknown, what: string): string | undefined {
+  return v === undefined ? undefined : str(v, what);
+}
+
+function recipients(v: unknown): RecipientState[] {
+  if (!Array.isArray(v) || v.length === 0) fail('recipients');
+  return v.map((r: Record<string, unknown>) => {
+    const status = r?.status;
+    if (status !== 'pending' && status !== 'delivered' && status !== 'bounced') fail('recipient status');
+    return {
+      address: str(r.address, 'recipient address'),
+      status,
+      ...(r.lastReply !== undefined ? { lastReply: str(r.lastReply, 'lastReply') } : {}),
+      ...(r.updatedAt !== undefined ? { updatedAt: num(r.updatedAt, 'updatedAt') } : {}),
+    };
+  });
+}
+
+export function parseMessageMeta(v: unknown): MessageMeta {
+  if (typeof v !== 'object' || v === null) fail('meta');
+  const m = v as Record<string, unknown>;
+  const o = (typeof m.origin === 'object' && m.origin !== null ? m.origin : fail('origin')) as Record<string, unknown>;
+  const bodyFile = optStr(m.bodyFile, 'bodyFile');
+  if (bodyFile !== undefined && !/^[0-9A-Z]+\.eml$/.test(bodyFile)) fail('bodyFile');
+  return {
+    id: str(m.id, 'id'),
+    from: str(m.from, 'from'),
+    recipients: recipients(m.recipients),
+    createdAt: num(m.createdAt, 'createdAt'),
+    size: num(m.size, 'size'),
+    attempts: num(m.attempts, 'attempts'),
+    nextAttemptAt: num(m.nextAttemptAt, 'nextAttemptAt'),
+    held: m.held === true,
+    ...(m.sendingDomain !== undefined ? { sendingDomain: str(m.sendingDomain, 'sendingDomain') } : {}),
+    origin: {
+      listener: str(o.listener, 'origin.listener'),
+      clientAddress: str(o.clientAddress, 'origin.clientAddress'),
+      ...(o.user !== undefined ? { user: str(o.user, 'origin.user') } : {}),
+      ...(o.helo !== undefined ? { helo: str(o.helo, 'origin.helo') } : {}),
+    },
+    ...(bodyFile !== undefined ? { bodyFile } : {}),
+  };
+}
+
+export function parseMessageState(v: unknown): { id: string; state: MessageState } {
+  if (typeof v !== 'object' || v === null) fail('state');
+  const s = v as Record<string, unknown>;
+  return {
+    id: str(s.id, 'id'),
+    state: {
+      recipients: recipients(s.recipients),
+      attempts: num(s.attempts, 'attempts'),
+      nextAttemptAt: num(s.nextAttemptAt, 'nextAttemptAt'),
+      held: s.held === true,
+    },
+  };
+}

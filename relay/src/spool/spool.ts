@@ -1,0 +1,422 @@
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import { access, mkdir, readFile, readdir, statfs, truncate, unlink, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { Logger } from '../log.ts';
+import { RelayError, describeError } from '../errors.ts';
+import { DueHeap } from './due-heap.ts';
+import { fsyncDir } from './fs-async.ts';
+import { IncomingMessage } from './incoming-message.ts';
+import { RecordType, HEADER_SIZE, decodeMessagePayload, encodeJsonRecord, encodeMessagePayload, encodeRecord } from './record-codec.ts';
+import { scanSegment } from './scan-segment.ts';
+import { SegmentLog, parseSegmentFileName, segmentFileName } from './segment-log.ts';
+import { SpoolLock } from './spool-lock.ts';
+import type { MessageMeta, MessageState, QueueStats, SpoolEntry } from './types.ts';
+import { parseMessageMeta, parseMessageState } from './parse-meta.ts';
+
+export interface SpoolOptions {
+  readonly dir: string;
+  readonly logger: Logger;
+  /** Refuse new mail while the file system has less free space than this (bytes). */
+  readonly minFreeSpace?: number;
+  readonly maxSegmentSize?: number;
+  /** Bodies up to this size are kept in memory while received and stored inline in a segment. */
+  readonly inlineLimit?: number;
+  readonly now?: () => number;
+}
+
+export type CorruptKind = 'record' | 'torn_tail' | 'missing_body';
+
+/**
+ * The crash-safe queue (DESIGN.md "Spool"). Layout of `dir`:
+ *
+ *   lock                  one process per spool
+ *   segments/NNNN.seg     append-only records: MESSAGE (meta + inline body), STATE, REMOVE
+ *   large/ID.eml          bodies larger than inlineLimit, fsynced before their MESSAGE record
+ *   corrupt/              unreadable bytes and metadata, moved aside on recovery, never dropped
+ *
+ * Every record is acknowledged only after group commit has fsynced it. The live set is kept in
+ * memory and rebuilt by replaying the segments on start-up; a segment is deleted once no live
+ * message references it.
+ *
+ * Events: `message` (a new message was committed), `corrupt` (kind, path).
+ */
+export class Spool extends EventEmitter {
+  private readonly entries = new Map<string, SpoolEntry>();
+  private readonly refs = new Map<number, number>();
+  private readonly due = new DueHeap();
+  private log!: SegmentLog;
+  private lock!: SpoolLock;
+  private freeBytes = Infinity;
+  private spaceTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  readonly segmentsDir: string;
+  readonly largeDir: string;
+  readonly corruptDir: string;
+  private readonly now: () => number;
+  private readonly inlineLimit: number;
+  private readonly minFreeSpace: number;
+  private readonly logger: Logger;
+
+  private constructor(readonly options: SpoolOptions) {
+    super();
+    this.segmentsDir = join(options.dir, 'segments');
+    this.largeDir = join(options.dir, 'large');
+    this.corruptDir = join(options.dir, 'corrupt');
+    this.now = options.now ?? Date.now;
+    this.inlineLimit = options.inlineLimit ?? 256 * 1024;
+    this.minFreeSpace = options.minFreeSpace ?? 0;
+    this.logger = options.logger;
+  }
+
+  /** Locks the directory, replays the segments and opens a fresh segment for appends. */
+  static async open(options: SpoolOptions, onCorrupt?: (kind: CorruptKind) => void): Promise<Spool> {
+    const spool = new Spool(options);
+    if (onCorrupt) spool.on('corrupt', onCorrupt);
+    await spool.init();
+    return spool;
+  }
+
+  private async init(): Promise<void> {
+    const { dir } = this.options;
+    try {
+      await mkdir(dir, { recursive: true });
+      for (const sub of [this.segmentsDir, this.largeDir, this.corruptDir]) await mkdir(sub, { recursive: true });
+      await fsyncDir(dir);
+    } catch (err) {
+      throw new RelayError('ERELAY_SPOOL_IO', `cannot create spool ${dir}: ${describeError(err)}`, { cause: err });
+    }
+    this.lock = await SpoolLock.acquire(dir);
+    try {
+      const last = await this.recover();
+      this.log = new SegmentLog(this.segmentsDir, this.options.maxSegmentSize ?? 64 * 2 ** 20, (seg) => this.maybeRemoveSegment(seg));
+      await this.log.start(last + 1);
+      await this.refreshFreeSpace();
+      this.spaceTimer = setInterval(() => void this.refreshFreeSpace(), 1000);
+      this.spaceTimer.unref();
+    } catch (err) {
+      await this.lock.release();
+      throw err;
+    }
+  }
+
+  // ---- receiving ---------------------------------------------------------------------------
+
+  /** False while the disk is too full to take a message of `size` bytes (answer 452 4.3.1). */
+  hasRoomFor(size = 0): boolean {
+    return this.freeBytes - size >= this.minFreeSpace;
+  }
+
+  private async refreshFreeSpace(): Promise<void> {
+    try {
+      const s = await statfs(this.options.dir);
+      this.freeBytes = s.bavail * s.bsize;
+    } catch {
+      // keep the last reading; a real write error still fails the commit
+    }
+  }
+
+  newMessage(id: string): IncomingMessage {
+    if (this.closed) throw new RelayError('ERELAY_SPOOL_CLOSED', 'spool is closed');
+    return new IncomingMessage(id, this.largeDir, this.inlineLimit);
+  }
+
+  /**
+   * Makes the message durable; resolves once its record and body are fsynced. Only then may
+   * the caller acknowledge it. On failure the body is discarded and nothing was acknowledged.
+   */
+  async commit(incoming: IncomingMessage, meta: Omit<MessageMeta, 'id' | 'size' | 'bodyFile'>): Promise<SpoolEntry> {
+    if (this.closed) throw new RelayError('ERELAY_SPOOL_CLOSED', 'spool is closed');
+    try {
+      const spilled = incoming.spilled;
+      if (spilled) await incoming.seal();
+      const full: MessageMeta = { ...meta, id: incoming.id, size: incoming.size, ...(spilled ? { bodyFile: incoming.fileName } : {}) };
+      const body = spilled ? [] : incoming.inlineBody();
+      const payload = encodeMessagePayload(full, body);
+      const metaBytes = payload[0]!.length + payload[1]!.length;
+      const loc = await this.log.append(encodeRecord(RecordType.Message, payload), spilled ? this.largeDir : undefined);
+      const entry: SpoolEntry = {
+        meta: full,
+        body: spilled
+          ? { file: incoming.fileName }
+          : { segment: loc.segment, offset: loc.offset + HEADER_SIZE + metaBytes, length: incoming.size },
+        stateSegment: loc.segment,
+        leased: false,
+      };
+      this.insert(entry);
+      this.emit('message', entry);
+      return entry;
+    } catch (err) {
+      await incoming.discard();
+      if (err instanceof RelayError) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC' || code === 'EDQUOT') throw new RelayError('ERELAY_SPOOL_FULL', 'spool file system is full', { cause: err });
+      throw new RelayError('ERELAY_SPOOL_IO', `spool write failed: ${code ?? describeError(err)}`, { cause: err });
+    }
+  }
+
+  // ---- the delivery side -------------------------------------------------------------------
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(id: string): SpoolEntry | undefined {
+    return this.entries.get(id);
+  }
+
+  /** Every live entry, oldest first. */
+  values(): IterableIterator<SpoolEntry> {
+    return this.entries.values();
+  }
+
+  /** When the earliest not-leased message becomes due, if any. */
+  nextDueAt(): number | undefined {
+    this.skipStale();
+    return this.due.peekTime();
+  }
+
+  /**
+   * Hands out up to `limit` messages due at `now`, oldest due first. A leased message is not
+   * handed out again until `update` or `release` returns it.
+   */
+  lease(limit: number, now = this.now()): SpoolEntry[] {
+    const out: SpoolEntry[] = [];
+    while (out.length < limit) {
+      this.skipStale();
+      const time = this.due.peekTime();
+      if (time === undefined || time > now) break;
+      const { id } = this.due.pop()!;
+      const entry = this.entries.get(id)!;
+      entry.leased = true;
+      out.push(entry);
+    }
+    return out;
+  }
+
+  private skipStale(): void {
+    for (;;) {
+      const time = this.due.peekTime();
+      if (time === undefined) return;
+      const entry = this.entries.get(this.due.peekId()!);
+      if (entry && !entry.leased && !entry.meta.held && entry.meta.nextAttemptAt === time) return;
+      this.due.pop();
+    }
+  }
+
+  /** Returns a leased message unchanged (e.g. on shutdown) so it is due again. */
+  release(id: string): void {
+    const entry = this.entries.get(id);
+    if (!entry || !entry.leased) return;
+    entry.leased = false;
+    this.schedule(entry);
+  }
+
+  /**
+   * Records the outcome of an attempt durably. When no recipient is pending any more the
+   * message is removed; otherwise it is due again at `state.nextAttemptAt` (unless held).
+   */
+  async update(id: string, state: MessageState): Promise<void> {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    const finished = state.recipients.every((r) => r.status !== 'pending');
+    if (finished) {
+      await this.log.append(encodeJsonRecord(RecordType.Remove, { id }));
+      this.remove(entry);
+      return;
+    }
+    const loc = await this.log.append(encodeJsonRecord(RecordType.State, { id, ...state }));
+    entry.meta = { ...entry.meta, ...state };
+    this.moveState(entry, loc.segment);
+    entry.leased = false;
+    this.schedule(entry);
+  }
+
+  /** Reads an inline body, or streams a large one. */
+  async readBody(entry: SpoolEntry): Promise<Buffer> {
+    const body = entry.body;
+    if ('file' in body) return readFile(join(this.largeDir, body.file));
+    return this.log.read(body.segment, body.offset, body.length);
+  }
+
+  bodyStream(entry: SpoolEntry): Readable | undefined {
+    const body = entry.body;
+    return 'file' in body ? createReadStream(join(this.largeDir, body.file)) : undefined;
+  }
+
+  stats(now = this.now()): QueueStats {
+    let ready = 0;
+    let deferred = 0;
+    let held = 0;
+    let oldestCreatedAt: number | undefined;
+    for (const entry of this.entries.values()) {
+      const m = entry.meta;
+      if (oldestCreatedAt === undefined || m.createdAt < oldestCreatedAt) oldestCreatedAt = m.createdAt;
+      if (m.held) held++;
+      else if (m.attempts > 0 && m.nextAttemptAt > now && !entry.leased) deferred++;
+      else ready++;
+    }
+    return { ready, deferred, held, oldestCreatedAt };
+  }
+
+  /** Group-commit effectiveness: records written per fsync batch so far. */
+  commitStats(): { batches: number; records: number } {
+    return { batches: this.log.batches, records: this.log.records };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.spaceTimer);
+    await this.log.close();
+    await this.lock.release();
+  }
+
+  // ---- index bookkeeping ---------------------------------------------------------------------
+
+  private insert(entry: SpoolEntry): void {
+    const previous = this.entries.get(entry.meta.id);
+    if (previous) this.dropRefs(previous);
+    this.entries.set(entry.meta.id, entry);
+    if ('segment' in entry.body) this.ref(entry.body.segment, 1);
+    this.ref(entry.stateSegment, 1);
+    this.schedule(entry);
+  }
+
+  private schedule(entry: SpoolEntry): void {
+    if (!entry.meta.held && !entry.leased) this.due.push(entry.meta.nextAttemptAt, entry.meta.id);
+  }
+
+  private moveState(entry: SpoolEntry, segment: number): void {
+    this.ref(segment, 1);
+    const old = entry.stateSegment;
+    entry.stateSegment = segment;
+    this.ref(old, -1);
+  }
+
+  private remove(entry: SpoolEntry): void {
+    this.entries.delete(entry.meta.id);
+    this.dropRefs(entry);
+    if ('file' in entry.body) unlink(join(this.largeDir, entry.body.file)).catch(() => undefined);
+  }
+
+  private dropRefs(entry: SpoolEntry): void {
+    if ('segment' in entry.body) this.ref(entry.body.segment, -1);
+    this.ref(entry.stateSegment, -1);
+  }
+
+  private ref(segment: number, delta: number): void {
+    const count = (this.refs.get(segment) ?? 0) + delta;
+    if (count > 0) {
+      this.refs.set(segment, count);
+      return;
+    }
+    this.refs.delete(segment);
+    this.maybeRemoveSegment(segment);
+  }
+
+  private maybeRemoveSegment(segment: number): void {
+    if (!this.log || segment === this.log.current || (this.refs.get(segment) ?? 0) > 0) return;
+    this.log.remove(segment).catch((err: unknown) => {
+      this.logger.warn('cannot remove spool segment', { segment, error: describeError(err) });
+    });
+  }
+
+  // ---- recovery ------------------------------------------------------------------------------
+
+  /** Replays every segment; returns the highest segment number seen (0 when none). */
+  private async recover(): Promise<number> {
+    const names = await readdir(this.segmentsDir);
+    const segments = names
+      .map((n) => parseSegmentFileName(n))
+      .filter((n): n is number => n !== undefined)
+      .sort((a, b) => a - b);
+    const started = Date.now();
+    for (const segment of segments) await this.replaySegment(segment, segment === segments.at(-1));
+    // Bodies that never got a MESSAGE record (crash mid-receive) or whose removal was lost.
+    const referenced = new Set<string>();
+    for (const entry of this.entries.values()) if ('file' in entry.body) referenced.add(entry.body.file);
+    for (const name of await readdir(this.largeDir)) {
+      if (!referenced.has(name)) await unlink(join(this.largeDir, name)).catch(() => undefined);
+    }
+    for (const entry of [...this.entries.values()]) {
+      if ('file' in entry.body && !(await exists(join(this.largeDir, entry.body.file)))) {
+        await this.quarantine(`${entry.meta.id}.meta.json`, Buffer.from(JSON.stringify(entry.meta)), 'missing_body');
+        this.entries.delete(entry.meta.id);
+        this.dropRefs(entry);
+      }
+    }
+    const live = new Set(this.refs.keys());
+    for (const segment of segments) {
+      if (!live.has(segment)) await unlink(join(this.segmentsDir, segmentFileName(segment))).catch(() => undefined);
+    }
+    if (segments.length > 0) {
+      this.logger.info('spool recovered', { messages: this.entries.size, segments: segments.length, ms: Date.now() - started });
+    }
+    return segments.at(-1) ?? 0;
+  }
+
+  private async replaySegment(segment: number, isLast: boolean): Promise<void> {
+    const path = join(this.segmentsDir, segmentFileName(segment));
+    const buf = await readFile(path);
+    const { records, bad } = scanSegment(buf);
+    for (const range of bad) {
+      const kind: CorruptKind = range.tail && isLast ? 'torn_tail' : 'record';
+      await this.quarantine(`${segmentFileName(segment)}-${range.start}.bin`, buf.subarray(range.start, range.end), kind);
+    }
+    const tail = bad.at(-1);
+    if (tail?.tail) await truncate(path, tail.start);
+    for (const record of records) {
+      try {
+        this.applyRecord(segment, record.type, record.offset, record.payload);
+      } catch (err) {
+        await this.quarantine(`${segmentFileName(segment)}-${record.offset}.rec`, record.payload, 'record');
+        this.logger.warn('unreadable spool record moved aside', { segment, offset: record.offset, error: describeError(err) });
+      }
+    }
+  }
+
+  private applyRecord(segment: number, type: RecordType, offset: number, payload: Buffer): void {
+    if (type === RecordType.Message) {
+      const { meta, bodyOffset, bodyLength } = decodeMessagePayload(payload);
+      const parsed = parseMessageMeta(meta);
+      const body = parsed.bodyFile ? { file: parsed.bodyFile } : { segment, offset: offset + HEADER_SIZE + bodyOffset, length: bodyLength };
+      this.insert({ meta: parsed, body, stateSegment: segment, leased: false });
+      return;
+    }
+    const value: unknown = JSON.parse(payload.toString('utf8'));
+    if (type === RecordType.State) {
+      const { id, state } = parseMessageState(value);
+      const entry = this.entries.get(id);
+      if (!entry) return; // its MESSAGE record was in a segment already deleted: the message is done
+      entry.meta = { ...entry.meta, ...state };
+      this.moveState(entry, segment);
+      this.schedule(entry);
+      return;
+    }
+    const id = (value as { id?: unknown }).id;
+    const entry = typeof id === 'string' ? this.entries.get(id) : undefined;
+    if (entry) {
+      this.entries.delete(id as string);
+      this.dropRefs(entry);
+    }
+  }
+
+  private async quarantine(name: string, bytes: Buffer, kind: CorruptKind): Promise<void> {
+    const path = join(this.corruptDir, name);
+    await writeFile(path, bytes);
+    await fsyncDir(this.corruptDir);
+    this.logger.warn('spool data moved to corrupt/', { file: name, bytes: bytes.length, kind });
+    this.emit('corrupt', kind, path);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,61 @@
+/** What the spool keeps about each message; persisted in its MESSAGE and STATE records. */
+
+export type RecipientStatus = 'pending' | 'delivered' | 'bounced';
+
+export interface RecipientState {
+  readonly address: string;
+  readonly status: RecipientStatus;
+  /** Last reply from the next hop, e.g. `451 4.7.1 try later` (kept for DSNs, logs and the API). */
+  readonly lastReply?: string;
+  readonly updatedAt?: number;
+}
+
+export interface MessageOrigin {
+  readonly listener: string;
+  readonly clientAddress: string;
+  readonly user?: string;
+  readonly helo?: string;
+}
+
+export interface MessageMeta {
+  readonly id: string;
+  /** Envelope sender; '' is the null sender. */
+  readonly from: string;
+  readonly recipients: readonly RecipientState[];
+  readonly createdAt: number;
+  /** Body size in bytes. */
+  readonly size: number;
+  readonly attempts: number;
+  readonly nextAttemptAt: number;
+  readonly held: boolean;
+  /** The configured sending domain the message belongs to, if any. */
+  readonly sendingDomain?: string;
+  readonly origin: MessageOrigin;
+  /** File under large/ holding the body, for bodies too big to keep inline. */
+  readonly bodyFile?: string;
+}
+
+/** The mutable part of a message, written as a STATE record. */
+export interface MessageState {
+  readonly recipients: readonly RecipientState[];
+  readonly attempts: number;
+  readonly nextAttemptAt: number;
+  readonly held: boolean;
+}
+
+export type BodyLocation = { readonly segment: number; readonly offset: number; readonly length: number } | { readonly file: string };
+
+export interface SpoolEntry {
+  meta: MessageMeta;
+  readonly body: BodyLocation;
+  /** Segment holding the newest record of this message (refcounted for segment removal). */
+  stateSegment: number;
+  leased: boolean;
+}
+
+export interface QueueStats {
+  readonly ready: number;
+  readonly deferred: number;
+  readonly held: number;
+  readonly oldestCreatedAt: number | undefined;
+}

