@@ -1,0 +1,88 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { QueueStats } from '../spool/types.ts';
+
+/**
+ * Every metric the relay exports, named as in DESIGN.md. Labels are bounded: `listener` and
+ * `domain` come from the config, `reason` and `state` from fixed sets in the code.
+ */
+export function createMetrics(queueStats: () => QueueStats, now: () => number = Date.now) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  let cached: { at: number; stats: QueueStats } | undefined;
+  // the two queue metrics are collected together; walk the queue once per scrape
+  const stats = () => {
+    const t = now();
+    if (!cached || t - cached.at > 500) cached = { at: t, stats: queueStats() };
+    return cached.stats;
+  };
+
+  return {
+    registry,
+    messagesReceived: new Counter({
+      name: 'mailrelay_messages_received_total',
+      help: 'Messages accepted (250 after the spool fsync), by listener.',
+      labelNames: ['listener'] as const,
+      registers: [registry],
+    }),
+    bytesReceived: new Counter({
+      name: 'mailrelay_received_bytes_total',
+      help: 'Bytes of accepted messages, by listener.',
+      labelNames: ['listener'] as const,
+      registers: [registry],
+    }),
+    messagesRejected: new Counter({
+      name: 'mailrelay_messages_rejected_total',
+      help: 'Refused transactions and recipients, by listener and reason.',
+      labelNames: ['listener', 'reason'] as const,
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: 'mailrelay_auth_failures_total',
+      help: 'Failed SMTP AUTH attempts, by listener.',
+      labelNames: ['listener'] as const,
+      registers: [registry],
+    }),
+    connections: new Gauge({
+      name: 'mailrelay_smtp_connections',
+      help: 'Open SMTP connections, by listener.',
+      labelNames: ['listener'] as const,
+      registers: [registry],
+    }),
+    tlsSessions: new Counter({
+      name: 'mailrelay_tls_sessions_total',
+      help: 'TLS sessions established, by direction (inbound, outbound) and protocol version.',
+      labelNames: ['direction', 'version'] as const,
+      registers: [registry],
+    }),
+    spoolCorrupt: new Counter({
+      name: 'mailrelay_spool_corrupt_total',
+      help: 'Unreadable spool data moved to corrupt/, by kind (record, torn_tail, missing_body).',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    queueMessages: new Gauge({
+      name: 'mailrelay_queue_messages',
+      help: 'Messages in the spool, by state (ready, deferred, held).',
+      labelNames: ['state'] as const,
+      registers: [registry],
+      collect() {
+        const s = stats();
+        this.set({ state: 'ready' }, s.ready);
+        this.set({ state: 'deferred' }, s.deferred);
+        this.set({ state: 'held' }, s.held);
+      },
+    }),
+    oldestMessageAge: new Gauge({
+      name: 'mailrelay_queue_oldest_message_age_seconds',
+      help: 'Age of the oldest message in the spool (0 when empty).',
+      registers: [registry],
+      collect() {
+        const oldest = stats().oldestCreatedAt;
+        this.set(oldest === undefined ? 0 : Math.max(0, (now() - oldest) / 1000));
+      },
+    }),
+  };
+}
+
+export type RelayMetrics = ReturnType<typeof createMetrics>;

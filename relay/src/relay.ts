@@ -1,0 +1,89 @@
+import type { Server } from 'node:http';
+import type { RelayConfig, UserEntry } from './config/schema.ts';
+import type { Logger } from './log.ts';
+import { createMetrics, type RelayMetrics } from './metrics/metrics.ts';
+import { createMetricsServer } from './metrics/metrics-server.ts';
+import { Spool } from './spool/spool.ts';
+import { Authenticator } from './smtp/authenticator.ts';
+import { SmtpIngress } from './smtp/smtp-ingress.ts';
+import { TlsCertificates } from './smtp/tls-certificates.ts';
+import { RelayError } from './errors.ts';
+
+export interface RelayOptions {
+  readonly logger: Logger;
+  readonly users: readonly UserEntry[];
+  /** How often mounted certificate files are checked for renewal. */
+  readonly tlsPollMs?: number;
+  readonly authDelayMs?: number;
+}
+
+/** The relay process: spool, SMTP listeners and the metrics endpoint, started and stopped together. */
+export class Relay {
+  private ready = false;
+
+  private constructor(
+    readonly config: RelayConfig,
+    readonly spool: Spool,
+    readonly metrics: RelayMetrics,
+    private readonly ingress: SmtpIngress,
+    private readonly metricsServer: Server,
+    private readonly certificates: TlsCertificates | undefined,
+    readonly smtpPorts: ReadonlyMap<string, number>,
+    readonly metricsPort: number,
+    private readonly logger: Logger,
+  ) {}
+
+  static async start(config: RelayConfig, options: RelayOptions): Promise<Relay> {
+    const { logger } = options;
+    const certificates = config.tls ? new TlsCertificates(config.tls, logger) : undefined;
+    let spool: Spool | undefined;
+    const metrics = createMetrics(() => spool!.stats());
+    spool = await Spool.open({ dir: config.queue.dir, logger, minFreeSpace: config.queue.minFreeSpace }, (kind) =>
+      metrics.spoolCorrupt.inc({ kind }),
+    );
+    let relay: Relay | undefined;
+    const metricsServer = createMetricsServer(metrics.registry, () => relay?.ready ?? false);
+    try {
+      const ingress = new SmtpIngress({
+        config,
+        spool,
+        authenticator: new Authenticator(options.users),
+        metrics,
+        logger,
+        certificates: certificates?.current,
+        authDelayMs: options.authDelayMs,
+      });
+      const smtpPorts = await ingress.listen();
+      const metricsPort = await new Promise<number>((resolve, reject) => {
+        metricsServer.once('error', (err) => reject(new RelayError('ERELAY_LISTEN', `metrics cannot listen: ${err.message}`, { cause: err })));
+        metricsServer.listen(config.metrics.port, config.metrics.address, () => {
+          const address = metricsServer.address();
+          resolve(typeof address === 'object' && address ? address.port : config.metrics.port);
+        });
+      });
+      certificates?.watch((pair) => ingress.updateCertificates(pair), options.tlsPollMs);
+      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, smtpPorts, metricsPort, logger);
+      relay.ready = true;
+      logger.info('relay started', { hostname: config.hostname, listeners: Object.fromEntries(smtpPorts), metricsPort, queued: spool.size });
+      return relay;
+    } catch (err) {
+      metricsServer.close();
+      await spool.close();
+      throw err;
+    }
+  }
+
+  /** Stops taking mail, lets sessions in DATA finish within `graceMs`, then closes the spool. */
+  async stop(graceMs = 25_000): Promise<void> {
+    this.ready = false;
+    this.logger.info('relay stopping', { graceMs, connections: this.ingress.connectionCount });
+    this.certificates?.stop();
+    await this.ingress.close(graceMs);
+    await this.spool.close();
+    await new Promise<void>((resolve) => {
+      this.metricsServer.close(() => resolve());
+      this.metricsServer.closeAllConnections();
+    });
+    this.logger.info('relay stopped');
+  }
+}

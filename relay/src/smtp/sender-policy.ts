@@ -1,0 +1,59 @@
+import { SmtpReplyError } from '../errors.ts';
+import type { NetworkList } from '../config/cidr.ts';
+
+/**
+ * Who may send what through the relay. Pure functions of the session, so every denial and its
+ * exact reply can be tested without a socket. Never an open relay: an unauthenticated client
+ * outside trustedNetworks relays nothing.
+ */
+
+export interface PolicyInput {
+  readonly clientAddress: string;
+  readonly user: { readonly allowedSenderDomains: readonly string[] } | undefined;
+}
+
+export function domainOf(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at === -1 ? '' : address.slice(at + 1).toLowerCase();
+}
+
+/** The configured domain an address's domain falls under (itself or a parent), if any. */
+export function matchDomain(domain: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  for (const candidate of candidates) {
+    if (domain === candidate || domain.endsWith(`.${candidate}`)) {
+      if (!best || candidate.length > best.length) best = candidate;
+    }
+  }
+  return best;
+}
+
+export function checkRelayAllowed(input: PolicyInput, trusted: NetworkList): SmtpReplyError | undefined {
+  if (input.user || trusted.contains(input.clientAddress)) return undefined;
+  return new SmtpReplyError(550, '5.7.1', 'Relay access denied: authenticate or send from a trusted network', 'relay_denied');
+}
+
+/**
+ * Checks MAIL FROM against the configured sending domains and the user's allowed domains.
+ * Returns the sending domain the message belongs to, or the reply to refuse it with.
+ */
+export function checkSender(
+  from: string,
+  input: PolicyInput,
+  domains: readonly string[],
+): { sendingDomain: string | undefined } | { error: SmtpReplyError } {
+  if (domains.length === 0 && !input.user?.allowedSenderDomains.length) return { sendingDomain: undefined };
+  const domain = domainOf(from);
+  if (!domain) {
+    return { error: new SmtpReplyError(550, '5.7.1', 'Sender address must belong to a configured sending domain', 'sender_domain') };
+  }
+  const sendingDomain = domains.length > 0 ? matchDomain(domain, domains) : undefined;
+  if (domains.length > 0 && !sendingDomain) {
+    return { error: new SmtpReplyError(550, '5.7.1', `Sender domain ${domain} is not a sending domain of this relay`, 'sender_domain') };
+  }
+  const allowed = input.user?.allowedSenderDomains ?? [];
+  if (allowed.length > 0 && !matchDomain(domain, allowed)) {
+    return { error: new SmtpReplyError(550, '5.7.1', `User may not send as ${domain}`, 'sender_domain') };
+  }
+  return { sendingDomain };
+}

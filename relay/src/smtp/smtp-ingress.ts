@@ -1,0 +1,363 @@
+import './enhanced-codes.ts';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { TLSSocket } from 'node:tls';
+import type { ListenerConfig, RelayConfig } from '../config/schema.ts';
+import { NetworkList } from '../config/cidr.ts';
+import { RelayError, SmtpReplyError, describeError, errorCode } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { RelayMetrics } from '../metrics/metrics.ts';
+import type { Spool } from '../spool/spool.ts';
+import { newQueueId } from '../spool/queue-id.ts';
+import type { IncomingMessage } from '../spool/incoming-message.ts';
+import type { AuthenticatedUser, Authenticator } from './authenticator.ts';
+import { AuthThrottle } from './auth-throttle.ts';
+import { MessageFilter } from './message-filter.ts';
+import { checkRelayAllowed, checkSender } from './sender-policy.ts';
+import { buildDateHeader, buildMessageIdHeader, buildReceivedHeader, protocolName } from './trace-headers.ts';
+import type { CertificatePair } from './tls-certificates.ts';
+
+export interface IngressDeps {
+  readonly config: RelayConfig;
+  readonly spool: Spool;
+  readonly authenticator: Authenticator;
+  readonly metrics: RelayMetrics;
+  readonly logger: Logger;
+  readonly certificates?: CertificatePair;
+  /** Base delay of the AUTH failure back-off (tests shorten it). */
+  readonly authDelayMs?: number;
+}
+
+interface SessionState {
+  readonly startedAt: number;
+  readonly listener: string;
+  readonly logger: Logger;
+  sendingDomain: string | undefined;
+}
+
+type Callback = (err?: Error | null) => void;
+
+/** Adapts an async hook to smtp-server's callback, which must be called exactly once. */
+function adapt(callback: Callback, work: () => Promise<void> | void): void {
+  let result: Promise<void> | void;
+  try {
+    result = work();
+  } catch (err) {
+    callback(err as Error);
+    return;
+  }
+  if (result) result.then(() => callback(), (err: Error) => callback(err));
+  else callback();
+}
+
+/**
+ * SMTP ingress: one smtp-server per configured listener, sharing the relay policy, the
+ * connection limit and the spool. Hooks are thin adapters around async functions that throw
+ * SmtpReplyError; the body streams through MessageFilter into the spool, and `250` is sent
+ * only after the spool's fsync.
+ */
+export class SmtpIngress {
+  private readonly servers = new Map<string, { server: SMTPServer; listener: ListenerConfig }>();
+  private readonly sessions = new Map<string, SessionState>();
+  private readonly trusted: NetworkList;
+  private readonly domains: string[];
+  private readonly throttle: AuthThrottle;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private draining = false;
+
+  constructor(private readonly deps: IngressDeps) {
+    this.trusted = new NetworkList(deps.config.trustedNetworks);
+    this.domains = deps.config.domains.map((d) => d.name);
+    this.throttle = new AuthThrottle(deps.authDelayMs);
+    for (const listener of deps.config.listeners) {
+      const server = this.createServer(listener);
+      // smtp-server reports client-side failures (TLS handshakes cut short, resets) as 'error'
+      // events; unhandled, one would take the process down.
+      server.on('error', (err: Error & { code?: string }) => {
+        deps.logger.debug('smtp connection error', { listener: listener.name, code: err.code, error: err.message });
+      });
+      this.servers.set(listener.name, { server, listener });
+    }
+  }
+
+  /** Starts every listener; resolves with the bound ports (useful with port 0). */
+  async listen(): Promise<Map<string, number>> {
+    const ports = new Map<string, number>();
+    for (const [name, { server, listener }] of this.servers) {
+      await new Promise<void>((resolve, reject) => {
+        const onError = (err: Error) => reject(new RelayError('ERELAY_LISTEN', `listener ${name} cannot listen on ${listener.address}:${listener.port}: ${err.message}`, { cause: err }));
+        server.server.once('error', onError);
+        server.listen(listener.port, listener.address, () => {
+          server.server.off('error', onError);
+          resolve();
+        });
+      });
+      const address = server.server.address();
+      ports.set(name, typeof address === 'object' && address ? address.port : listener.port);
+    }
+    const { sessionTimeout } = this.deps.config.limits;
+    this.sweepTimer = setInterval(() => this.closeOverdueSessions(), Math.min(10_000, sessionTimeout));
+    this.sweepTimer.unref();
+    return ports;
+  }
+
+  updateCertificates(pair: CertificatePair): void {
+    for (const { server, listener } of this.servers.values()) {
+      if (listener.tls !== 'none') server.updateSecureContext({ key: pair.key, cert: pair.cert, minVersion: pair.minVersion });
+    }
+  }
+
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  /**
+   * Stops accepting connections; sessions get `graceMs` to finish (a message in DATA is
+   * completed and acknowledged), then the rest are closed with 421.
+   */
+  async close(graceMs: number): Promise<void> {
+    this.draining = true;
+    clearInterval(this.sweepTimer);
+    await Promise.all(
+      [...this.servers.values()].map(
+        ({ server }) =>
+          new Promise<void>((resolve) => {
+            (server.options as { closeTimeout?: number }).closeTimeout = graceMs;
+            server.close(() => resolve());
+          }),
+      ),
+    );
+  }
+
+  private createServer(listener: ListenerConfig): SMTPServer {
+    const { config } = this.deps;
+    const pair = this.deps.certificates;
+    const disabled = this.baseDisabled(listener);
+    return new SMTPServer({
+      name: config.hostname,
+      banner: 'mail-relay ESMTP',
+      secure: listener.tls === 'implicit',
+      ...(listener.tls !== 'none' && pair ? { key: pair.key, cert: pair.cert, minVersion: pair.minVersion } : {}),
+      disabledCommands: disabled,
+      authMethods: ['PLAIN', 'LOGIN'],
+      authOptional: listener.auth !== 'required',
+      allowInsecureAuth: false,
+      size: config.limits.maxMessageSize,
+      rejectOversized: true,
+      maxRecipients: config.limits.maxRecipients,
+      maxCommandLength: config.limits.maxLineLength,
+      socketTimeout: config.limits.idleTimeout,
+      hideENHANCEDSTATUSCODES: false,
+      hideDSN: true,
+      disableReverseLookup: true,
+      logger: false,
+      onConnect: (session, cb) => adapt(cb, () => this.onConnect(listener, session)),
+      onSecure: (socket, session, cb) => adapt(cb, () => this.onSecure(listener, socket as TLSSocket, session)),
+      onAuth: (auth, session, cb) => {
+        this.onAuth(listener, auth, session).then(
+          (user) => cb(null, { user }),
+          (err: Error) => cb(err),
+        );
+      },
+      onMailFrom: (address, session, cb) => adapt(cb, () => this.onMailFrom(listener, address, session)),
+      onRcptTo: (address, session, cb) => adapt(cb, () => this.onRcptTo(listener, address, session)),
+      onData: (stream, session, cb) => {
+        this.onData(listener, stream, session).then(
+          (reply) => cb(null, reply),
+          (err: Error) => cb(err),
+        );
+      },
+      onClose: (session) => this.onClose(listener, session),
+    });
+  }
+
+  private baseDisabled(listener: ListenerConfig): string[] {
+    const disabled: string[] = [];
+    if (listener.tls !== 'starttls') disabled.push('STARTTLS');
+    if (listener.auth === 'none') disabled.push('AUTH');
+    return disabled;
+  }
+
+  private reject(listener: ListenerConfig, err: SmtpReplyError): SmtpReplyError {
+    this.deps.metrics.messagesRejected.inc({ listener: listener.name, reason: err.reason });
+    return err;
+  }
+
+  private onConnect(listener: ListenerConfig, session: SMTPServerSession): void {
+    if (this.draining) throw new SmtpReplyError(421, '4.3.2', 'Service shutting down, try another host', 'shutting_down');
+    if (this.sessions.size >= this.deps.config.limits.maxConnections) {
+      throw this.reject(listener, new SmtpReplyError(421, '4.7.0', 'Too many connections, try again later', 'too_many_connections'));
+    }
+    this.sessions.set(session.id, {
+      startedAt: Date.now(),
+      listener: listener.name,
+      logger: this.deps.logger.child({ sessionId: session.id, listener: listener.name, remoteAddress: session.remoteAddress }),
+      sendingDomain: undefined,
+    });
+    // RFC 4954 section 4: do not offer AUTH before STARTTLS; passwords never travel in clear
+    if (listener.tls === 'starttls' && listener.auth !== 'none') session.disabledCommands = [...this.baseDisabled(listener), 'AUTH'];
+    this.deps.metrics.connections.inc({ listener: listener.name });
+  }
+
+  private onClose(listener: ListenerConfig, session: SMTPServerSession): void {
+    if (this.sessions.delete(session.id)) this.deps.metrics.connections.dec({ listener: listener.name });
+  }
+
+  private onSecure(listener: ListenerConfig, socket: TLSSocket, session: SMTPServerSession): void {
+    if (listener.tls === 'starttls' && listener.auth !== 'none') session.disabledCommands = this.baseDisabled(listener);
+    this.deps.metrics.tlsSessions.inc({ direction: 'inbound', version: socket.getProtocol?.() ?? 'unknown' });
+  }
+
+  private async onAuth(listener: ListenerConfig, auth: SMTPServerAuthentication, session: SMTPServerSession): Promise<AuthenticatedUser> {
+    const user = auth.username && typeof auth.password === 'string' ? await this.deps.authenticator.verify(auth.username, auth.password) : undefined;
+    if (user) {
+      this.sessions.get(session.id)?.logger.info('authenticated', { user: user.username });
+      return { username: user.username, allowedSenderDomains: user.allowedSenderDomains };
+    }
+    this.deps.metrics.authFailures.inc({ listener: listener.name });
+    const delay = this.throttle.fail(session.remoteAddress ?? '');
+    this.sessions.get(session.id)?.logger.warn('authentication failed', { user: auth.username, method: auth.method });
+    await new Promise((r) => setTimeout(r, delay));
+    throw new SmtpReplyError(535, '5.7.8', 'Authentication credentials invalid', 'auth_failed');
+  }
+
+  private user(session: SMTPServerSession): AuthenticatedUser | undefined {
+    return session.user as AuthenticatedUser | undefined;
+  }
+
+  private onMailFrom(listener: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession): void {
+    const declared = Number((address.args || {}).SIZE ?? 0) || 0;
+    if (!this.deps.spool.hasRoomFor(Math.max(declared, 64 * 1024))) {
+      throw this.reject(listener, new SmtpReplyError(452, '4.3.1', 'Insufficient system storage, try again later', 'spool_full'));
+    }
+    const verdict = checkSender(address.address, { clientAddress: session.remoteAddress ?? '', user: this.user(session) }, this.domains);
+    if ('error' in verdict) throw this.reject(listener, verdict.error);
+    const state = this.sessions.get(session.id);
+    if (state) state.sendingDomain = verdict.sendingDomain;
+  }
+
+  private onRcptTo(listener: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession): void {
+    const denied = checkRelayAllowed({ clientAddress: session.remoteAddress ?? '', user: this.user(session) }, this.trusted);
+    if (denied) throw this.reject(listener, denied);
+    if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@\[[^\]]+\]$/.test(address.address)) {
+      throw this.reject(listener, new SmtpReplyError(550, '5.1.3', 'Recipient address must be user@domain', 'bad_recipient'));
+    }
+  }
+
+  private async onData(listener: ListenerConfig, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+    const state = this.sessions.get(session.id);
+    const logger = state?.logger ?? this.deps.logger;
+    const id = newQueueId();
+    const now = new Date();
+    let incoming: IncomingMessage;
+    try {
+      incoming = this.deps.spool.newMessage(id);
+    } catch (err) {
+      stream.resume();
+      throw this.reject(listener, new SmtpReplyError(451, '4.3.0', 'Temporary local problem, try again later', 'spool_error', { cause: err }));
+    }
+    const filter = new MessageFilter();
+    const recipients = session.envelope.rcptTo.map((r) => r.address);
+    let prefix: string | undefined = buildReceivedHeader({
+      queueId: id,
+      hostname: this.deps.config.hostname,
+      helo: session.hostNameAppearsAs,
+      clientAddress: session.remoteAddress ?? '',
+      protocol: session.transmissionType ?? protocolName(true, session.secure, Boolean(session.user)),
+      recipient: recipients.length === 1 ? recipients[0] : undefined,
+      tlsVersion: (session.tlsOptions as { version?: string } | false | undefined) ? (session.tlsOptions as { version?: string }).version : undefined,
+      now,
+    });
+    let writable = true;
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        if (!writable) continue;
+        if (stream.sizeExceeded || filter.hasNul) {
+          writable = false;
+          await incoming.discard();
+          continue;
+        }
+        for (const part of filter.push(chunk)) {
+          if (prefix !== undefined) {
+            prefix = this.completePrefix(prefix, listener, filter, id, now);
+            await incoming.write(Buffer.from(prefix, 'latin1'));
+            prefix = undefined;
+          }
+          await incoming.write(part);
+        }
+      }
+      if (writable && !stream.sizeExceeded && !filter.hasNul) {
+        const rest = filter.end();
+        if (prefix !== undefined) await incoming.write(Buffer.from(this.completePrefix(prefix, listener, filter, id, now), 'latin1'));
+        for (const part of rest) await incoming.write(part);
+      }
+    } catch (err) {
+      await incoming.discard();
+      if (err instanceof SmtpReplyError) throw err;
+      logger.info('message not received in full', { queueId: id, error: describeError(err) });
+      throw new SmtpReplyError(451, '4.3.0', 'Error while receiving the message', 'receive_error', { cause: err });
+    }
+    if (stream.sizeExceeded) {
+      await incoming.discard();
+      this.deps.metrics.messagesRejected.inc({ listener: listener.name, reason: 'message_too_big' });
+      return ''; // smtp-server answers 552 5.3.4 itself (rejectOversized)
+    }
+    if (filter.hasNul) {
+      await incoming.discard();
+      throw this.reject(listener, new SmtpReplyError(554, '5.6.0', 'Message contains NUL bytes', 'invalid_message'));
+    }
+
+    const createdAt = now.getTime();
+    const user = this.user(session);
+    try {
+      await this.deps.spool.commit(incoming, {
+        from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+        recipients: recipients.map((address) => ({ address, status: 'pending' as const })),
+        createdAt,
+        attempts: 0,
+        nextAttemptAt: createdAt,
+        held: false,
+        ...(state?.sendingDomain ? { sendingDomain: state.sendingDomain } : {}),
+        origin: {
+          listener: listener.name,
+          clientAddress: session.remoteAddress ?? '',
+          ...(user ? { user: user.username } : {}),
+          ...(session.hostNameAppearsAs ? { helo: session.hostNameAppearsAs } : {}),
+        },
+      });
+    } catch (err) {
+      logger.error('spool commit failed', { queueId: id, code: errorCode(err), error: describeError(err) });
+      if (errorCode(err) === 'ERELAY_SPOOL_FULL') {
+        throw this.reject(listener, new SmtpReplyError(452, '4.3.1', 'Insufficient system storage, try again later', 'spool_full', { cause: err }));
+      }
+      throw this.reject(listener, new SmtpReplyError(451, '4.3.0', 'Temporary local problem, try again later', 'spool_error', { cause: err }));
+    }
+    this.deps.metrics.messagesReceived.inc({ listener: listener.name });
+    this.deps.metrics.bytesReceived.inc({ listener: listener.name }, incoming.size);
+    logger.info('message queued', { queueId: id, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', recipients: recipients.length, size: incoming.size });
+    return `2.0.0 Ok: queued as ${id}`;
+  }
+
+  /** Adds Message-ID:/Date: to the trace prefix on submission listeners when the message lacks them. */
+  private completePrefix(prefix: string, listener: ListenerConfig, filter: MessageFilter, id: string, now: Date): string {
+    if (!listener.submission) return prefix;
+    const info = filter.headerInfo;
+    let out = prefix;
+    if (!info?.hasMessageId) out += buildMessageIdHeader(id, this.deps.config.hostname);
+    if (!info?.hasDate) out += buildDateHeader(now);
+    return out;
+  }
+
+  private closeOverdueSessions(): void {
+    const limit = this.deps.config.limits.sessionTimeout;
+    const now = Date.now();
+    for (const { server } of this.servers.values()) {
+      for (const connection of server.connections as Set<{ id: string; send(code: number, text: string): void; close(): void }>) {
+        const state = this.sessions.get(connection.id);
+        if (state && now - state.startedAt > limit) {
+          connection.send(421, '4.4.2 Session time limit reached, closing connection');
+          connection.close();
+        }
+      }
+    }
+  }
+}

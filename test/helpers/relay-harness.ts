@@ -1,0 +1,83 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after } from 'node:test';
+import { stringify } from 'yaml';
+import { parseConfig } from '../../relay/src/config/parse-config.ts';
+import { hashPassword } from '../../relay/src/config/password.ts';
+import { Relay } from '../../relay/src/relay.ts';
+import type { UserEntry } from '../../relay/src/config/schema.ts';
+import { testLogger } from './logger.ts';
+import { makeCertificates, type TestCertificates } from './certs.ts';
+import { tempDir } from './temp-dir.ts';
+
+export interface HarnessOptions {
+  /** Raw relay.yaml fields merged over the defaults below (listeners replace the default set). */
+  readonly config?: Record<string, unknown>;
+  readonly users?: ReadonlyArray<{ username: string; password: string; allowedSenderDomains?: string[] }>;
+  readonly dir?: string;
+}
+
+export interface Harness {
+  readonly relay: Relay;
+  readonly dir: string;
+  readonly certs: TestCertificates;
+  port(listener: string): number;
+  metricsUrl: string;
+  restart(): Promise<Harness>;
+}
+
+/**
+ * Starts a real relay in this process on 127.0.0.1 with ephemeral ports and a temp spool.
+ * Default listeners: `plain` (tls none, auth none), `submission` (starttls, auth required),
+ * `smtps` (implicit TLS, auth optional), `relay` (starttls, auth optional).
+ */
+export async function startRelay(options: HarnessOptions = {}): Promise<Harness> {
+  const dir = options.dir ?? (await tempDir());
+  const certs = makeCertificates(dir);
+  const users: UserEntry[] = [];
+  for (const u of options.users ?? []) {
+    users.push({ username: u.username, passwordHash: await hashPassword(u.password), allowedSenderDomains: u.allowedSenderDomains ?? [] });
+  }
+  const usersFile = join(dir, 'users.yaml');
+  writeFileSync(usersFile, stringify(users));
+  const raw = {
+    hostname: 'relay.test',
+    listeners: [
+      { name: 'plain', address: '127.0.0.1', port: 0, tls: 'none', auth: 'none' },
+      { name: 'submission', address: '127.0.0.1', port: 0, tls: 'starttls', auth: 'required' },
+      { name: 'smtps', address: '127.0.0.1', port: 0, tls: 'implicit', auth: 'optional' },
+      { name: 'relay', address: '127.0.0.1', port: 0, tls: 'starttls', auth: 'optional' },
+    ],
+    tls: { certFile: certs.certFile, keyFile: certs.keyFile },
+    trustedNetworks: [],
+    usersFile,
+    queue: { dir: join(dir, 'spool') },
+    metrics: { address: '127.0.0.1', port: 0 },
+    ...options.config,
+  };
+  const config = parseConfig(raw);
+  const relay = await Relay.start(config, { logger: testLogger, users, tlsPollMs: 100, authDelayMs: 20 });
+  let stopped = false;
+  const stop = async () => {
+    if (!stopped) {
+      stopped = true;
+      await relay.stop(100);
+    }
+  };
+  after(stop);
+  return {
+    relay,
+    dir,
+    certs,
+    port(listener: string) {
+      const port = relay.smtpPorts.get(listener);
+      if (port === undefined) throw new Error(`no listener ${listener}`);
+      return port;
+    },
+    metricsUrl: `http://127.0.0.1:${relay.metricsPort}/metrics`,
+    async restart() {
+      await stop();
+      return startRelay({ ...options, dir });
+    },
+  };
+}
