@@ -36,11 +36,11 @@ export class Relay {
   static async start(config: RelayConfig, options: RelayOptions): Promise<Relay> {
     const { logger } = options;
     const certificates = config.tls ? new TlsCertificates(config.tls, logger) : undefined;
-    let spool: Spool | undefined;
-    const metrics = createMetrics(() => spool!.stats());
-    spool = await Spool.open({ dir: config.queue.dir, logger, minFreeSpace: config.queue.minFreeSpace }, (kind) =>
+    const metrics = createMetrics();
+    const spool = await Spool.open({ dir: config.queue.dir, logger, minFreeSpace: config.queue.minFreeSpace }, (kind) =>
       metrics.spoolCorrupt.inc({ kind }),
     );
+    metrics.observeQueue(() => spool.stats());
     let relay: Relay | undefined;
     const metricsServer = createMetricsServer(metrics.registry, () => relay?.ready ?? false);
     try {

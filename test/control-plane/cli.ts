@@ -16,12 +16,15 @@ async function start(): Promise<void> {
       `[control-plane]   kubectl: ${controlPlane.binaries.kubectl}  helm: ${controlPlane.binaries.helm}\n` +
       `[control-plane] logs in ${controlPlane.dir}; Ctrl-C stops everything`,
   );
+  // Signal listeners and the (deliberately unref'd) servers do not keep Node running.
+  const keepAlive = setInterval(() => {}, 1 << 30);
   const reason = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGHUP', () => resolve('SIGHUP'));
     void controlPlane.exited.then((how) => resolve(`unexpected exit: ${how}`));
   });
+  clearInterval(keepAlive);
   console.error(`[control-plane] stopping (${reason})`);
   await controlPlane.stop();
   process.exitCode = reason.startsWith('unexpected') ? 1 : 0;

@@ -5,10 +5,13 @@ import type { QueueStats } from '../spool/types.ts';
  * Every metric the relay exports, named as in DESIGN.md. Labels are bounded: `listener` and
  * `domain` come from the config, `reason` and `state` from fixed sets in the code.
  */
-export function createMetrics(queueStats: () => QueueStats, now: () => number = Date.now) {
+const EMPTY_QUEUE: QueueStats = { ready: 0, deferred: 0, held: 0, oldestCreatedAt: undefined };
+
+export function createMetrics(now: () => number = Date.now) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
+  let queueStats: () => QueueStats = () => EMPTY_QUEUE;
   let cached: { at: number; stats: QueueStats } | undefined;
   // the two queue metrics are collected together; walk the queue once per scrape
   const stats = () => {
@@ -19,6 +22,11 @@ export function createMetrics(queueStats: () => QueueStats, now: () => number = 
 
   return {
     registry,
+    /** Where the queue gauges read from: the spool, once it is open. */
+    observeQueue(source: () => QueueStats) {
+      queueStats = source;
+      cached = undefined;
+    },
     messagesReceived: new Counter({
       name: 'mailrelay_messages_received_total',
       help: 'Messages accepted (250 after the spool fsync), by listener.',

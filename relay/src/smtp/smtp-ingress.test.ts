@@ -34,7 +34,7 @@ function transport(h: Harness, listener: string, extra: Record<string, unknown> 
     secure: listener === 'smtps',
     tls: { ca: h.certs.ca, servername: 'localhost' },
     ...extra,
-  } as nodemailer.TransportOptions);
+  } as Parameters<typeof nodemailer.createTransport>[0]);
 }
 
 const message = { from: 'app@example.com', to: 'user@example.net', subject: 'hello', text: 'hello world' };
