@@ -19,9 +19,9 @@ async function start(): Promise<void> {
   // Signal listeners and the (deliberately unref'd) servers do not keep Node running.
   const keepAlive = setInterval(() => {}, 1 << 30);
   const reason = await new Promise<string>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGHUP', () => resolve('SIGHUP'));
+    // `on`, not `once`: Ctrl-C under npm/tsx delivers SIGINT more than once, and
+    // a repeat must not kill this process halfway through stopping.
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => resolve(signal));
     void controlPlane.exited.then((how) => resolve(`unexpected exit: ${how}`));
   });
   clearInterval(keepAlive);

@@ -25,16 +25,16 @@ const WATCHDOG_SCRIPT = `
 cat >/dev/null
 dir=$1
 pids=$(cat "$dir/${PIDS_FILE}" 2>/dev/null)
-for pg in $pids; do kill -TERM -- "-$pg" 2>/dev/null; done
+for pg in $pids; do kill -s TERM -- "-$pg" 2>/dev/null; done
 i=0
 while [ $i -lt 50 ]; do
   alive=
-  for pg in $pids; do kill -0 -- "-$pg" 2>/dev/null && alive=1; done
+  for pg in $pids; do kill -s 0 -- "-$pg" 2>/dev/null && alive=1; done
   [ -z "$alive" ] && break
   sleep 0.1
   i=$((i + 1))
 done
-for pg in $pids; do kill -KILL -- "-$pg" 2>/dev/null; done
+for pg in $pids; do kill -s KILL -- "-$pg" 2>/dev/null; done
 rm -rf -- "$dir"
 `;
 
@@ -108,7 +108,13 @@ export function spawnServer(name: string, command: string, args: string[], logFi
 export async function stopServer(server: ServerProcess, graceMs = 10_000): Promise<void> {
   if (server.hasExited()) return;
   killGroup(server.pid, 'SIGTERM');
-  const stopped = await Promise.race([server.exited.then(() => true), sleep(graceMs).then(() => false)]);
+  // A pending timer would hold the event loop open for the whole grace period.
+  const grace = new AbortController();
+  const stopped = await Promise.race([
+    server.exited.then(() => true),
+    sleep(graceMs, false, { signal: grace.signal }).catch(() => false),
+  ]);
+  grace.abort();
   if (!stopped) {
     killGroup(server.pid, 'SIGKILL');
     await server.exited;

@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCli, writeConfig } from '../helpers/relay-process.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
+import { parsePasswordHash, verifyPassword } from '../../relay/src/config/password.ts';
+
+test('--help documents the commands and options', async () => {
+  const { code, stdout } = await runCli(['--help']);
+  assert.equal(code, 0);
+  for (const word of ['--config', '--check', 'hash-password', '--shutdown-grace', '--log-level']) assert.ok(stdout.includes(word), word);
+});
+
+test('--version prints the package version', async () => {
+  const { code, stdout } = await runCli(['--version']);
+  assert.equal(code, 0);
+  assert.match(stdout, /^\d+\.\d+\.\d+\n$/);
+});
+
+test('--check accepts a valid config and reports every problem of a bad one with exit 2', async () => {
+  const dir = await tempDir();
+  const good = writeConfig(dir, { hostname: 'relay.test', listeners: [{ name: 'smtp', port: 2525 }], queue: { dir: join(dir, 'q') } });
+  const ok = await runCli(['--config', good, '--check']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /ok \(1 listeners, 0 users, 0 domains\)/);
+
+  const badPath = join(dir, 'bad.yaml');
+  writeFileSync(badPath, 'hostname: relay.test\nlisteners:\n  - { name: a, port: 25, tls: maybe }\nqueue: {}\nsurprise: 1\n');
+  const bad = await runCli(['--config', badPath, '--check']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /listeners\[0\]\.tls: must be one of none, starttls, implicit/);
+  assert.match(bad.stderr, /queue\.dir: is required/);
+  assert.match(bad.stderr, /surprise: unknown key/);
+
+  const missing = await runCli(['--config', join(dir, 'nope.yaml'), '--check']);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /cannot read .*nope\.yaml: ENOENT/);
+});
+
+test('--check validates the users file too', async () => {
+  const dir = await tempDir();
+  const usersFile = join(dir, 'users.yaml');
+  writeFileSync(usersFile, '- username: app\n  passwordHash: plaintext-oops\n');
+  const path = writeConfig(dir, { hostname: 'relay.test', listeners: [{ name: 'smtp', port: 2525 }], usersFile, queue: { dir: join(dir, 'q') } });
+  const result = await runCli(['--config', path, '--check']);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /passwordHash: must be a hash printed by `mail-relay hash-password`/);
+});
+
+test('hash-password prints an scrypt hash that verifies the password from stdin', async () => {
+  const { code, stdout } = await runCli(['hash-password'], 's3cret pass\n');
+  assert.equal(code, 0);
+  const parsed = parsePasswordHash(stdout.trim());
+  assert.ok(parsed, stdout);
+  assert.match(stdout, /^scrypt\$N=16384,r=8,p=1\$/);
+  assert.equal(await verifyPassword('s3cret pass', parsed), true);
+  assert.equal(await verifyPassword('s3cret pass\n', parsed), false);
+  const empty = await runCli(['hash-password'], '');
+  assert.equal(empty.code, 2);
+});
+
+test('unknown flags and commands exit 2', async () => {
+  assert.equal((await runCli(['--frobnicate'])).code, 2);
+  assert.equal((await runCli(['frobnicate'])).code, 2);
+  assert.equal((await runCli([])).code, 2);
+});
