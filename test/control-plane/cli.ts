@@ -7,7 +7,23 @@ const usage = 'usage: npm run cluster -- start | build';
 
 async function start(): Promise<void> {
   const started = Date.now();
-  const controlPlane = await startControlPlane();
+  // Handlers go in before the path is printed: whoever reads it may signal at
+  // once, and until a listener exists the kernel's default action applies.
+  // `on`, not `once`: Ctrl-C under npm/tsx delivers SIGINT more than once, and
+  // a repeat must not kill this process halfway through stopping.
+  let onSignal: (signal: string) => void = () => {};
+  const signalled = new Promise<string>((resolve) => (onSignal = resolve));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => onSignal(signal));
+
+  const starting = startControlPlane();
+  const first = await Promise.race([starting, signalled]);
+  if (typeof first === 'string') {
+    console.error(`[control-plane] ${first} while starting; stopping`);
+    await (await starting.catch(() => undefined))?.stop();
+    process.exitCode = 130;
+    return;
+  }
+  const controlPlane = first;
   // stdout carries only the path, so scripts can capture it.
   console.log(controlPlane.kubeconfigPath);
   console.error(
@@ -18,12 +34,7 @@ async function start(): Promise<void> {
   );
   // Signal listeners and the (deliberately unref'd) servers do not keep Node running.
   const keepAlive = setInterval(() => {}, 1 << 30);
-  const reason = await new Promise<string>((resolve) => {
-    // `on`, not `once`: Ctrl-C under npm/tsx delivers SIGINT more than once, and
-    // a repeat must not kill this process halfway through stopping.
-    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => resolve(signal));
-    void controlPlane.exited.then((how) => resolve(`unexpected exit: ${how}`));
-  });
+  const reason = await Promise.race([signalled, controlPlane.exited.then((how) => `unexpected exit: ${how}`)]);
   clearInterval(keepAlive);
   console.error(`[control-plane] stopping (${reason})`);
   await controlPlane.stop();

@@ -74,6 +74,26 @@ async function within<T>(ms: number, what: string, promise: Promise<T>): Promise
   }
 }
 
+/**
+ * Right after a CRD is Established the apiserver answers watches with 429 until
+ * that resource's watch cache is ready; informers retry, and so does this.
+ */
+async function openWatch(kc: KubeConfig, path: string, onEvent: (phase: string, obj: Widget) => void): Promise<AbortController> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    let refused: unknown;
+    let open = true;
+    const controller = await new Watch(kc).watch(path, {}, onEvent, (err: unknown) => {
+      if (open) refused = err ?? new Error('watch closed at once');
+    });
+    open = false;
+    if (refused === undefined) return controller;
+    const status = (refused as { statusCode?: number }).statusCode;
+    if (status !== 429 || Date.now() > deadline) throw refused;
+    await sleep(200);
+  }
+}
+
 function statusCode(err: unknown): number | undefined {
   return err instanceof ApiException ? err.code : undefined;
 }
@@ -112,15 +132,10 @@ describe('test control plane', { timeout: 180_000 }, () => {
     const events: Array<{ phase: string; widget: Widget }> = [];
     let sawReady!: () => void;
     const ready = new Promise<void>((resolve) => (sawReady = resolve));
-    const watch = await new Watch(kc).watch(
-      `/apis/${group}/${version}/namespaces/${namespace}/${plural}`,
-      {},
-      (phase, obj: Widget) => {
-        events.push({ phase, widget: obj });
-        if (phase === 'MODIFIED' && obj.status?.phase === 'Ready') sawReady();
-      },
-      () => {},
-    );
+    const watch = await openWatch(kc, `/apis/${group}/${version}/namespaces/${namespace}/${plural}`, (phase, obj: Widget) => {
+      events.push({ phase, widget: obj });
+      if (phase === 'MODIFIED' && obj.status?.phase === 'Ready') sawReady();
+    });
     try {
       await objects.createNamespacedCustomObject({
         group,

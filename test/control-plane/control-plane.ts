@@ -85,6 +85,8 @@ function apiServerArgs(dir: string, port: number, etcdUrl: string, credentials: 
     // Without the controller manager no namespace gets a "default" ServiceAccount,
     // and this plugin would then reject every Pod (as envtest also avoids).
     '--disable-admission-plugins=ServiceAccount',
+    // Endpoints reject loopback addresses, so the default reconciler only logs errors here.
+    '--endpoint-reconciler-type=none',
     ...extra,
   ];
 }

@@ -53,27 +53,23 @@ export class MessageFilter {
   }
 
   private fixLineEndings(chunk: Buffer): Buffer {
+    if (chunk.length === 0) return chunk;
     let bare = 0;
-    let prevCr = this.lastWasCr;
     for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) {
-      const before = i === 0 ? prevCr : chunk[i - 1] === CR;
-      if (!before) bare++;
+      if (!(i === 0 ? this.lastWasCr : chunk[i - 1] === CR)) bare++;
     }
-    prevCr = chunk.length > 0 ? chunk[chunk.length - 1] === CR : this.lastWasCr;
     if (bare === 0) {
-      this.lastWasCr = prevCr;
+      this.lastWasCr = chunk[chunk.length - 1] === CR;
       return chunk;
     }
     const out = Buffer.allocUnsafe(chunk.length + bare);
     let o = 0;
-    let last = this.lastWasCr;
     for (let i = 0; i < chunk.length; i++) {
       const c = chunk[i]!;
-      if (c === LF && !last) out[o++] = CR;
+      if (c === LF && !this.lastWasCr) out[o++] = CR;
       out[o++] = c;
-      last = c === CR;
+      this.lastWasCr = c === CR;
     }
-    this.lastWasCr = prevCr;
     return out;
   }
 }

@@ -1,5 +1,4 @@
 import { SmtpReplyError } from '../errors.ts';
-import type { NetworkList } from '../config/cidr.ts';
 
 /**
  * Who may send what through the relay. Pure functions of the session, so every denial and its
@@ -7,9 +6,8 @@ import type { NetworkList } from '../config/cidr.ts';
  * outside trustedNetworks relays nothing.
  */
 
-export interface PolicyInput {
-  readonly clientAddress: string;
-  readonly user: { readonly allowedSenderDomains: readonly string[] } | undefined;
+interface SenderUser {
+  readonly allowedSenderDomains: readonly string[];
 }
 
 export function domainOf(address: string): string {
@@ -28,8 +26,9 @@ export function matchDomain(domain: string, candidates: Iterable<string>): strin
   return best;
 }
 
-export function checkRelayAllowed(input: PolicyInput, trusted: NetworkList): SmtpReplyError | undefined {
-  if (input.user || trusted.contains(input.clientAddress)) return undefined;
+/** `trusted`: the client address is inside trustedNetworks. */
+export function checkRelayAllowed(input: { readonly trusted: boolean; readonly user: SenderUser | undefined }): SmtpReplyError | undefined {
+  if (input.user || input.trusted) return undefined;
   return new SmtpReplyError(550, '5.7.1', 'Relay access denied: authenticate or send from a trusted network', 'relay_denied');
 }
 
@@ -39,10 +38,10 @@ export function checkRelayAllowed(input: PolicyInput, trusted: NetworkList): Smt
  */
 export function checkSender(
   from: string,
-  input: PolicyInput,
+  user: SenderUser | undefined,
   domains: readonly string[],
 ): { sendingDomain: string | undefined } | { error: SmtpReplyError } {
-  if (domains.length === 0 && !input.user?.allowedSenderDomains.length) return { sendingDomain: undefined };
+  if (domains.length === 0 && !user?.allowedSenderDomains.length) return { sendingDomain: undefined };
   const domain = domainOf(from);
   if (!domain) {
     return { error: new SmtpReplyError(550, '5.7.1', 'Sender address must belong to a configured sending domain', 'sender_domain') };
@@ -51,7 +50,7 @@ export function checkSender(
   if (domains.length > 0 && !sendingDomain) {
     return { error: new SmtpReplyError(550, '5.7.1', `Sender domain ${domain} is not a sending domain of this relay`, 'sender_domain') };
   }
-  const allowed = input.user?.allowedSenderDomains ?? [];
+  const allowed = user?.allowedSenderDomains ?? [];
   if (allowed.length > 0 && !matchDomain(domain, allowed)) {
     return { error: new SmtpReplyError(550, '5.7.1', `User may not send as ${domain}`, 'sender_domain') };
   }

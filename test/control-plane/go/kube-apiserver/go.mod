@@ -1,7 +1,7 @@
 // Builds kube-apiserver from the published k8s.io/kubernetes module. That module
 // requires its staging repos at v0.0.0 and resolves them through ./staging, which
 // the published zip lacks, so each one is replaced by its published v0.34.x tag.
-// Regenerate the replace block from the release's own go.mod when bumping.
+// Bump with ../pin-kubernetes.sh, which derives the list from the release's go.mod.
 module mail-relay-operator/test/control-plane/kube-apiserver
 
 go 1.24.0
