@@ -43,7 +43,8 @@ export interface ControlPlane {
 
 const SERVICE_CLUSTER_IP_RANGE = '10.0.0.0/24';
 
-async function startEtcd(etcdBinary: string, dir: string, watchdog: Watchdog, timeoutMs: number): Promise<{ etcd: ServerProcess; url: string }> {
+/** Adds etcd to `servers` as soon as it is spawned, so a failed start still stops it. */
+async function startEtcd(etcdBinary: string, dir: string, watchdog: Watchdog, servers: ServerProcess[], timeoutMs: number): Promise<string> {
   const clientUrl = `http://127.0.0.1:${await freePort()}`;
   const peerUrl = `http://127.0.0.1:${await freePort()}`;
   const etcd = spawnServer(
@@ -64,8 +65,9 @@ async function startEtcd(etcdBinary: string, dir: string, watchdog: Watchdog, ti
     join(dir, 'etcd.log'),
     watchdog,
   );
+  servers.push(etcd);
   await waitForHealthy(etcd, { url: `${clientUrl}/health` }, timeoutMs);
-  return { etcd, url: clientUrl };
+  return clientUrl;
 }
 
 function apiServerArgs(dir: string, port: number, etcdUrl: string, credentials: ReturnType<typeof writeCredentials>, extra: string[]): string[] {
@@ -115,8 +117,7 @@ async function startOnce(binaries: Binaries, options: ControlPlaneOptions): Prom
 
   try {
     const credentials = writeCredentials(dir);
-    const { etcd, url: etcdUrl } = await startEtcd(binaries.etcd, dir, watchdog, timeoutMs);
-    servers.push(etcd);
+    const etcdUrl = await startEtcd(binaries.etcd, dir, watchdog, servers, timeoutMs);
 
     const port = await freePort();
     const server = `https://127.0.0.1:${port}`;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -20,6 +20,23 @@ function running(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Live processes whose parent is this test process. */
+function runningChildren(): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const [state, ppid] = stat.slice(close + 2).split(' ');
+      if (Number(ppid) === process.pid && state !== 'Z') found.push(stat.slice(stat.indexOf('(') + 1, close));
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return found;
 }
 
 function serverPids(dir: string): number[] {
@@ -73,6 +90,18 @@ describe('control plane lifecycle', { timeout: 180_000 }, () => {
     assert.equal(existsSync(cp.dir), false);
     assert.equal(await portOpen(cp.server), false);
     assert.match(await cp.exited, /^(etcd|kube-apiserver) /);
+  });
+
+  it('a failed start reports the server log and stops what it started', async () => {
+    await assert.rejects(startControlPlane({ apiServerArgs: ['--no-such-flag'] }), (err: Error) => {
+      assert.match(err.message, /kube-apiserver exited \(exit code 1\) before becoming ready/);
+      assert.match(err.message, /unknown flag: --no-such-flag/);
+      return true;
+    });
+    assert.deepEqual(
+      runningChildren().filter((name) => name === 'etcd' || name === 'kube-apiserver'),
+      [],
+    );
   });
 
   it('the cli stops everything on SIGINT', async () => {

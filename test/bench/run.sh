@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# npm run bench — the relay against Postfix and the loopback ceiling, measured in the same run.
+#
+#   acceptance: smtp-source -> relay (durable spool) ; msgs/s until every message got 250
+#   ceiling:    smtp-source -> smtp-sink directly (../shared/bench/relay-bench.sh -D)
+#   postfix:    smtp-source -> Postfix relay -> smtp-sink (../shared/bench/postfix-anchor.sh)
+#   memory:     relay RSS while accepting at concurrency 50, and RSS growth for one 25 MiB message
+#
+# Absolute figures on a shared 2-core machine are noise: read the ratios, which come from
+# the same run. Results: bench-results/<time>/ (TSV from the shared harness, summary.md).
+# Options: -n N messages per run (default 4000), -r RUNS (default 3), -q quick (n=1000, r=1),
+#          -P skip the Postfix anchor.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
+N=4000; RUNS=3; POSTFIX=1
+while getopts "n:r:qP" o; do
+  case $o in n) N=$OPTARG;; r) RUNS=$OPTARG;; q) N=1000; RUNS=1;; P) POSTFIX=0;; *) sed -n 2,12p "$0"; exit 2;; esac
+done
+RELAY_PORT=2525; SINK_PORT=2600; POSTFIX_PORT=2625; METRICS_PORT=9190
+OUT=$ROOT/bench-results/$(date +%Y%m%d-%H%M%S); mkdir -p "$OUT"
+WORK=$(mktemp -d /tmp/mail-relay-bench.XXXXXX)
+RELAY_PID=""; SAMPLER_PID=""
+
+cleanup() {
+  [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null || true
+  if [ -n "$RELAY_PID" ]; then kill "$RELAY_PID" 2>/dev/null || true; wait "$RELAY_PID" 2>/dev/null || true; fi
+  [ "$POSTFIX" = 1 ] && RELAY_PORT=$POSTFIX_PORT "$SHARED/postfix-anchor.sh" stop >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if ! command -v smtp-source >/dev/null && [ ! -x /usr/sbin/smtp-source ]; then "$SHARED/postfix-anchor.sh" install; fi
+command -v bc >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y bc; }
+PATH=$PATH:/usr/sbin
+(cd "$ROOT" && npm run --silent build)
+
+cat > "$WORK/relay.yaml" <<YAML
+hostname: bench.localhost
+listeners:
+  - { name: bench, address: 127.0.0.1, port: $RELAY_PORT, tls: none, auth: none }
+trustedNetworks: [127.0.0.0/8]
+limits: { maxMessageSize: 50Mi, maxConnections: 5000 }
+queue: { dir: $WORK/spool, minFreeSpace: 0 }
+delivery: { mode: smarthost, smarthost: { host: 127.0.0.1, port: $SINK_PORT, tls: none } }
+metrics: { address: 127.0.0.1, port: $METRICS_PORT }
+YAML
+
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+start_relay() {
+  rm -rf "$WORK/spool"
+  "$ROOT/dist/relay/src/main.js" --config "$WORK/relay.yaml" > "$WORK/relay.log" 2>&1 &
+  RELAY_PID=$!
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$METRICS_PORT/readyz" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "relay did not start:"; cat "$WORK/relay.log"; exit 1
+}
+stop_relay() { kill "$RELAY_PID"; wait "$RELAY_PID" 2>/dev/null || true; RELAY_PID=""; }
+# peak RSS of PID, sampled every 20 ms, into FILE, until killed
+sample_rss() { local peak=0 r; while :; do r=$(rss_kib "$1"); [ "$r" -gt "$peak" ] && { peak=$r; echo "$peak" > "$2"; }; sleep 0.02; done; }
+
+accept_run() { # size conc run -> one TSV row like the shared harness's (acceptance only)
+  local size=$1 conc=$2 run=$3 t0 t1 rc
+  t0=$(date +%s.%N)
+  timeout 300 smtp-source -s "$conc" -m "$N" -l "$size" -M client.bench.example -f sender@bench.example -t rcpt@dest.example \
+    127.0.0.1:$RELAY_PORT > "$WORK/src.out" 2>&1 && rc=0 || rc=$?
+  t1=$(date +%s.%N)
+  local s; s=$(echo "$t1 - $t0" | bc -l)
+  local got; got=$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^mailrelay_messages_received_total/ {s+=$2} END {print s+0}')
+  printf 'ours\tconn-per-msg\t%s\t%s\t%s\t%s\t%.3f\tNA\t%.1f\tNA\t%.2f\tNA\t%s\t%s\tNA\n' "$size" "$conc" "$N" "$run" "$s" \
+    "$(echo "$N / $s" | bc -l)" "$(echo "$N * $size / 1000000 / $s" | bc -l)" "$got" "$rc"
+}
+
+echo "== ceiling (smtp-source -> smtp-sink)"
+for size in 4096 102400; do for conc in 10 50; do
+  "$SHARED/relay-bench.sh" -D -k $SINK_PORT -n "$N" -s $size -c $conc -r "$RUNS" -L direct -o "$OUT/results.tsv" >/dev/null
+done; done
+
+echo "== ours: acceptance into the durable spool"
+[ -s "$OUT/results.tsv" ] || true
+for size in 4096 102400; do for conc in 10 50; do
+  for run in $(seq 1 "$RUNS"); do
+    start_relay
+    if [ $size = 4096 ] && [ $conc = 50 ]; then sample_rss "$RELAY_PID" "$WORK/peak" & SAMPLER_PID=$!; fi
+    accept_run $size $conc "$run" | tee -a "$OUT/results.tsv"
+    if [ -n "$SAMPLER_PID" ]; then kill "$SAMPLER_PID"; wait "$SAMPLER_PID" 2>/dev/null || true; SAMPLER_PID=""; echo "$(cat "$WORK/peak")" >> "$WORK/rss50"; fi
+    stop_relay
+  done
+done; done
+
+echo "== ours: RSS growth while accepting one 25 MiB message"
+start_relay; sleep 1
+base=$(rss_kib "$RELAY_PID")
+sample_rss "$RELAY_PID" "$WORK/peak25" & SAMPLER_PID=$!
+smtp-source -s 1 -m 1 -l 26214400 -M client.bench.example -f sender@bench.example -t rcpt@dest.example 127.0.0.1:$RELAY_PORT
+sleep 0.3; kill "$SAMPLER_PID"; wait "$SAMPLER_PID" 2>/dev/null || true; SAMPLER_PID=""
+peak25=$(cat "$WORK/peak25" 2>/dev/null || echo "$base")
+stop_relay
+
+if [ "$POSTFIX" = 1 ]; then
+  echo "== Postfix anchor (durable queue, relays to smtp-sink)"
+  export RELAY_PORT=$POSTFIX_PORT SINK_PORT
+  "$SHARED/postfix-anchor.sh" setup >/dev/null
+  "$SHARED/postfix-anchor.sh" start >/dev/null
+  for size in 4096 102400; do for conc in 10 50; do
+    "$SHARED/relay-bench.sh" -p $POSTFIX_PORT -k $SINK_PORT -n "$N" -s $size -c $conc -r "$RUNS" -L postfix -o "$OUT/results.tsv" \
+      -w "$SHARED/postfix-anchor.sh wait-empty 120" >/dev/null
+  done; done
+  "$SHARED/postfix-anchor.sh" stop >/dev/null
+  RELAY_PORT=2525
+fi
+
+# median accept rate per label/size/conc, and the ratios
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "NA"; exit}; print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2}'; }
+rate() { awk -F'\t' -v l="$1" -v s="$2" -v c="$3" -v col="$4" '$1==l && $3==s && $4==c && $col ~ /^[0-9.]+$/ {print $col}' "$OUT/results.tsv" | median; }
+ratio() { if [ "$1" = NA ] || [ "$2" = NA ]; then echo NA; else printf '%.2f' "$(echo "$1 / $2" | bc -l)"; fi; }
+{
+  echo "## mail-relay acceptance benchmark ($(date -u +%FT%TZ), n=$N, runs=$RUNS, medians)"
+  echo
+  echo "| size | conc | ceiling msg/s | Postfix accepted msg/s | ours accepted msg/s | ours / Postfix | ours / ceiling |"
+  echo "|---|---|---|---|---|---|---|"
+  for size in 4096 102400; do for conc in 10 50; do
+    d=$(rate direct $size $conc 9); p=$(rate postfix $size $conc 9); o=$(rate ours $size $conc 9)
+    echo "| $size | $conc | $d | $p | $o | $(ratio "$o" "$p") | $(ratio "$o" "$d") |"
+  done; done
+  echo
+  echo "Relay RSS while accepting 4 KiB at concurrency 50 (peak): $(( $(sort -g "$WORK/rss50" | tail -1) / 1024 )) MiB"
+  echo "Relay RSS growth accepting one 25 MiB message: $(( (peak25 - base) / 1024 )) MiB (from $(( base / 1024 )) MiB)"
+} | tee "$OUT/summary.md"
