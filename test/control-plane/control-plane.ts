@@ -93,7 +93,7 @@ function apiServerArgs(dir: string, port: number, etcdUrl: string, credentials: 
   ];
 }
 
-async function startOnce(binaries: Binaries, options: ControlPlaneOptions): Promise<ControlPlane> {
+async function startOnce(binaries: Binaries, options: ControlPlaneOptions, log: Log): Promise<ControlPlane> {
   const timeoutMs = options.startTimeoutMs ?? 60_000;
   const dir = mkdtempSync(join(tmpdir(), 'control-plane-'));
   const watchdog = startWatchdog(dir);
@@ -107,7 +107,9 @@ async function startOnce(binaries: Binaries, options: ControlPlaneOptions): Prom
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       // The apiserver first, so it does not spend its shutdown retrying a dead etcd.
-      for (const server of [...servers].reverse()) await stopServer(server);
+      for (const server of [...servers].reverse()) {
+        if (!(await stopServer(server))) log(`${server.name} ignored SIGTERM for 10s and was killed`);
+      }
       process.off('exit', killAllSync);
       watchdog.dismiss();
       rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
@@ -199,7 +201,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const binaries = await ensureBinaries(log);
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce(binaries, options);
+      return await startOnce(binaries, options, log);
     } catch (err) {
       // A port picked as free can be taken by a parallel test file before we bind it.
       if (attempt >= 3 || !isBindFailure(err)) throw err;

@@ -104,9 +104,12 @@ export function spawnServer(name: string, command: string, args: string[], logFi
   return { name, pid, logFile, exited, hasExited: () => done };
 }
 
-/** Sends SIGTERM, then SIGKILL if the process has not exited within the grace period. */
-export async function stopServer(server: ServerProcess, graceMs = 10_000): Promise<void> {
-  if (server.hasExited()) return;
+/**
+ * Sends SIGTERM, then SIGKILL if the process has not exited within the grace
+ * period. Resolves to false when it had to be killed.
+ */
+export async function stopServer(server: ServerProcess, graceMs = 10_000): Promise<boolean> {
+  if (server.hasExited()) return true;
   killGroup(server.pid, 'SIGTERM');
   // A pending timer would hold the event loop open for the whole grace period.
   const grace = new AbortController();
@@ -121,6 +124,7 @@ export async function stopServer(server: ServerProcess, graceMs = 10_000): Promi
   }
   // Reap anything left in the group (the leader may exit before its children).
   killGroup(server.pid, 'SIGKILL');
+  return stopped;
 }
 
 /** For `process.on('exit')`, where nothing asynchronous can run. */
