@@ -119,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
   const logger = createLogger(values['log-level'] ?? process.env.MAIL_RELAY_LOG_LEVEL ?? 'info');
   let relay: Relay;
   try {
-    relay = await Relay.start(config, { logger, users });
+    relay = await Relay.start(config, { logger, users, configPath: values.config });
   } catch (err) {
     logger.error('relay failed to start', { error: describeError(err), code: (err as { code?: string }).code });
     return 1;

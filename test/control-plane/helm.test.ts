@@ -7,6 +7,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { getSharedControlPlane } from './control-plane.ts';
 import type { ControlPlane } from './control-plane.ts';
+import { SETUP_TIMEOUT_MS, TEST_TIMEOUT_MS } from './test-timeouts.ts';
 
 function writeChart(root: string): string {
   const chart = join(root, 'greeting');
@@ -29,7 +30,7 @@ function writeChart(root: string): string {
   return chart;
 }
 
-describe('helm against the test control plane', { timeout: 180_000 }, () => {
+describe('helm against the test control plane', () => {
   let cp: ControlPlane;
   let scratch: string;
   let chart: string;
@@ -38,13 +39,13 @@ describe('helm against the test control plane', { timeout: 180_000 }, () => {
     cp = await getSharedControlPlane();
     scratch = mkdtempSync(join(tmpdir(), 'helm-chart-'));
     chart = writeChart(scratch);
-  });
+  }, { timeout: SETUP_TIMEOUT_MS });
 
   after(() => {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
-  it('renders a chart with helm template', async () => {
+  it('renders a chart with helm template', { timeout: TEST_TIMEOUT_MS }, async () => {
     const out = await cp.helm(['template', 'demo', chart, '--set', 'greeting=bonjour']);
     const docs = parseAllDocuments(out).map((d) => d.toJS() as { kind?: string; metadata?: { name?: string }; data?: Record<string, string> });
     const configMap = docs.find((d) => d.kind === 'ConfigMap');
@@ -52,7 +53,7 @@ describe('helm against the test control plane', { timeout: 180_000 }, () => {
     assert.deepEqual(configMap?.data, { greeting: 'bonjour', release: 'demo' });
   });
 
-  it('installs, lists and uninstalls a release with --kubeconfig', async () => {
+  it('installs, lists and uninstalls a release with --kubeconfig', { timeout: TEST_TIMEOUT_MS }, async () => {
     const namespace = await cp.newNamespace('helm');
     const common = ['--kubeconfig', cp.kubeconfigPath, '--namespace', namespace];
     await cp.helm(['install', 'demo', chart, ...common, '--set', 'greeting=hallo', '--wait=watcher', '--timeout=60s']);

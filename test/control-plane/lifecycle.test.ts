@@ -6,8 +6,10 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
+import { ensureBinaries } from './binaries.ts';
 import { startControlPlane } from './control-plane.ts';
+import { SETUP_TIMEOUT_MS, TEST_TIMEOUT_MS } from './test-timeouts.ts';
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), 'cli.ts');
 
@@ -76,8 +78,10 @@ async function startCli(): Promise<{ child: ReturnType<typeof spawn>; kubeconfig
   return { child, kubeconfigPath, stderr: () => stderr };
 }
 
-describe('control plane lifecycle', { timeout: 180_000 }, () => {
-  it('stop() ends etcd and kube-apiserver and removes the temporary folder', async () => {
+describe('control plane lifecycle', () => {
+  before(() => ensureBinaries(), { timeout: SETUP_TIMEOUT_MS });
+
+  it('stop() ends etcd and kube-apiserver and removes the temporary folder', { timeout: TEST_TIMEOUT_MS }, async () => {
     const cp = await startControlPlane();
     const pids = serverPids(cp.dir);
     assert.equal(pids.length, 2);
@@ -92,7 +96,7 @@ describe('control plane lifecycle', { timeout: 180_000 }, () => {
     assert.match(await cp.exited, /^(etcd|kube-apiserver) /);
   });
 
-  it('a failed start reports the server log and stops what it started', async () => {
+  it('a failed start reports the server log and stops what it started', { timeout: TEST_TIMEOUT_MS }, async () => {
     await assert.rejects(startControlPlane({ apiServerArgs: ['--no-such-flag'] }), (err: Error) => {
       assert.match(err.message, /kube-apiserver exited \(exit code 1\) before becoming ready/);
       assert.match(err.message, /unknown flag: --no-such-flag/);
@@ -104,7 +108,7 @@ describe('control plane lifecycle', { timeout: 180_000 }, () => {
     );
   });
 
-  it('the cli stops everything on SIGINT', async () => {
+  it('the cli stops everything on SIGINT', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { child, kubeconfigPath, stderr } = await startCli();
     const dir = dirname(kubeconfigPath);
     assert.match(readFileSync(kubeconfigPath, 'utf8'), /server: https:\/\/127\.0\.0\.1:\d+/);
@@ -118,7 +122,7 @@ describe('control plane lifecycle', { timeout: 180_000 }, () => {
     assert.equal(existsSync(dir), false);
   });
 
-  it('a watchdog cleans up when the owning process is SIGKILLed', async () => {
+  it('a watchdog cleans up when the owning process is SIGKILLed', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { child, kubeconfigPath } = await startCli();
     const dir = dirname(kubeconfigPath);
     const pids = serverPids(dir);

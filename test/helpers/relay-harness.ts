@@ -23,6 +23,8 @@ export interface Harness {
   readonly certs: TestCertificates;
   port(listener: string): number;
   metricsUrl: string;
+  /** relay.yaml as written (the relay re-reads it every 100 ms). */
+  configPath: string;
   restart(): Promise<Harness>;
 }
 
@@ -52,11 +54,15 @@ export async function startRelay(options: HarnessOptions = {}): Promise<Harness>
     trustedNetworks: [],
     usersFile,
     queue: { dir: join(dir, 'spool') },
+    // nothing listens on port 1: delivery attempts are deferred and nothing leaves loopback
+    delivery: { mode: 'smarthost', smarthost: { host: '127.0.0.1', port: 1, tls: 'none' } },
     metrics: { address: '127.0.0.1', port: 0 },
     ...options.config,
   };
   const config = parseConfig(raw);
-  const relay = await Relay.start(config, { logger: testLogger, users, tlsPollMs: 100, authDelayMs: 20 });
+  const configPath = join(dir, 'relay.yaml');
+  writeFileSync(configPath, stringify(raw));
+  const relay = await Relay.start(config, { logger: testLogger, users, tlsPollMs: 100, authDelayMs: 20, configPath, configPollMs: 100 });
   let stopped = false;
   const stop = async () => {
     if (!stopped) {
@@ -75,6 +81,7 @@ export async function startRelay(options: HarnessOptions = {}): Promise<Harness>
       return port;
     },
     metricsUrl: `http://127.0.0.1:${relay.metricsPort}/metrics`,
+    configPath,
     async restart() {
       await stop();
       return startRelay({ ...options, dir });

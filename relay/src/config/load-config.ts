@@ -25,6 +25,15 @@ export function loadConfig(path: string): RelayConfig {
   return parseConfig(readYamlFile(path));
 }
 
+/** A secret mounted as a file (smarthost password): its content without the trailing newline. */
+export function readSecretFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new RelayError('ERELAY_CONFIG_READ', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
+}
+
 export function loadUsers(config: RelayConfig): UserEntry[] {
   if (!config.usersFile) return [];
   return parseUsers(readYamlFile(config.usersFile), config.usersFile);

@@ -158,6 +158,7 @@ function parseDelivery(root: ObjectReader): DeliveryConfig {
       tls: s.oneOf('tls', TLS_MODES, 'starttls'),
       username: s.string('username'),
       passwordFile: s.string('passwordFile'),
+      caFile: s.string('caFile'),
     };
     if (smarthost.username && !smarthost.passwordFile) s.problems.add(join(s.path, 'passwordFile'), 'is required with username');
     s.done();
@@ -174,8 +175,10 @@ function parseDelivery(root: ObjectReader): DeliveryConfig {
     maxMessagesPerSecond: p.number('maxMessagesPerSecond', 0, { min: 0, integer: false }),
   };
   p.done();
+  const connectTimeout = r.duration('connectTimeout', 30_000);
+  const commandTimeout = r.duration('commandTimeout', 300_000);
   r.done();
-  return { mode, smarthost, resolvers, port, maxConnections, perDestination };
+  return { mode, smarthost, resolvers, port, maxConnections, perDestination, connectTimeout, commandTimeout };
 }
 
 function parseDomains(root: ObjectReader, problems: Problems): DomainConfig[] {

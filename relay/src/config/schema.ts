@@ -66,6 +66,8 @@ export interface SmarthostConfig {
   readonly tls: TlsMode;
   readonly username?: string;
   readonly passwordFile?: string;
+  /** CA bundle to verify the smarthost's certificate with, instead of the system's. */
+  readonly caFile?: string;
 }
 
 export interface PerDestinationConfig {
@@ -83,6 +85,10 @@ export interface DeliveryConfig {
   readonly port: number;
   readonly maxConnections: number;
   readonly perDestination: PerDestinationConfig;
+  /** Time to connect and be greeted (ms). */
+  readonly connectTimeout: number;
+  /** Longest wait for any reply once connected (ms). */
+  readonly commandTimeout: number;
 }
 
 export interface DkimConfig {

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { QueueStats } from '../spool/types.ts';
 
 /**
@@ -67,6 +67,41 @@ export function createMetrics(now: () => number = Date.now) {
       name: 'mailrelay_spool_corrupt_total',
       help: 'Unreadable spool data moved to corrupt/, by kind (record, torn_tail, missing_body).',
       labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    delivered: new Counter({
+      name: 'mailrelay_messages_delivered_total',
+      help: 'Recipients delivered (2xx after DATA), by sending domain and recipient mailbox provider.',
+      labelNames: ['domain', 'provider'] as const,
+      registers: [registry],
+    }),
+    deferred: new Counter({
+      name: 'mailrelay_messages_deferred_total',
+      help: 'Recipient attempts deferred (4xx, timeouts, connection and DNS errors), by sending domain and provider.',
+      labelNames: ['domain', 'provider'] as const,
+      registers: [registry],
+    }),
+    bounced: new Counter({
+      name: 'mailrelay_messages_bounced_total',
+      help: 'Recipients bounced, by sending domain, provider and type (hard: 5xx or no such domain; expired: queue.maxAge).',
+      labelNames: ['domain', 'provider', 'type'] as const,
+      registers: [registry],
+    }),
+    dsnSent: new Counter({
+      name: 'mailrelay_dsn_generated_total',
+      help: 'Delivery status notifications queued for senders.',
+      registers: [registry],
+    }),
+    deliveryDuration: new Histogram({
+      name: 'mailrelay_delivery_duration_seconds',
+      help: 'Time from acceptance to delivery of a recipient, by sending domain.',
+      labelNames: ['domain'] as const,
+      buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 900, 3600, 14400, 86400],
+      registers: [registry],
+    }),
+    outboundConnections: new Gauge({
+      name: 'mailrelay_outbound_connections',
+      help: 'Open outbound SMTP connections.',
       registers: [registry],
     }),
     queueMessages: new Gauge({

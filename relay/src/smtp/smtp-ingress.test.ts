@@ -23,8 +23,10 @@ function queueIdOf(response: string): string {
 
 async function metric(h: Harness, line: RegExp): Promise<number> {
   const text = await (await fetch(h.metricsUrl)).text();
-  const found = text.split('\n').find((l) => line.test(l));
-  return found ? Number(found.split(' ').at(-1)) : 0;
+  return text
+    .split('\n')
+    .filter((l) => line.test(l))
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
 }
 
 function transport(h: Harness, listener: string, extra: Record<string, unknown> = {}) {
@@ -48,7 +50,7 @@ test('a client in trustedNetworks relays over the plain listener and gets the qu
   assert.equal(body.match(/^Message-ID:/gim)?.length, 1, 'nodemailer sets Message-ID; the relay does not add a second');
   assert.match(body, /\r\n\r\nhello world/);
   assert.equal(await metric(h, /^mailrelay_messages_received_total\{listener="plain"\}/), 1);
-  assert.equal(await metric(h, /^mailrelay_queue_messages\{state="ready"\}/), 1);
+  assert.equal(await metric(h, /^mailrelay_queue_messages\{/), 1, 'one message queued (ready, or deferred after a first attempt)');
 });
 
 test('refuses RCPT from untrusted unauthenticated clients with 550 5.7.1', async () => {

@@ -12,7 +12,7 @@ import type { IncomingMessage } from '../spool/incoming-message.ts';
 import type { AuthenticatedUser, Authenticator } from './authenticator.ts';
 import { AuthThrottle } from './auth-throttle.ts';
 import { MessageFilter } from './message-filter.ts';
-import { checkRelayAllowed, checkSender } from './sender-policy.ts';
+import { checkRelayAllowed, checkSender, headerFromDomain } from './sender-policy.ts';
 import { buildDateHeader, buildMessageIdHeader, buildReceivedHeader, protocolName } from './trace-headers.ts';
 import type { CertificatePair } from './tls-certificates.ts';
 
@@ -317,6 +317,7 @@ export class SmtpIngress {
 
     const createdAt = now.getTime();
     const user = this.user(session);
+    const fromDomain = headerFromDomain(filter.headerInfo?.fromHeader);
     try {
       await this.deps.spool.commit(incoming, {
         from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
@@ -326,6 +327,7 @@ export class SmtpIngress {
         nextAttemptAt: createdAt,
         held: false,
         ...(state?.sendingDomain ? { sendingDomain: state.sendingDomain } : {}),
+        ...(fromDomain ? { headerFromDomain: fromDomain } : {}),
         origin: {
           listener: listener.name,
           clientAddress: session.remoteAddress ?? '',

@@ -52,6 +52,7 @@ export function parseMessageMeta(v: unknown): MessageMeta {
     nextAttemptAt: num(m.nextAttemptAt, 'nextAttemptAt'),
     held: m.held === true,
     ...(m.sendingDomain !== undefined ? { sendingDomain: str(m.sendingDomain, 'sendingDomain') } : {}),
+    ...(m.headerFromDomain !== undefined ? { headerFromDomain: str(m.headerFromDomain, 'headerFromDomain') } : {}),
     origin: {
       listener: str(o.listener, 'origin.listener'),
       clientAddress: str(o.clientAddress, 'origin.clientAddress'),

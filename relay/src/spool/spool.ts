@@ -205,6 +205,29 @@ export class Spool extends EventEmitter {
     }
   }
 
+  /**
+   * Parks a leased message without a new attempt (its sending domain is paused). Holding is
+   * not persisted: after a restart the message is leased again and held again if still paused.
+   */
+  hold(id: string): void {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    entry.leased = false;
+    entry.meta = { ...entry.meta, held: true };
+  }
+
+  /** Makes held messages that match due again; returns how many. */
+  releaseHeld(match: (meta: MessageMeta) => boolean): number {
+    let count = 0;
+    for (const entry of this.entries.values()) {
+      if (!entry.meta.held || !match(entry.meta)) continue;
+      entry.meta = { ...entry.meta, held: false };
+      this.schedule(entry);
+      count++;
+    }
+    return count;
+  }
+
   /** Returns a leased message unchanged (e.g. on shutdown) so it is due again. */
   release(id: string): void {
     const entry = this.entries.get(id);

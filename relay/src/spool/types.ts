@@ -30,6 +30,8 @@ export interface MessageMeta {
   readonly held: boolean;
   /** The configured sending domain the message belongs to, if any. */
   readonly sendingDomain?: string;
+  /** Domain of the From: header (what DKIM signs for), lower case. */
+  readonly headerFromDomain?: string;
   readonly origin: MessageOrigin;
   /** File under large/ holding the body, for bodies too big to keep inline. */
   readonly bodyFile?: string;

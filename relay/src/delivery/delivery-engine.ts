@@ -1,0 +1,348 @@
+import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { RelayConfig } from '../config/schema.ts';
+import { readSecretFile } from '../config/load-config.ts';
+import type { Logger } from '../log.ts';
+import type { RelayMetrics } from '../metrics/metrics.ts';
+import type { Spool } from '../spool/spool.ts';
+import type { RecipientState, SpoolEntry } from '../spool/types.ts';
+import { newQueueId } from '../spool/queue-id.ts';
+import { domainOf } from '../smtp/sender-policy.ts';
+import { describeError } from '../errors.ts';
+import { DestinationQueue } from './destination-queue.ts';
+import { buildDsn, type FailedRecipient } from './dsn.ts';
+import { ConnectionBudget } from './limits.ts';
+import type { OutboundConnection, OutboundTarget } from './outbound-connection.ts';
+import type { RecipientOutcome } from './outcome.ts';
+import type { Provider } from './provider.ts';
+import { isExpired, retryDelay } from './retry-policy.ts';
+import { RouteResolver } from './route-resolver.ts';
+
+export interface DeliveryEngineDeps {
+  readonly config: RelayConfig;
+  readonly spool: Spool;
+  readonly metrics: RelayMetrics;
+  readonly logger: Logger;
+  /** Signs a message for the domain of its From: header, or returns it as it is. */
+  readonly sign?: (message: Buffer, headerFromDomain: string | undefined) => Buffer;
+  readonly now?: () => number;
+  readonly random?: () => number;
+}
+
+interface RouteGroup {
+  readonly queue: DestinationQueue;
+  readonly provider: Provider;
+  readonly recipients: string[];
+}
+
+const HEADER_SAMPLE = 64 * 1024;
+
+/**
+ * Moves due messages from the spool to their destinations. Each leased message is split by
+ * destination (the smarthost, or the MX host set of each recipient domain); the recipients of
+ * one destination go in one transaction through that destination's queue; every recipient's
+ * outcome is recorded on its own, so a retry only covers those still pending. Bounces and
+ * expiry produce one DSN to the sender, through the same spool.
+ */
+export class DeliveryEngine {
+  private readonly queues = new Map<string, DestinationQueue>();
+  private readonly budget: ConnectionBudget;
+  private readonly resolver: RouteResolver;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly maxInFlight: number;
+  private readonly smarthost: OutboundTarget | undefined;
+  private readonly paused = new Set<string>();
+  private inFlight = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private scheduled = false;
+  private stopped = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly deps: DeliveryEngineDeps) {
+    const { config } = deps;
+    this.now = deps.now ?? Date.now;
+    this.random = deps.random ?? Math.random;
+    this.resolver = new RouteResolver(config.delivery.resolvers, this.now, this.random);
+    this.budget = new ConnectionBudget(config.delivery.maxConnections);
+    this.budget.onRelease = () => {
+      deps.metrics.outboundConnections.set(this.budget.inUse);
+      for (const q of this.queues.values()) if (q.pending > 0) q.pump();
+    };
+    this.budget.onPressure = () => {
+      for (const q of this.queues.values()) if (q.idleConnections > 0) q.closeIdle();
+    };
+    // enough work in flight to keep every connection busy, bounded so bodies are not all loaded
+    this.maxInFlight = Math.max(100, config.delivery.maxConnections * 4);
+    this.smarthost = config.delivery.mode === 'smarthost' ? this.smarthostTarget() : undefined;
+    for (const d of config.domains) if (d.paused) this.paused.add(d.name);
+  }
+
+  private smarthostTarget(): OutboundTarget {
+    const { delivery, hostname } = this.deps.config;
+    const s = delivery.smarthost!;
+    return {
+      hosts: [s.host],
+      port: s.port,
+      tls: s.tls,
+      verify: true,
+      ...(s.caFile ? { ca: readFileSync(s.caFile) } : {}),
+      ...(s.username && s.passwordFile ? { auth: { user: s.username, pass: readSecretFile(s.passwordFile) } } : {}),
+      name: hostname,
+      connectTimeout: delivery.connectTimeout,
+      commandTimeout: delivery.commandTimeout,
+    };
+  }
+
+  start(): void {
+    this.deps.spool.on('message', this.kick);
+    this.kick();
+  }
+
+  /** Applies the paused flags of the sending domains (config reload): held mail of resumed domains flows again. */
+  setPaused(domains: Iterable<string>): void {
+    const next = new Set(domains);
+    const resumed = [...this.paused].filter((d) => !next.has(d));
+    this.paused.clear();
+    for (const d of next) this.paused.add(d);
+    if (resumed.length > 0) {
+      const count = this.deps.spool.releaseHeld((m) => m.sendingDomain !== undefined && resumed.includes(m.sendingDomain));
+      this.deps.logger.info('sending domains resumed', { domains: resumed, released: count });
+      this.kick();
+    }
+  }
+
+  private readonly kick = (): void => {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
+  };
+
+  private pump(): void {
+    if (this.stopped) return;
+    const { spool } = this.deps;
+    while (this.inFlight < this.maxInFlight) {
+      const batch = spool.lease(this.maxInFlight - this.inFlight, this.now());
+      if (batch.length === 0) break;
+      for (const entry of batch) {
+        this.inFlight++;
+        this.process(entry)
+          .catch((err: unknown) => {
+            this.deps.logger.error('delivery attempt failed', { queueId: entry.meta.id, error: describeError(err) });
+            spool.release(entry.meta.id);
+          })
+          .finally(() => {
+            this.inFlight--;
+            if (this.inFlight === 0) this.idleWaiters.splice(0).forEach((w) => w());
+            this.kick();
+          });
+      }
+    }
+    clearTimeout(this.timer);
+    const next = spool.nextDueAt();
+    if (next !== undefined && this.inFlight < this.maxInFlight) {
+      this.timer = setTimeout(this.kick, Math.min(Math.max(next - this.now(), 10), 60_000));
+      this.timer.unref();
+    }
+  }
+
+  private async process(entry: SpoolEntry): Promise<void> {
+    const { meta } = entry;
+    if (meta.sendingDomain && this.paused.has(meta.sendingDomain)) {
+      this.deps.spool.hold(meta.id);
+      return;
+    }
+    const pending = meta.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
+    const { groups, failed } = await this.route(pending);
+    let body: Promise<Buffer> | undefined;
+    const loadBody = () => (body ??= this.loadBody(entry));
+    const outcomes: Array<RecipientOutcome & { provider: Provider }> = failed.map((o) => ({ ...o, provider: 'other' as Provider }));
+    await Promise.all(
+      groups.map(
+        (group) =>
+          new Promise<void>((resolve) => {
+            group.queue.push({
+              from: meta.from,
+              recipients: group.recipients,
+              body: loadBody as () => Promise<Buffer | Readable>,
+              done: (results, tlsVersion) => {
+                if (tlsVersion) this.deps.metrics.tlsSessions.inc({ direction: 'outbound', version: tlsVersion });
+                for (const r of results) outcomes.push({ ...r, provider: group.provider });
+                resolve();
+              },
+            });
+          }),
+      ),
+    );
+    await this.record(entry, outcomes, loadBody);
+  }
+
+  private async route(recipients: readonly string[]): Promise<{ groups: RouteGroup[]; failed: RecipientOutcome[] }> {
+    const { config } = this.deps;
+    const failed: RecipientOutcome[] = [];
+    const groups = new Map<string, RouteGroup>();
+    if (this.smarthost) {
+      return { groups: [{ queue: this.queue('smarthost', this.smarthost), provider: 'other', recipients: [...recipients] }], failed };
+    }
+    const byDomain = new Map<string, string[]>();
+    for (const r of recipients) {
+      const d = domainOf(r);
+      byDomain.set(d, [...(byDomain.get(d) ?? []), r]);
+    }
+    await Promise.all(
+      [...byDomain].map(async ([domain, rcpts]) => {
+        const result = await this.resolver.resolve(domain);
+        if (result.kind === 'fail') {
+          for (const recipient of rcpts) failed.push({ recipient, status: result.status, reply: result.reply });
+          return;
+        }
+        const { route } = result;
+        const target: OutboundTarget = {
+          hosts: route.hosts,
+          port: config.delivery.port,
+          tls: 'opportunistic',
+          verify: false,
+          name: config.hostname,
+          connectTimeout: config.delivery.connectTimeout,
+          commandTimeout: config.delivery.commandTimeout,
+        };
+        const queue = this.queue(route.key, target);
+        const group = groups.get(route.key) ?? { queue, provider: route.provider, recipients: [] };
+        group.recipients.push(...rcpts);
+        groups.set(route.key, group);
+      }),
+    );
+    return { groups: [...groups.values()], failed };
+  }
+
+  private queue(key: string, target: OutboundTarget): DestinationQueue {
+    let queue = this.queues.get(key);
+    if (!queue) {
+      const { delivery, queue: q } = this.deps.config;
+      queue = new DestinationQueue(
+        key,
+        target,
+        delivery.perDestination.maxConnections,
+        delivery.perDestination.maxMessagesPerSecond,
+        this.budget,
+        (host) => this.resolver.addresses(host),
+        (conn: OutboundConnection) => {
+          this.deps.metrics.outboundConnections.set(this.budget.inUse);
+          this.deps.logger.debug('outbound connection', { destination: key, host: conn.host, tls: conn.tlsVersion ?? 'none' });
+        },
+        Math.min(30_000, q.retrySchedule[0] ?? 30_000),
+        this.now,
+      );
+      this.queues.set(key, queue);
+    } else {
+      queue.updateTarget(target);
+    }
+    return queue;
+  }
+
+  private async loadBody(entry: SpoolEntry): Promise<Buffer> {
+    const body = await this.deps.spool.readBody(entry);
+    return this.deps.sign ? this.deps.sign(body, entry.meta.headerFromDomain) : body;
+  }
+
+  /** Applies the outcomes to the message's recipients, counts them, sends a DSN, and stores the new state. */
+  private async record(entry: SpoolEntry, outcomes: Array<RecipientOutcome & { provider: Provider }>, loadBody: () => Promise<Buffer>): Promise<void> {
+    const { metrics, logger, config } = this.deps;
+    const meta = entry.meta;
+    const now = this.now();
+    const domain = meta.sendingDomain ?? 'none';
+    const expired = isExpired(meta.createdAt, now, config.queue.maxAge);
+    const byRecipient = new Map(outcomes.map((o) => [o.recipient, o]));
+    const failures: FailedRecipient[] = [];
+    const recipients: RecipientState[] = meta.recipients.map((r) => {
+      const o = byRecipient.get(r.address);
+      if (!o) return r;
+      const fields = { queueId: meta.id, domain, to: r.address, provider: o.provider, reply: o.reply, attempt: meta.attempts + 1 };
+      if (o.status === 'delivered') {
+        metrics.delivered.inc({ domain, provider: o.provider });
+        metrics.deliveryDuration.observe({ domain }, (now - meta.createdAt) / 1000);
+        logger.info('delivered', fields);
+        return { address: r.address, status: 'delivered', lastReply: o.reply, updatedAt: now };
+      }
+      if (o.status === 'bounced' || expired) {
+        const type = o.status === 'bounced' ? 'hard' : 'expired';
+        metrics.bounced.inc({ domain, provider: o.provider, type });
+        logger.warn('bounced', { ...fields, type });
+        failures.push({ recipient: r.address, reply: o.reply, ...(o.remoteHost ? { remoteHost: o.remoteHost } : {}), expired: type === 'expired' });
+        return { address: r.address, status: 'bounced', lastReply: o.reply, updatedAt: now };
+      }
+      metrics.deferred.inc({ domain, provider: o.provider });
+      logger.info('deferred', fields);
+      return { address: r.address, status: 'pending', lastReply: o.reply, updatedAt: now };
+    });
+    // RFC 3464: never answer the null sender, so bounces cannot loop
+    if (failures.length > 0 && meta.from !== '') await this.queueDsn(entry, failures, loadBody, now);
+    const attempts = meta.attempts + 1;
+    await this.deps.spool.update(meta.id, {
+      recipients,
+      attempts,
+      nextAttemptAt: now + retryDelay(attempts, config.queue.retrySchedule, this.random()),
+      held: false,
+    });
+  }
+
+  private async queueDsn(entry: SpoolEntry, failures: FailedRecipient[], loadBody: () => Promise<Buffer>, now: number): Promise<void> {
+    const { spool, config, metrics, logger } = this.deps;
+    let headers: Buffer;
+    try {
+      headers = (await loadBody()).subarray(0, HEADER_SAMPLE);
+    } catch {
+      headers = Buffer.alloc(0);
+    }
+    const id = newQueueId(now);
+    const message = buildDsn({
+      hostname: config.hostname,
+      queueId: entry.meta.id,
+      originalSender: entry.meta.from,
+      arrivalDate: new Date(entry.meta.createdAt),
+      failures,
+      originalHeaders: headers,
+      now: new Date(now),
+      dsnId: id,
+    });
+    const incoming = spool.newMessage(id);
+    await incoming.write(message);
+    await spool.commit(incoming, {
+      from: '',
+      recipients: [{ address: entry.meta.from, status: 'pending' }],
+      createdAt: now,
+      attempts: 0,
+      nextAttemptAt: now,
+      held: false,
+      headerFromDomain: config.hostname.toLowerCase(),
+      origin: { listener: 'dsn', clientAddress: '' },
+    });
+    metrics.dsnSent.inc();
+    logger.info('DSN queued', { queueId: id, original: entry.meta.id, recipients: failures.length });
+  }
+
+  /** Stops leasing; waits up to `graceMs` for attempts in progress, then closes idle connections. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.deps.spool.off('message', this.kick);
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, graceMs);
+        this.idleWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    for (const q of this.queues.values()) q.closeIdle();
+  }
+
+  /** For tests and diagnostics: the queue of a destination key. */
+  destination(key: string): DestinationQueue | undefined {
+    return this.queues.get(key);
+  }
+}

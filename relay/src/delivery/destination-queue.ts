@@ -1,0 +1,162 @@
+import type { Readable } from 'node:stream';
+import { ConnectionBudget, RateLimiter } from './limits.ts';
+import { OutboundConnection, type OutboundTarget } from './outbound-connection.ts';
+import { outcomesForError, type RecipientOutcome } from './outcome.ts';
+
+/** One transaction waiting for a connection: some recipients of one message. */
+export interface DeliveryJob {
+  readonly from: string;
+  readonly recipients: readonly string[];
+  /** Loaded only once a connection is ready, so a queue of waiting jobs holds no bodies. */
+  readonly body: () => Promise<Buffer | Readable>;
+  readonly done: (outcomes: RecipientOutcome[], tlsVersion: string | undefined) => void;
+}
+
+const IDLE_CLOSE_MS = 5_000;
+
+/**
+ * The ready queue of one destination (the smarthost, or an MX host set shared by the domains
+ * that use it). Up to `maxConnections` connections work through the jobs, each reused for
+ * several transactions, within the relay-wide budget and the destination's message rate.
+ * When no connection can be opened, every waiting job is deferred at once with that reason,
+ * so a dead destination does not hold messages in memory until their turn comes.
+ */
+export class DestinationQueue {
+  private readonly jobs: DeliveryJob[] = [];
+  private readonly idle: Array<{ conn: OutboundConnection; timer: NodeJS.Timeout }> = [];
+  private workers = 0;
+  private open = 0;
+  private readonly rate: RateLimiter;
+  /** After a failed connect, jobs are deferred at once until then (Postfix's dead destination). */
+  private deadUntil = 0;
+  private deadError: Error | undefined;
+  /** Most connections open at once, for tests and diagnostics. */
+  peakConnections = 0;
+
+  constructor(
+    readonly key: string,
+    private target: OutboundTarget,
+    private readonly maxConnections: number,
+    messagesPerSecond: number,
+    private readonly budget: ConnectionBudget,
+    private readonly addressesOf: (host: string) => Promise<string[]>,
+    private readonly onConnectionOpened: (conn: OutboundConnection) => void,
+    private readonly deadForMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.rate = new RateLimiter(messagesPerSecond);
+  }
+
+  get pending(): number {
+    return this.jobs.length;
+  }
+
+  get idleConnections(): number {
+    return this.idle.length;
+  }
+
+  /** The MX host order can change between DNS lookups; new connections use the latest. */
+  updateTarget(target: OutboundTarget): void {
+    this.target = target;
+  }
+
+  push(job: DeliveryJob): void {
+    if (this.deadError && this.now() < this.deadUntil) {
+      job.done(outcomesForError(job.recipients, this.deadError), undefined);
+      return;
+    }
+    this.jobs.push(job);
+    this.pump();
+  }
+
+  /** Starts work the budget held back. */
+  pump(): void {
+    while (this.jobs.length > 0 && this.idle.length > 0) {
+      const { conn, timer } = this.idle.pop()!;
+      clearTimeout(timer);
+      void this.work(conn);
+    }
+    while (this.jobs.length > this.workers && this.open < this.maxConnections && this.budget.tryAcquire()) {
+      this.open++;
+      this.peakConnections = Math.max(this.peakConnections, this.open);
+      void this.work(undefined);
+    }
+  }
+
+  private async work(existing: OutboundConnection | undefined): Promise<void> {
+    this.workers++;
+    let conn = existing;
+    try {
+      if (!conn) {
+        try {
+          conn = await OutboundConnection.open(this.target, this.addressesOf);
+          this.deadError = undefined;
+          this.onConnectionOpened(conn);
+        } catch (err) {
+          this.closed();
+          // other connections to this destination still drain the queue; alone, nobody will
+          if (this.open === 0) this.markDead(err as Error);
+          return;
+        }
+      }
+      for (let job = this.jobs.shift(); job; job = this.jobs.shift()) {
+        const wait = this.rate.reserve();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        let outcomes: RecipientOutcome[];
+        try {
+          outcomes = await conn.send(job.from, job.recipients, await job.body());
+        } catch (err) {
+          outcomes = outcomesForError(job.recipients, err as Error, conn.host);
+        }
+        job.done(outcomes, conn.tlsVersion);
+        if (!(await conn.reset())) {
+          conn.close();
+          this.closed();
+          conn = undefined;
+          break;
+        }
+      }
+      if (conn) this.park(conn);
+    } finally {
+      this.workers--;
+      // a connection that broke mid-queue leaves work behind for a fresh one
+      if (this.jobs.length > 0) this.pump();
+    }
+  }
+
+  private markDead(err: Error): void {
+    this.deadError = err;
+    this.deadUntil = this.now() + this.deadForMs;
+    const jobs = this.jobs.splice(0);
+    for (const job of jobs) job.done(outcomesForError(job.recipients, err), undefined);
+  }
+
+  private park(conn: OutboundConnection): void {
+    const timer = setTimeout(() => {
+      const i = this.idle.findIndex((e) => e.conn === conn);
+      if (i !== -1) this.idle.splice(i, 1);
+      conn.close();
+      this.closed();
+    }, IDLE_CLOSE_MS);
+    timer.unref();
+    this.idle.push({ conn, timer });
+  }
+
+  private closed(): void {
+    this.open--;
+    this.budget.release();
+  }
+
+  /** Closes idle connections (shutdown, or another destination needs the budget). */
+  closeIdle(): void {
+    for (const { conn, timer } of this.idle.splice(0)) {
+      clearTimeout(timer);
+      conn.close();
+      this.closed();
+    }
+  }
+
+  get active(): number {
+    return this.open;
+  }
+}

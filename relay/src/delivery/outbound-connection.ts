@@ -1,0 +1,157 @@
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type { Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { outcomesForError, outcomesForSuccess, type RecipientOutcome } from './outcome.ts';
+
+export type OutboundTls = 'opportunistic' | 'none' | 'starttls' | 'implicit';
+
+/** How to reach one destination (an MX host set or the smarthost). */
+export interface OutboundTarget {
+  readonly hosts: readonly string[];
+  readonly port: number;
+  readonly tls: OutboundTls;
+  /** Verify the peer certificate (smarthost); MX delivery with opportunistic TLS does not. */
+  readonly verify: boolean;
+  readonly ca?: Buffer;
+  readonly auth?: { readonly user: string; readonly pass: string };
+  /** Our EHLO name. */
+  readonly name: string;
+  readonly connectTimeout: number;
+  readonly commandTimeout: number;
+}
+
+interface ConnectError extends Error {
+  code?: string;
+  responseCode?: number;
+  response?: string;
+}
+
+function connectOnce(target: OutboundTarget, address: string, servername: string): Promise<SMTPConnection> {
+  return new Promise((resolve, reject) => {
+    const conn = new SMTPConnection({
+      host: address,
+      port: target.port,
+      servername,
+      secure: target.tls === 'implicit',
+      ignoreTLS: target.tls === 'none',
+      requireTLS: target.tls === 'starttls',
+      opportunisticTLS: target.tls === 'opportunistic',
+      name: target.name,
+      connectionTimeout: target.connectTimeout,
+      greetingTimeout: target.connectTimeout,
+      socketTimeout: target.commandTimeout,
+      socketCloseTimeout: 1000,
+      allowInternalNetworkInterfaces: true,
+      logger: false,
+      tls: { rejectUnauthorized: target.verify, minVersion: 'TLSv1.2', ...(target.ca ? { ca: target.ca } : {}), servername },
+    });
+    let settled = false;
+    conn.once('error', (err: ConnectError) => {
+      if (settled) return;
+      settled = true;
+      conn.close();
+      reject(err);
+    });
+    conn.connect(() => {
+      if (!target.auth) {
+        settled = true;
+        resolve(conn);
+        return;
+      }
+      conn.login({ user: target.auth.user, pass: target.auth.pass }, (err) => {
+        if (settled) return;
+        settled = true;
+        if (err) {
+          conn.close();
+          reject(err);
+        } else resolve(conn);
+      });
+    });
+  });
+}
+
+/**
+ * One SMTP connection to a destination, reused for several transactions. Opening tries each
+ * host in order and each of its addresses until one greets us with 2xx; a transaction's
+ * outcome is classified per recipient.
+ */
+export class OutboundConnection {
+  broken = false;
+
+  private constructor(
+    private readonly conn: SMTPConnection,
+    /** The host name that answered (MX host or smarthost). */
+    readonly host: string,
+  ) {
+    conn.on('error', () => {
+      this.broken = true;
+    });
+    conn.on('end', () => {
+      this.broken = true;
+    });
+  }
+
+  /** The negotiated TLS version (`TLSv1.3`), or undefined in clear text. */
+  get tlsVersion(): string | undefined {
+    if (!this.conn.secure) return undefined;
+    const socket = this.conn._socket as TLSSocket | false | null;
+    return (socket && typeof socket.getProtocol === 'function' ? socket.getProtocol() : undefined) ?? undefined;
+  }
+
+  static async open(target: OutboundTarget, addressesOf: (host: string) => Promise<string[]>): Promise<OutboundConnection> {
+    let lastError: ConnectError | undefined;
+    for (const host of target.hosts) {
+      let addresses: string[];
+      try {
+        addresses = await addressesOf(host);
+      } catch (err) {
+        lastError = Object.assign(new Error(`DNS lookup of ${host} failed: ${(err as ConnectError).code ?? String(err)}`), { code: 'EDNS' });
+        continue;
+      }
+      if (addresses.length === 0) {
+        lastError = Object.assign(new Error(`${host} has no A or AAAA record`), { code: 'EDNS' });
+        continue;
+      }
+      for (const address of addresses) {
+        try {
+          return new OutboundConnection(await connectOnce(target, address, host), host);
+        } catch (err) {
+          lastError = err as ConnectError;
+          // a 5xx greeting or a failed AUTH is the host's answer; anything else: next address
+          if (lastError.code === 'EAUTH' || (lastError.responseCode ?? 0) >= 500) throw lastError;
+        }
+      }
+    }
+    throw lastError ?? new Error('no destination host');
+  }
+
+  /** One transaction: MAIL FROM, every RCPT TO, DATA. Never throws; failures become outcomes. */
+  send(from: string, recipients: readonly string[], body: Buffer | Readable): Promise<RecipientOutcome[]> {
+    return new Promise((resolve) => {
+      this.conn.send({ from, to: [...recipients] }, body, (err, info) => {
+        if (err) {
+          // after a refused envelope the connection is still usable; after a DATA failure or a drop it may not be
+          if (err.code !== 'EENVELOPE' || err.command === 'DATA') this.broken = this.broken || !err.responseCode;
+          resolve(outcomesForError(recipients, err, this.host));
+        } else {
+          resolve(outcomesForSuccess(recipients, info ?? {}, this.host));
+        }
+      });
+    });
+  }
+
+  /** RSET between transactions; false when the connection cannot be reused. */
+  reset(): Promise<boolean> {
+    if (this.broken) return Promise.resolve(false);
+    return new Promise((resolve) => this.conn.reset((err) => resolve(!err)));
+  }
+
+  close(): void {
+    this.broken = true;
+    try {
+      this.conn.quit();
+    } catch {
+      this.conn.close();
+    }
+  }
+}

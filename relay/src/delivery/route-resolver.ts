@@ -1,0 +1,135 @@
+import { Resolver } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { parseResolver } from '../config/parse-config.ts';
+import { providerOf, type Provider } from './provider.ts';
+
+/** Where the recipients of one domain go: MX hosts in the order to try them. */
+export interface Route {
+  /** Domains whose MX host sets are equal share a destination queue. */
+  readonly key: string;
+  /** Host names (or IP literals), most preferred first, shuffled among equal preference. */
+  readonly hosts: readonly string[];
+  readonly provider: Provider;
+}
+
+export type RouteResult =
+  | { readonly kind: 'route'; readonly route: Route }
+  | { readonly kind: 'fail'; readonly status: 'bounced' | 'deferred'; readonly reply: string };
+
+const POSITIVE_TTL_MS = 60_000;
+const NEGATIVE_TTL_MS = 30_000;
+
+interface Cached<T> {
+  readonly value: T;
+  readonly expires: number;
+}
+
+/**
+ * MX resolution per RFC 5321 section 5.1 through the configured DNS servers (or the system's):
+ * MX records in preference order, random among equals; no MX record means the domain itself
+ * (its A/AAAA); a null MX (RFC 7505) or a domain that does not exist bounces at once; other DNS
+ * failures defer. Results are cached briefly, per domain and per host.
+ */
+export class RouteResolver {
+  private readonly dns = new Resolver({ timeout: 5000, tries: 2 });
+  /** Routes with the MX preference of each host, so equal ones can be reshuffled per use. */
+  private readonly mxCache = new Map<string, Cached<{ result: RouteResult; prefs: readonly number[] }>>();
+  private readonly addressCache = new Map<string, Cached<string[]>>();
+
+  constructor(
+    servers: readonly string[],
+    private readonly now: () => number = Date.now,
+    private readonly random: () => number = Math.random,
+  ) {
+    if (servers.length > 0) {
+      this.dns.setServers(
+        servers.map((s) => {
+          const { host, port } = parseResolver(s)!;
+          return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+        }),
+      );
+    }
+  }
+
+  async resolve(domain: string): Promise<RouteResult> {
+    const literal = /^\[(?:IPv6:)?([^\]]+)\]$/i.exec(domain);
+    if (literal && isIP(literal[1]!)) {
+      return { kind: 'route', route: { key: `ip:${literal[1]}`, hosts: [literal[1]!], provider: 'other' } };
+    }
+    const cached = this.mxCache.get(domain);
+    const { result, prefs } = cached && cached.expires > this.now() ? cached.value : await this.lookupMx(domain);
+    if (result.kind !== 'route') return result;
+    return { kind: 'route', route: { ...result.route, hosts: this.shuffleEqual(result.route.hosts, prefs) } };
+  }
+
+  private async lookupMx(domain: string): Promise<{ result: RouteResult; prefs: readonly number[] }> {
+    let result: RouteResult;
+    let prefs: number[] = [];
+    let ttl = POSITIVE_TTL_MS;
+    try {
+      const records = (await this.dns.resolveMx(domain)).sort((a, b) => a.priority - b.priority);
+      const isNull = records.length === 1 && (records[0]!.exchange === '' || records[0]!.exchange === '.');
+      if (isNull) {
+        result = { kind: 'fail', status: 'bounced', reply: `556 5.1.10 ${domain} does not accept mail (null MX)` };
+        ttl = NEGATIVE_TTL_MS;
+      } else {
+        const usable = records.filter((r) => r.exchange !== '' && r.exchange !== '.');
+        const hosts = usable.map((r) => r.exchange.toLowerCase().replace(/\.$/, ''));
+        prefs = usable.map((r) => r.priority);
+        result = { kind: 'route', route: { key: `mx:${[...hosts].sort().join(',')}`, hosts, provider: providerOf(hosts[0]) } };
+      }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENODATA') {
+        // RFC 5321 5.1: no MX records, so the domain itself is the implicit MX
+        prefs = [0];
+        result = { kind: 'route', route: { key: `mx:${domain}`, hosts: [domain], provider: 'other' } };
+      } else if (code === 'ENOTFOUND') {
+        result = { kind: 'fail', status: 'bounced', reply: `550 5.1.2 Domain ${domain} does not exist (DNS NXDOMAIN)` };
+        ttl = NEGATIVE_TTL_MS;
+      } else {
+        return { result: { kind: 'fail', status: 'deferred', reply: `451 4.4.3 DNS lookup of MX ${domain} failed: ${code ?? String(err)}` }, prefs };
+      }
+    }
+    const answer = { result, prefs };
+    this.mxCache.set(domain, { value: answer, expires: this.now() + ttl });
+    return answer;
+  }
+
+  /** RFC 5321 5.1: hosts of equal preference are tried in random order. */
+  private shuffleEqual(hosts: readonly string[], prefs: readonly number[]): string[] {
+    const out = [...hosts];
+    if (prefs.length !== out.length) return out;
+    let start = 0;
+    while (start < out.length) {
+      let end = start + 1;
+      while (end < out.length && prefs[end] === prefs[start]) end++;
+      for (let i = end - 1; i > start; i--) {
+        const j = start + Math.floor(this.random() * (i - start + 1));
+        [out[i], out[j]] = [out[j]!, out[i]!];
+      }
+      start = end;
+    }
+    return out;
+  }
+
+  /** IPv6 and IPv4 addresses of a host (IPv6 first); empty when it has none. Throws on DNS failure. */
+  async addresses(host: string): Promise<string[]> {
+    if (isIP(host)) return [host];
+    const cached = this.addressCache.get(host);
+    if (cached && cached.expires > this.now()) return cached.value;
+    const lookup = async (family: 4 | 6) => {
+      try {
+        return family === 4 ? await this.dns.resolve4(host) : await this.dns.resolve6(host);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENODATA' || code === 'ENOTFOUND') return [];
+        throw err;
+      }
+    };
+    const [v6, v4] = await Promise.all([lookup(6), lookup(4)]);
+    const addresses = [...v6, ...v4];
+    this.addressCache.set(host, { value: addresses, expires: this.now() + (addresses.length ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS) });
+    return addresses;
+  }
+}
