@@ -46,11 +46,12 @@ describe('test DNS server', () => {
   });
 
   it('answers MX with preference and exchange, names case-insensitive', async () => {
+    // owner names match case-insensitively; record data comes back as written (minus the final dot)
     const mx = await resolver.resolveMx('EXAMPLE.test');
     assert.deepEqual(
       mx.sort((x, y) => x.priority - y.priority),
       [
-        { exchange: 'mx1.example.test', priority: 10 },
+        { exchange: 'MX1.example.test', priority: 10 },
         { exchange: 'mx2.example.test', priority: 20 },
       ],
     );

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { ConnectionBudget, RateLimiter } from './limits.ts';
 import { OutboundConnection, type OutboundTarget } from './outbound-connection.ts';
-import { outcomesForError, type RecipientOutcome } from './outcome.ts';
+import { outcomesForConnectionFailure, outcomesForError, type RecipientOutcome } from './outcome.ts';
 
 /** One transaction waiting for a connection: some recipients of one message. */
 export interface DeliveryJob {
@@ -62,7 +62,7 @@ export class DestinationQueue {
 
   push(job: DeliveryJob): void {
     if (this.deadError && this.now() < this.deadUntil) {
-      job.done(outcomesForError(job.recipients, this.deadError), undefined);
+      job.done(outcomesForConnectionFailure(job.recipients, this.deadError), undefined);
       return;
     }
     this.jobs.push(job);
@@ -128,7 +128,7 @@ export class DestinationQueue {
     this.deadError = err;
     this.deadUntil = this.now() + this.deadForMs;
     const jobs = this.jobs.splice(0);
-    for (const job of jobs) job.done(outcomesForError(job.recipients, err), undefined);
+    for (const job of jobs) job.done(outcomesForConnectionFailure(job.recipients, err), undefined);
   }
 
   private park(conn: OutboundConnection): void {

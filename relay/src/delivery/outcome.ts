@@ -21,6 +21,8 @@ interface SmtpErrorLike {
   readonly response?: string;
   readonly message?: string;
   readonly recipient?: string;
+  /** The SMTP step that failed, as nodemailer names it (CONN, STARTTLS, AUTH PLAIN, ...). */
+  readonly command?: string;
   readonly rejectedErrors?: readonly SmtpErrorLike[];
 }
 
@@ -45,6 +47,16 @@ export function outcomesForError(recipients: readonly string[], err: SmtpErrorLi
     const status = specific.responseCode ? statusOfCode(specific.responseCode) : 'deferred';
     return { recipient, status: status === 'delivered' ? 'deferred' : status, reply: replyText(specific), ...(remoteHost ? { remoteHost } : {}) };
   });
+}
+
+/**
+ * Every recipient deferred: the next hop could not be reached or set up (connect, greeting,
+ * STARTTLS, AUTH). Even a 5xx there says nothing about the recipients, and bouncing on it would
+ * turn one misconfigured smarthost password into a flood of bounces.
+ */
+export function outcomesForConnectionFailure(recipients: readonly string[], err: SmtpErrorLike): RecipientOutcome[] {
+  const reply = err.command && err.command !== 'CONN' ? `${err.command} failed: ${replyText(err)}` : replyText(err);
+  return recipients.map((recipient) => ({ recipient, status: 'deferred', reply }));
 }
 
 /** Outcomes of a transaction that reached the end of DATA: refused recipients by their RCPT reply. */

@@ -1,4 +1,4 @@
-import { Resolver } from 'node:dns/promises';
+import { Resolver, lookup as systemLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { parseResolver } from '../config/parse-config.ts';
 import { providerOf, type Provider } from './provider.ts';
@@ -35,13 +35,15 @@ export class RouteResolver {
   /** Routes with the MX preference of each host, so equal ones can be reshuffled per use. */
   private readonly mxCache = new Map<string, Cached<{ result: RouteResult; prefs: readonly number[] }>>();
   private readonly addressCache = new Map<string, Cached<string[]>>();
+  private readonly custom: boolean;
 
   constructor(
     servers: readonly string[],
     private readonly now: () => number = Date.now,
     private readonly random: () => number = Math.random,
   ) {
-    if (servers.length > 0) {
+    this.custom = servers.length > 0;
+    if (this.custom) {
       this.dns.setServers(
         servers.map((s) => {
           const { host, port } = parseResolver(s)!;
@@ -113,11 +115,23 @@ export class RouteResolver {
     return out;
   }
 
-  /** IPv6 and IPv4 addresses of a host (IPv6 first); empty when it has none. Throws on DNS failure. */
+  /**
+   * IPv6 and IPv4 addresses of a host (IPv6 first); empty when it has none. Throws on DNS
+   * failure. Without configured resolvers the system's (getaddrinfo, so /etc/hosts counts).
+   */
   async addresses(host: string): Promise<string[]> {
     if (isIP(host)) return [host];
     const cached = this.addressCache.get(host);
     if (cached && cached.expires > this.now()) return cached.value;
+    if (!this.custom) {
+      const found = await systemLookup(host, { all: true, order: 'ipv6first' }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOTFOUND' || err.code === 'ENODATA') return [];
+        throw err;
+      });
+      const addresses = found.map((a) => a.address);
+      this.addressCache.set(host, { value: addresses, expires: this.now() + (addresses.length ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS) });
+      return addresses;
+    }
     const lookup = async (family: 4 | 6) => {
       try {
         return family === 4 ? await this.dns.resolve4(host) : await this.dns.resolve6(host);
