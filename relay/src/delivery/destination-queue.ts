@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
-import { ConnectionBudget, RateLimiter } from './limits.ts';
+import type { ConnectionBudget} from './limits.ts';
+import { RateLimiter } from './limits.ts';
 import { OutboundConnection, type OutboundTarget } from './outbound-connection.ts';
 import { outcomesForConnectionFailure, outcomesForError, type RecipientOutcome } from './outcome.ts';
 
