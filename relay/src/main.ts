@@ -4,7 +4,8 @@
 // in throughput (see test/bench). Applies when run as `mail-relay`; tsx and `node main.js` skip it.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { loadConfig, loadUsers } from './config/load-config.ts';
+import { loadConfig, loadDkimKeyFiles, loadUsers } from './config/load-config.ts';
+import { createDomainSigner } from './dkim/domain-signer.ts';
 import { hashPassword } from './config/password.ts';
 import { parseDuration } from './config/units.ts';
 import { createLogger } from './log.ts';
@@ -21,7 +22,7 @@ Usage:
 
 Options:
   -c, --config FILE          relay.yaml (see DESIGN.md "Relay config contract")
-      --check                validate the configuration (and users file), print every problem, exit
+      --check                validate the configuration, users file and DKIM keys, print every problem, exit
       --log-level LEVEL      error | warn | info | debug (default: info, or MAIL_RELAY_LOG_LEVEL)
       --shutdown-grace DUR   on SIGTERM, time for sessions in DATA to finish (default: 25s)
   -h, --help                 this text
@@ -107,6 +108,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     config = loadConfig(values.config);
     users = loadUsers(config);
+    createDomainSigner(loadDkimKeyFiles(config));
   } catch (err) {
     process.stderr.write(`${describeError(err)}\n`);
     return 2;

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { RelayConfig } from './schema.ts';
 import { parseConfig } from './parse-config.ts';
@@ -21,10 +22,12 @@ export class ConfigWatcher {
   ) {}
 
   start(intervalMs: number): void {
-    void readFile(this.path, 'utf8').then(
-      (text) => (this.lastText = text),
-      () => undefined,
-    );
+    // read now, not later: a change made right after start must count as a change
+    try {
+      this.lastText = readFileSync(this.path, 'utf8');
+    } catch {
+      this.lastText = '';
+    }
     this.timer = setInterval(() => void this.poll(), intervalMs);
     this.timer.unref();
   }

@@ -34,6 +34,13 @@ export function readSecretFile(path: string): string {
   }
 }
 
+/** The DKIM private keys named by `domains[].dkim.privateKeyFile`, as PEM text. */
+export function loadDkimKeyFiles(config: RelayConfig): Array<{ domain: string; selector: string; algorithm: string; pem: string }> {
+  return config.domains
+    .filter((d) => d.dkim)
+    .map((d) => ({ domain: d.name, selector: d.dkim!.selector, algorithm: d.dkim!.algorithm, pem: readSecretFile(d.dkim!.privateKeyFile) }));
+}
+
 export function loadUsers(config: RelayConfig): UserEntry[] {
   if (!config.usersFile) return [];
   return parseUsers(readYamlFile(config.usersFile), config.usersFile);

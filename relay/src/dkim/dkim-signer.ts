@@ -10,7 +10,9 @@ import type { Hash, KeyObject } from 'node:crypto';
  * maps every octet to one char and back, so 8-bit (SMTPUTF8) header bytes survive untouched.
  */
 
-export type DkimAlgorithm = 'rsa-sha256' | 'ed25519-sha256';
+import type { DkimAlgorithm } from '../config/schema.ts';
+
+export type { DkimAlgorithm };
 
 export interface DkimKey {
   readonly domain: string;
