@@ -4,7 +4,8 @@
 #   acceptance: smtp-source -> relay (durable spool) ; msgs/s until every message got 250
 #   ceiling:    smtp-source -> smtp-sink directly (../shared/bench/relay-bench.sh -D)
 #   postfix:    smtp-source -> Postfix relay -> smtp-sink (../shared/bench/postfix-anchor.sh)
-#   memory:     relay RSS while accepting at concurrency 50, and RSS growth for one 25 MiB message
+#   memory:     relay RSS while relaying at concurrency 50, RSS growth for one 25 MiB message,
+#               RSS with 100,000 messages queued for a dead destination, and the restart time to recover them
 #
 # Absolute figures on a shared 2-core machine are noise: read the ratios, which come from
 # the same run. Results: bench-results/<time>/ (TSV from the shared harness, summary.md).
@@ -13,9 +14,9 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
-N=4000; RUNS=3; POSTFIX=1
+N=4000; RUNS=3; POSTFIX=1; QUEUED=100000
 while getopts "n:r:qP" o; do
-  case $o in n) N=$OPTARG;; r) RUNS=$OPTARG;; q) N=1000; RUNS=1;; P) POSTFIX=0;; *) sed -n 2,12p "$0"; exit 2;; esac
+  case $o in n) N=$OPTARG;; r) RUNS=$OPTARG;; q) N=1000; RUNS=1; QUEUED=20000;; P) POSTFIX=0;; *) sed -n 2,14p "$0"; exit 2;; esac
 done
 RELAY_PORT=2525; SINK_PORT=2600; POSTFIX_PORT=2625; METRICS_PORT=9190
 OUT=$ROOT/bench-results/$(date +%Y%m%d-%H%M%S); mkdir -p "$OUT"
@@ -48,8 +49,8 @@ metrics: { address: 127.0.0.1, port: $METRICS_PORT }
 YAML
 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-start_relay() {
-  rm -rf "$WORK/spool"
+start_relay() { # keep: reuse the spool of the last run
+  [ "${1:-}" = keep ] || rm -rf "$WORK/spool"
   "$ROOT/dist/relay/src/main.js" --config "$WORK/relay.yaml" > "$WORK/relay.log" 2>&1 &
   RELAY_PID=$!
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$METRICS_PORT/readyz" >/dev/null 2>&1 && return 0; sleep 0.1; done
@@ -59,34 +60,23 @@ stop_relay() { kill "$RELAY_PID"; wait "$RELAY_PID" 2>/dev/null || true; RELAY_P
 # peak RSS of PID, sampled every 20 ms, into FILE, until killed
 sample_rss() { local peak=0 r; while :; do r=$(rss_kib "$1"); [ "$r" -gt "$peak" ] && { peak=$r; echo "$peak" > "$2"; }; sleep 0.02; done; }
 
-accept_run() { # size conc run -> one TSV row like the shared harness's (acceptance only)
-  local size=$1 conc=$2 run=$3 t0 t1 rc
-  t0=$(date +%s.%N)
-  timeout 300 smtp-source -s "$conc" -m "$N" -l "$size" -M client.bench.example -f sender@bench.example -t rcpt@dest.example \
-    127.0.0.1:$RELAY_PORT > "$WORK/src.out" 2>&1 && rc=0 || rc=$?
-  t1=$(date +%s.%N)
-  local s; s=$(echo "$t1 - $t0" | bc -l)
-  local got; got=$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^mailrelay_messages_received_total/ {s+=$2} END {print s+0}')
-  printf 'ours\tconn-per-msg\t%s\t%s\t%s\t%s\t%.3f\tNA\t%.1f\tNA\t%.2f\tNA\t%s\t%s\tNA\n' "$size" "$conc" "$N" "$run" "$s" \
-    "$(echo "$N / $s" | bc -l)" "$(echo "$N * $size / 1000000 / $s" | bc -l)" "$got" "$rc"
-}
+queue_size() { curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^mailrelay_queue_messages\{/ {s+=$2} END {print s+0}'; }
+wait_empty() { for _ in $(seq 1 1200); do [ "$(queue_size)" = 0 ] && return 0; sleep 0.1; done; return 1; }
+export -f queue_size wait_empty; export METRICS_PORT
 
 echo "== ceiling (smtp-source -> smtp-sink)"
 for size in 4096 102400; do for conc in 10 50; do
   "$SHARED/relay-bench.sh" -D -k $SINK_PORT -n "$N" -s $size -c $conc -r "$RUNS" -L direct -o "$OUT/results.tsv" >/dev/null
 done; done
 
-echo "== ours: acceptance into the durable spool"
-[ -s "$OUT/results.tsv" ] || true
+echo "== ours: smtp-source -> relay (durable spool) -> smtp-sink"
+start_relay
 for size in 4096 102400; do for conc in 10 50; do
-  for run in $(seq 1 "$RUNS"); do
-    start_relay
-    if [ $size = 4096 ] && [ $conc = 50 ]; then sample_rss "$RELAY_PID" "$WORK/peak" & SAMPLER_PID=$!; fi
-    accept_run $size $conc "$run" | tee -a "$OUT/results.tsv"
-    if [ -n "$SAMPLER_PID" ]; then kill "$SAMPLER_PID"; wait "$SAMPLER_PID" 2>/dev/null || true; SAMPLER_PID=""; echo "$(cat "$WORK/peak")" >> "$WORK/rss50"; fi
-    stop_relay
-  done
+  if [ $size = 4096 ] && [ $conc = 50 ]; then sample_rss "$RELAY_PID" "$WORK/peak50" & SAMPLER_PID=$!; fi
+  "$SHARED/relay-bench.sh" -p $RELAY_PORT -k $SINK_PORT -n "$N" -s $size -c $conc -r "$RUNS" -L ours -o "$OUT/results.tsv" -w wait_empty >/dev/null
+  if [ -n "$SAMPLER_PID" ]; then kill "$SAMPLER_PID"; wait "$SAMPLER_PID" 2>/dev/null || true; SAMPLER_PID=""; fi
 done; done
+stop_relay
 
 echo "== ours: RSS growth while accepting one 25 MiB message"
 start_relay; sleep 1
@@ -95,6 +85,16 @@ sample_rss "$RELAY_PID" "$WORK/peak25" & SAMPLER_PID=$!
 smtp-source -s 1 -m 1 -l 26214400 -M client.bench.example -f sender@bench.example -t rcpt@dest.example 127.0.0.1:$RELAY_PORT
 sleep 0.3; kill "$SAMPLER_PID"; wait "$SAMPLER_PID" 2>/dev/null || true; SAMPLER_PID=""
 peak25=$(cat "$WORK/peak25" 2>/dev/null || echo "$base")
+stop_relay
+
+echo "== ours: $QUEUED messages queued for a dead destination (nothing listens on the smarthost port)"
+start_relay
+smtp-source -d -s 50 -m "$QUEUED" -l 4096 -M client.bench.example -f sender@bench.example -t rcpt@dest.example 127.0.0.1:$RELAY_PORT
+sleep 2
+queued_before=$(queue_size); rss_queued=$(rss_kib "$RELAY_PID")
+stop_relay
+t0=$(date +%s.%N); start_relay keep; t1=$(date +%s.%N)
+recover_s=$(printf '%.2f' "$(echo "$t1 - $t0" | bc -l)"); queued_after=$(queue_size)
 stop_relay
 
 if [ "$POSTFIX" = 1 ]; then
@@ -117,13 +117,16 @@ ratio() { if [ "$1" = NA ] || [ "$2" = NA ]; then echo NA; else printf '%.2f' "$
 {
   echo "## mail-relay acceptance benchmark ($(date -u +%FT%TZ), n=$N, runs=$RUNS, medians)"
   echo
-  echo "| size | conc | ceiling msg/s | Postfix accepted msg/s | ours accepted msg/s | ours / Postfix | ours / ceiling |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| size | conc | ceiling msg/s | Postfix accepted | ours accepted | ours/Postfix | ours/ceiling | Postfix e2e | ours e2e | ours/Postfix e2e |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   for size in 4096 102400; do for conc in 10 50; do
     d=$(rate direct $size $conc 9); p=$(rate postfix $size $conc 9); o=$(rate ours $size $conc 9)
-    echo "| $size | $conc | $d | $p | $o | $(ratio "$o" "$p") | $(ratio "$o" "$d") |"
+    pe=$(rate postfix $size $conc 10); oe=$(rate ours $size $conc 10)
+    echo "| $size | $conc | $d | $p | $o | $(ratio "$o" "$p") | $(ratio "$o" "$d") | $pe | $oe | $(ratio "$oe" "$pe") |"
   done; done
   echo
-  echo "Relay RSS while accepting 4 KiB at concurrency 50 (peak): $(( $(sort -g "$WORK/rss50" | tail -1) / 1024 )) MiB"
+  echo "Relay RSS while relaying 4 KiB at concurrency 50 (peak): $(( $(cat "$WORK/peak50") / 1024 )) MiB"
   echo "Relay RSS growth accepting one 25 MiB message: $(( (peak25 - base) / 1024 )) MiB (from $(( base / 1024 )) MiB)"
+  echo "Relay RSS with $queued_before messages queued for a dead destination: $(( rss_queued / 1024 )) MiB"
+  echo "Restart with that spool: ready after ${recover_s}s (process start included) with $queued_after messages recovered"
 } | tee "$OUT/summary.md"

@@ -24,6 +24,8 @@ export interface MxBehaviour {
   tls?: TestCertificates;
   /** Require AUTH with these credentials. */
   auth?: { user: string; pass: string };
+  /** Answer DATA this much later (a slow receiver). */
+  dataDelayMs?: number;
 }
 
 export interface MxServer {
@@ -97,8 +99,12 @@ export async function startMxServer(address: string, port: number, behaviour: Mx
         if (decision === 'stall') return; // never answer
         if (decision === 'drop') return;
         if (decision) return cb(replyError(decision));
-        messages.push({ ...envelope, body: Buffer.concat(chunks), secure: session.secure, ...(session.user ? { user: String(session.user) } : {}), at: Date.now() });
-        cb(null, 'queued');
+        const accept = () => {
+          messages.push({ ...envelope, body: Buffer.concat(chunks), secure: session.secure, ...(session.user ? { user: String(session.user) } : {}), at: Date.now() });
+          cb(null, 'queued');
+        };
+        if (state.behaviour.dataDelayMs) setTimeout(accept, state.behaviour.dataDelayMs);
+        else accept();
       });
     },
   });

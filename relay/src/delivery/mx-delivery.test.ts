@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -48,6 +48,7 @@ interface World {
 async function world(opts: { hosts: Record<string, MxBehaviour>; zone: Parameters<typeof startDnsServer>[0]; config?: Record<string, unknown> }): Promise<World> {
   const dir = await tempDir();
   const dns = await startDnsServer(opts.zone);
+  after(() => dns.close());
   const mx = new Map<string, MxServer>();
   let port = 0;
   for (const [address, behaviour] of Object.entries({ '127.0.0.9': {}, ...opts.hosts })) {
