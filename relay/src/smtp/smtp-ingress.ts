@@ -302,6 +302,11 @@ export class SmtpIngress {
     } catch (err) {
       await incoming.discard();
       if (err instanceof SmtpReplyError) throw err;
+      const code = errorCode(err);
+      if (code === 'ENOSPC' || code === 'EDQUOT') {
+        this.log(session, 'error', 'spool file system full', { queueId: id });
+        throw this.reject(listener, new SmtpReplyError(452, '4.3.1', 'Insufficient system storage, try again later', 'spool_full', { cause: err }));
+      }
       this.log(session, 'info', 'message not received in full', { queueId: id, error: describeError(err) });
       throw new SmtpReplyError(451, '4.3.0', 'Error while receiving the message', 'receive_error', { cause: err });
     }
