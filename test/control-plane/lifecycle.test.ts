@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { before, describe, it } from 'node:test';
 import { ensureBinaries } from './binaries.ts';
 import { startControlPlane } from './control-plane.ts';
+import { spawnServer, startWatchdog, stopServer } from './processes.ts';
 import { SETUP_TIMEOUT_MS, TEST_TIMEOUT_MS } from './test-timeouts.ts';
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), 'cli.ts');
@@ -94,6 +96,25 @@ describe('control plane lifecycle', () => {
     assert.equal(existsSync(cp.dir), false);
     assert.equal(await portOpen(cp.server), false);
     assert.match(await cp.exited, /^(etcd|kube-apiserver) /);
+  });
+
+  it('stopServer() kills a server that ignores SIGTERM and waits for it to exit', { timeout: TEST_TIMEOUT_MS }, async () => {
+    // Past the grace period only the (unref'd) child is left to wait on; this
+    // used to let the event loop run dry, failing the test with "Promise
+    // resolution is still pending but the event loop has already resolved".
+    const dir = mkdtempSync(join(tmpdir(), 'control-plane-stubborn-'));
+    const watchdog = startWatchdog(dir);
+    try {
+      const logFile = join(dir, 'stubborn.log');
+      const server = spawnServer('stubborn', 'sh', ['-c', 'trap "" TERM; echo ready; exec sleep 60'], logFile, watchdog);
+      await eventually('the server ignores SIGTERM', () => existsSync(logFile) && readFileSync(logFile, 'utf8').includes('ready'));
+      assert.equal(await stopServer(server, 500), false);
+      assert.equal(await server.exited, 'SIGKILL');
+      assert.equal(running(server.pid), false);
+    } finally {
+      watchdog.dismiss();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a failed start reports the server log and stops what it started', { timeout: TEST_TIMEOUT_MS }, async () => {

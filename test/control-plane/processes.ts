@@ -9,9 +9,21 @@ export interface ServerProcess {
   readonly name: string;
   readonly pid: number;
   readonly logFile: string;
-  /** Settles when the process exits, with its code or signal. */
+  /**
+   * Settles when the process exits, with its code or signal. The process is
+   * unref'd, so awaiting this alone does not keep the event loop alive: use
+   * waitForExit() for that.
+   */
   readonly exited: Promise<string>;
   hasExited(): boolean;
+  /**
+   * Like `exited`, but holds the event loop open until the process has exited.
+   * Whoever stops a server must wait through this: with the child unref'd and
+   * nothing else pending, Node would otherwise run out of work mid-await (in a
+   * test file, node:test then fails every test with "Promise resolution is
+   * still pending but the event loop has already resolved").
+   */
+  waitForExit(): Promise<string>;
 }
 
 const PIDS_FILE = 'pids';
@@ -59,6 +71,8 @@ export function startWatchdog(dir: string): Watchdog {
     },
     dismiss() {
       killGroup(child, 'SIGKILL');
+      // Nobody writes to it any more; closing it also releases the fd.
+      child.stdin?.destroy();
     },
   };
 }
@@ -89,6 +103,8 @@ export function spawnServer(name: string, command: string, args: string[], logFi
   if (child.pid === undefined) throw new Error(`could not start ${name} (${command})`);
   const pid = child.pid;
   watchdog.track(pid);
+  // Unref'd so that a shared control plane does not keep a finished test file
+  // alive; process.on('exit') and the watchdog end it then. waitForExit() refs it.
   child.unref();
   let done = false;
   const exited = new Promise<string>((resolve) => {
@@ -101,7 +117,12 @@ export function spawnServer(name: string, command: string, args: string[], logFi
       resolve(signal ?? `exit code ${code}`);
     });
   });
-  return { name, pid, logFile, exited, hasExited: () => done };
+  const waitForExit = (): Promise<string> => {
+    // After the exit the handle is closed, so this ref never outlives the process.
+    if (!done) child.ref();
+    return exited;
+  };
+  return { name, pid, logFile, exited, hasExited: () => done, waitForExit };
 }
 
 /**
@@ -110,17 +131,19 @@ export function spawnServer(name: string, command: string, args: string[], logFi
  */
 export async function stopServer(server: ServerProcess, graceMs = 10_000): Promise<boolean> {
   if (server.hasExited()) return true;
+  // Ref'd from here on: past the grace period no timer is left to keep Node running.
+  const exit = server.waitForExit();
   killGroup(server.pid, 'SIGTERM');
   // A pending timer would hold the event loop open for the whole grace period.
   const grace = new AbortController();
   const stopped = await Promise.race([
-    server.exited.then(() => true),
+    exit.then(() => true),
     sleep(graceMs, false, { signal: grace.signal }).catch(() => false),
   ]);
   grace.abort();
   if (!stopped) {
     killGroup(server.pid, 'SIGKILL');
-    await server.exited;
+    await exit;
   }
   // Reap anything left in the group (the leader may exit before its children).
   killGroup(server.pid, 'SIGKILL');
