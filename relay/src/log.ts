@@ -10,7 +10,7 @@ export function createLogger(level = 'info', silent = false): Logger {
   return winston.createLogger({
     level,
     silent,
-    format: winston.format.combine(winston.format.timestamp(), winston.format.errors({ stack: false }), winston.format.json()),
+    format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
     defaultMeta: { component: 'relay' },
     transports: [new winston.transports.Console()],
   });

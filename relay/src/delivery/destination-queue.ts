@@ -104,13 +104,15 @@ export class DestinationQueue {
         const wait = this.rate.reserve();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         let outcomes: RecipientOutcome[];
+        let complete = false;
         try {
-          outcomes = await conn.send(job.from, job.recipients, await job.body());
+          ({ outcomes, complete } = await conn.send(job.from, job.recipients, await job.body()));
         } catch (err) {
+          // the body could not be read: nothing was sent
           outcomes = outcomesForError(job.recipients, err as Error, conn.host);
         }
         job.done(outcomes, conn.tlsVersion);
-        if (!(await conn.reset())) {
+        if (conn.broken || (!complete && !(await conn.reset()))) {
           conn.close();
           this.closed();
           conn = undefined;

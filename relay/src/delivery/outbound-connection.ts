@@ -125,16 +125,20 @@ export class OutboundConnection {
     throw lastError ?? new Error('no destination host');
   }
 
-  /** One transaction: MAIL FROM, every RCPT TO, DATA. Never throws; failures become outcomes. */
-  send(from: string, recipients: readonly string[], body: Buffer | Readable): Promise<RecipientOutcome[]> {
+  /**
+   * One transaction: MAIL FROM, every RCPT TO, DATA. Never throws; failures become outcomes.
+   * `complete` is true when the server answered the end of DATA, which ends the transaction:
+   * the next MAIL FROM can follow without an RSET round trip.
+   */
+  send(from: string, recipients: readonly string[], body: Buffer | Readable): Promise<{ outcomes: RecipientOutcome[]; complete: boolean }> {
     return new Promise((resolve) => {
       this.conn.send({ from, to: [...recipients] }, body, (err, info) => {
         if (err) {
-          // after a refused envelope the connection is still usable; after a DATA failure or a drop it may not be
-          if (err.code !== 'EENVELOPE' || err.command === 'DATA') this.broken = this.broken || !err.responseCode;
-          resolve(outcomesForError(recipients, err, this.host));
+          // a reply means the session is still in step; an error without one (drop, timeout) does not
+          if (!err.responseCode) this.broken = true;
+          resolve({ outcomes: outcomesForError(recipients, err, this.host), complete: err.command === 'DATA' && Boolean(err.responseCode) });
         } else {
-          resolve(outcomesForSuccess(recipients, info ?? {}, this.host));
+          resolve({ outcomes: outcomesForSuccess(recipients, info ?? {}, this.host), complete: true });
         }
       });
     });
