@@ -75,6 +75,12 @@ export class DestinationQueue {
     while (this.jobs.length > 0 && this.idle.length > 0) {
       const { conn, timer } = this.idle.pop()!;
       clearTimeout(timer);
+      if (conn.broken) {
+        // the server closed it while it sat idle
+        conn.close();
+        this.closed();
+        continue;
+      }
       void this.work(conn);
     }
     while (this.jobs.length > this.workers && this.open < this.maxConnections && this.budget.tryAcquire()) {
@@ -100,17 +106,29 @@ export class DestinationQueue {
           return;
         }
       }
+      // a connection that waited idle may have been closed by the server in the meantime; if its
+      // first transaction finds it gone, the job goes back to the queue for a fresh connection
+      let reused = existing !== undefined;
       for (let job = this.jobs.shift(); job; job = this.jobs.shift()) {
         const wait = this.rate.reserve();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         let outcomes: RecipientOutcome[];
         let complete = false;
+        let connectionLost = false;
         try {
-          ({ outcomes, complete } = await conn.send(job.from, job.recipients, await job.body()));
+          ({ outcomes, complete, connectionLost } = await conn.send(job.from, job.recipients, await job.body()));
         } catch (err) {
           // the body could not be read: nothing was sent
           outcomes = outcomesForError(job.recipients, err as Error, conn.host);
         }
+        if (reused && connectionLost) {
+          this.jobs.unshift(job);
+          conn.close();
+          this.closed();
+          conn = undefined;
+          break;
+        }
+        reused = false;
         job.done(outcomes, conn.tlsVersion);
         if (conn.broken || (!complete && !(await conn.reset()))) {
           conn.close();

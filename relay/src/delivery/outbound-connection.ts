@@ -130,15 +130,24 @@ export class OutboundConnection {
    * `complete` is true when the server answered the end of DATA, which ends the transaction:
    * the next MAIL FROM can follow without an RSET round trip.
    */
-  send(from: string, recipients: readonly string[], body: Buffer | Readable): Promise<{ outcomes: RecipientOutcome[]; complete: boolean }> {
+  send(
+    from: string,
+    recipients: readonly string[],
+    body: Buffer | Readable,
+  ): Promise<{ outcomes: RecipientOutcome[]; complete: boolean; connectionLost: boolean }> {
     return new Promise((resolve) => {
       this.conn.send({ from, to: [...recipients] }, body, (err, info) => {
         if (err) {
           // a reply means the session is still in step; an error without one (drop, timeout) does not
-          if (!err.responseCode) this.broken = true;
-          resolve({ outcomes: outcomesForError(recipients, err, this.host), complete: err.command === 'DATA' && Boolean(err.responseCode) });
+          const lost = !err.responseCode;
+          if (lost) this.broken = true;
+          resolve({
+            outcomes: outcomesForError(recipients, err, this.host),
+            complete: err.command === 'DATA' && !lost,
+            connectionLost: lost,
+          });
         } else {
-          resolve({ outcomes: outcomesForSuccess(recipients, info ?? {}, this.host), complete: true });
+          resolve({ outcomes: outcomesForSuccess(recipients, info ?? {}, this.host), complete: true, connectionLost: false });
         }
       });
     });

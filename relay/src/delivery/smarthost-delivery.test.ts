@@ -143,3 +143,21 @@ test('a stalled server times out and the message is deferred', async () => {
   assert.equal(sink.messages.length, 0);
   assert.equal(h.relay.spool.size, 1);
 });
+
+test('a smarthost restart between messages costs no deferral: a closed idle connection is replaced', async () => {
+  const first = await startMxServer('127.0.0.1', 0);
+  const h = await startRelay({
+    config: {
+      trustedNetworks: ['127.0.0.0/8'],
+      delivery: { mode: 'smarthost', smarthost: { host: '127.0.0.1', port: first.port, tls: 'none' } },
+      queue: { dir: join(await tempDir(), 'spool'), retrySchedule: ['1m'] },
+    },
+  });
+  await submit(h, { subject: 'one' });
+  await waitFor('first delivery', () => first.messages.length === 1);
+  await first.close();
+  const second = await startMxServer('127.0.0.1', first.port);
+  await submit(h, { subject: 'two' });
+  await waitFor('second delivery without waiting for a retry', () => second.messages.length === 1, 5_000);
+  assert.equal(await metric(h, /^mailrelay_messages_deferred_total/), 0);
+});
