@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { startRelayProcess, writeConfig } from '../helpers/relay-process.ts';
 import { sendLoad } from '../helpers/smtp-load.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
+import { scrapeSum } from '../helpers/scrape.ts';
 import { RawSmtp } from '../helpers/raw-smtp.ts';
 import { scanSegment } from '../../relay/src/spool/scan-segment.ts';
 import { RecordType, decodeMessagePayload } from '../../relay/src/spool/record-codec.ts';
@@ -34,12 +35,8 @@ async function spooledIds(spoolDir: string): Promise<Map<string, number>> {
   return counts;
 }
 
-async function metricValue(port: number, name: RegExp): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((l) => name.test(l))
-    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+function metricValue(port: number, name: RegExp): Promise<number> {
+  return scrapeSum(`http://127.0.0.1:${port}/metrics`, name);
 }
 
 test('SIGKILL under concurrent load loses no acknowledged message and duplicates none', { timeout: 120_000 }, async () => {

@@ -7,21 +7,11 @@ import { startRelay, type Harness } from '../../../test/helpers/relay-harness.ts
 import { startMxServer, type MxServer } from '../../../test/helpers/mx-server.ts';
 import { makeCertificates } from '../../../test/helpers/certs.ts';
 import { tempDir } from '../../../test/helpers/temp-dir.ts';
+import { scrapeSum } from '../../../test/helpers/scrape.ts';
+import { waitFor } from '../../../test/helpers/wait-for.ts';
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function metric(h: Harness, line: RegExp): Promise<number> {
-  const text = await (await fetch(h.metricsUrl)).text();
-  return text
-    .split('\n')
-    .filter((l) => line.test(l))
-    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+function metric(h: Harness, line: RegExp): Promise<number> {
+  return scrapeSum(h.metricsUrl, line);
 }
 
 function submit(h: Harness, mail: Record<string, unknown>) {

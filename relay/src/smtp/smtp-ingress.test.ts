@@ -6,6 +6,7 @@ import nodemailer from 'nodemailer';
 import { startRelay, type Harness } from '../../../test/helpers/relay-harness.ts';
 import { RawSmtp } from '../../../test/helpers/raw-smtp.ts';
 import { makeCertificates } from '../../../test/helpers/certs.ts';
+import { scrapeSum } from '../../../test/helpers/scrape.ts';
 
 const USER = { username: 'app1', password: 'correct horse battery staple', allowedSenderDomains: ['example.com'] };
 
@@ -21,12 +22,8 @@ function queueIdOf(response: string): string {
   return match[1]!;
 }
 
-async function metric(h: Harness, line: RegExp): Promise<number> {
-  const text = await (await fetch(h.metricsUrl)).text();
-  return text
-    .split('\n')
-    .filter((l) => line.test(l))
-    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+function metric(h: Harness, line: RegExp): Promise<number> {
+  return scrapeSum(h.metricsUrl, line);
 }
 
 function transport(h: Harness, listener: string, extra: Record<string, unknown> = {}) {
