@@ -36,10 +36,3 @@ export function parseSize(text: string | number): number | undefined {
   if (!match) return undefined;
   return Math.round(Number(match[1]) * SIZE_UNITS[match[2]!]!);
 }
-
-export function formatDuration(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}

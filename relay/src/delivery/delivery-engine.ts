@@ -340,9 +340,4 @@ export class DeliveryEngine {
     }
     for (const q of this.queues.values()) q.closeIdle();
   }
-
-  /** For tests and diagnostics: the queue of a destination key. */
-  destination(key: string): DestinationQueue | undefined {
-    return this.queues.get(key);
-  }
 }

@@ -31,8 +31,6 @@ export class DestinationQueue {
   /** After a failed connect, jobs are deferred at once until then (Postfix's dead destination). */
   private deadUntil = 0;
   private deadError: Error | undefined;
-  /** Most connections open at once, for tests and diagnostics. */
-  peakConnections = 0;
 
   constructor(
     readonly key: string,
@@ -85,7 +83,6 @@ export class DestinationQueue {
     }
     while (this.jobs.length > this.workers && this.open < this.maxConnections && this.budget.tryAcquire()) {
       this.open++;
-      this.peakConnections = Math.max(this.peakConnections, this.open);
       void this.work(undefined);
     }
   }
@@ -175,9 +172,5 @@ export class DestinationQueue {
       conn.close();
       this.closed();
     }
-  }
-
-  get active(): number {
-    return this.open;
   }
 }

@@ -20,7 +20,3 @@ export function newQueueId(now = Date.now()): string {
     now.toString(36).padStart(9, '0') + counter.toString(36).padStart(3, '0') + random.toString(36).padStart(4, '0')
   ).toUpperCase();
 }
-
-export function isQueueId(text: string): boolean {
-  return /^[0-9A-Z]{16}$/.test(text);
-}

@@ -1,8 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { access, mkdir, readFile, readdir, statfs, truncate, unlink, writeFile } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
 import type { Logger } from '../log.ts';
 import { RelayError, describeError } from '../errors.ts';
 import { DueHeap } from './due-heap.ts';
@@ -256,16 +254,11 @@ export class Spool extends EventEmitter {
     this.schedule(entry);
   }
 
-  /** Reads an inline body, or streams a large one. */
+  /** Reads a body, inline or from large/. */
   async readBody(entry: SpoolEntry): Promise<Buffer> {
     const body = entry.body;
     if ('file' in body) return readFile(join(this.largeDir, body.file));
     return this.log.read(body.segment, body.offset, body.length);
-  }
-
-  bodyStream(entry: SpoolEntry): Readable | undefined {
-    const body = entry.body;
-    return 'file' in body ? createReadStream(join(this.largeDir, body.file)) : undefined;
   }
 
   stats(now = this.now()): QueueStats {
