@@ -38,6 +38,11 @@ interface SessionState {
 
 type Callback = (err?: Error | null) => void;
 
+function tlsVersionOf(session: SMTPServerSession): string | undefined {
+  const cipher = session.tlsOptions as { version?: string } | false | undefined;
+  return cipher ? cipher.version : undefined;
+}
+
 /** Adapts an async hook to smtp-server's callback, which must be called exactly once. */
 function adapt(callback: Callback, work: () => Promise<void> | void): void {
   let result: Promise<void> | void;
@@ -273,9 +278,16 @@ export class SmtpIngress {
       clientAddress: session.remoteAddress ?? '',
       protocol: session.transmissionType ?? protocolName(true, session.secure, Boolean(session.user)),
       recipient: recipients.length === 1 ? recipients[0] : undefined,
-      tlsVersion: (session.tlsOptions as { version?: string } | false | undefined) ? (session.tlsOptions as { version?: string }).version : undefined,
+      tlsVersion: tlsVersionOf(session),
       now,
     });
+    // the trace prefix goes out once the header block is known (it may add Message-ID/Date)
+    const writePrefix = async () => {
+      if (prefix === undefined) return;
+      const complete = this.completePrefix(prefix, listener, filter, id, now);
+      prefix = undefined;
+      await incoming.write(Buffer.from(complete, 'latin1'));
+    };
     let writable = true;
     try {
       for await (const chunk of stream as AsyncIterable<Buffer>) {
@@ -286,17 +298,13 @@ export class SmtpIngress {
           continue;
         }
         for (const part of filter.push(chunk)) {
-          if (prefix !== undefined) {
-            prefix = this.completePrefix(prefix, listener, filter, id, now);
-            await incoming.write(Buffer.from(prefix, 'latin1'));
-            prefix = undefined;
-          }
+          await writePrefix();
           await incoming.write(part);
         }
       }
       if (writable && !stream.sizeExceeded && !filter.hasNul) {
         const rest = filter.end();
-        if (prefix !== undefined) await incoming.write(Buffer.from(this.completePrefix(prefix, listener, filter, id, now), 'latin1'));
+        await writePrefix();
         for (const part of rest) await incoming.write(part);
       }
     } catch (err) {
