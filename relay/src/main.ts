@@ -1,8 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
-// A smaller young generation makes V8 collect streamed body chunks (off-heap Buffers) sooner:
-// accepting a 25 MiB message grows RSS by ~27 MiB instead of ~34 MiB, for ~5% of small-message
-// throughput (1 MiB: ~17 MiB growth but -15%). Applies when run as `mail-relay`; tsx and
-// `node main.js` skip it.
+#!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { loadConfig, loadDkimKeyFiles, loadUsers } from './config/load-config.ts';
