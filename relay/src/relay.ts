@@ -47,7 +47,7 @@ export class Relay {
   static async start(config: RelayConfig, options: RelayOptions): Promise<Relay> {
     const { logger } = options;
     const certificates = config.tls ? new TlsCertificates(config.tls, logger) : undefined;
-    const sign = createDomainSigner(loadDkimKeyFiles(config));
+    const signer = createDomainSigner(loadDkimKeyFiles(config));
     const metrics = createMetrics();
     const spool = await Spool.open({ dir: config.queue.dir, logger, minFreeSpace: config.queue.minFreeSpace }, (kind) =>
       metrics.spoolCorrupt.inc({ kind }),
@@ -74,7 +74,7 @@ export class Relay {
         });
       });
       certificates?.watch((pair) => ingress.updateCertificates(pair), options.tlsPollMs);
-      const delivery = new DeliveryEngine({ config, spool, metrics, logger, sign, ...options.deliveryClock });
+      const delivery = new DeliveryEngine({ config, spool, metrics, logger, signer, ...options.deliveryClock });
       delivery.start();
       const watcher = options.configPath
         ? new ConfigWatcher(options.configPath, logger, (next) => delivery.setPaused(next.domains.filter((d) => d.paused).map((d) => d.name)))

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { createReadStream, readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import type { RelayConfig } from '../config/schema.ts';
 import { readSecretFile } from '../config/load-config.ts';
 import type { Logger } from '../log.ts';
@@ -9,6 +9,8 @@ import type { RecipientState, SpoolEntry } from '../spool/types.ts';
 import { newQueueId } from '../spool/queue-id.ts';
 import { domainOf } from '../smtp/sender-policy.ts';
 import { describeError } from '../errors.ts';
+import { RelaxedBodyHash } from '../dkim/dkim-signer.ts';
+import type { DomainSigner } from '../dkim/domain-signer.ts';
 import { DestinationQueue } from './destination-queue.ts';
 import { buildDsn, type FailedRecipient } from './dsn.ts';
 import { ConnectionBudget } from './limits.ts';
@@ -23,8 +25,8 @@ export interface DeliveryEngineDeps {
   readonly spool: Spool;
   readonly metrics: RelayMetrics;
   readonly logger: Logger;
-  /** Signs a message for the domain of its From: header, or returns it as it is. */
-  readonly sign?: (message: Buffer, headerFromDomain: string | undefined) => Buffer;
+  /** DKIM for the domain of each message's From: header. */
+  readonly signer?: DomainSigner;
   readonly now?: () => number;
   readonly random?: () => number;
 }
@@ -36,6 +38,11 @@ interface RouteGroup {
 }
 
 const HEADER_SAMPLE = 64 * 1024;
+/** A header block larger than this is not looked at for signing (the message goes unsigned). */
+const MAX_HEAD = 1024 * 1024;
+
+/** Produces the bytes to send; called once per transaction, so a stream is opened anew each time. */
+type BodySource = () => Buffer | Readable;
 
 /**
  * Moves due messages from the spool to their destinations. Each leased message is split by
@@ -157,8 +164,8 @@ export class DeliveryEngine {
     }
     const pending = meta.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
     const { groups, failed } = await this.route(pending);
-    let body: Promise<Buffer> | undefined;
-    const loadBody = () => (body ??= this.loadBody(entry));
+    let source: Promise<BodySource> | undefined;
+    const loadBody = async () => (await (source ??= this.prepareBody(entry)))();
     const outcomes: Array<RecipientOutcome & { provider: Provider }> = failed.map((o) => ({ ...o, provider: 'other' as Provider }));
     await Promise.all(
       groups.map(
@@ -167,7 +174,7 @@ export class DeliveryEngine {
             group.queue.push({
               from: meta.from,
               recipients: group.recipients,
-              body: loadBody as () => Promise<Buffer | Readable>,
+              body: loadBody,
               done: (results, tlsVersion) => {
                 if (tlsVersion) this.deps.metrics.tlsSessions.inc({ direction: 'outbound', version: tlsVersion });
                 for (const r of results) outcomes.push({ ...r, provider: group.provider });
@@ -177,7 +184,7 @@ export class DeliveryEngine {
           }),
       ),
     );
-    await this.record(entry, outcomes, loadBody);
+    await this.record(entry, outcomes);
   }
 
   private async route(recipients: readonly string[]): Promise<{ groups: RouteGroup[]; failed: RecipientOutcome[] }> {
@@ -243,13 +250,40 @@ export class DeliveryEngine {
     return queue;
   }
 
-  private async loadBody(entry: SpoolEntry): Promise<Buffer> {
-    const body = await this.deps.spool.readBody(entry);
-    return this.deps.sign ? this.deps.sign(body, entry.meta.headerFromDomain) : body;
+  /**
+   * Inline bodies are read and signed in memory. Bodies in large/ are streamed: the DKIM body
+   * hash is computed in a first pass over the file, so a 25 MiB message never sits in memory.
+   */
+  private async prepareBody(entry: SpoolEntry): Promise<BodySource> {
+    const { spool, signer } = this.deps;
+    const fromDomain = entry.meta.headerFromDomain;
+    const file = spool.bodyFile(entry);
+    if (!file) {
+      const body = await spool.readBody(entry);
+      const signed = signer ? signer.signMessage(body, fromDomain) : body;
+      return () => signed;
+    }
+    let signature = Buffer.alloc(0);
+    if (signer?.signs(fromDomain)) {
+      const head = await spool.readHead(entry, MAX_HEAD);
+      const end = head.indexOf('\r\n\r\n');
+      if (end !== -1) {
+        const hash = new RelaxedBodyHash();
+        for await (const chunk of createReadStream(file, { start: end + 4 })) hash.update(chunk as Buffer);
+        signature = Buffer.from(signer.signatureFor(head.subarray(0, end + 4), hash.digest(), fromDomain), 'latin1');
+      }
+    }
+    return () =>
+      Readable.from(
+        (async function* () {
+          if (signature.length > 0) yield signature;
+          yield* createReadStream(file);
+        })(),
+      );
   }
 
   /** Applies the outcomes to the message's recipients, counts them, sends a DSN, and stores the new state. */
-  private async record(entry: SpoolEntry, outcomes: Array<RecipientOutcome & { provider: Provider }>, loadBody: () => Promise<Buffer>): Promise<void> {
+  private async record(entry: SpoolEntry, outcomes: Array<RecipientOutcome & { provider: Provider }>): Promise<void> {
     const { metrics, logger, config } = this.deps;
     const meta = entry.meta;
     const now = this.now();
@@ -279,7 +313,7 @@ export class DeliveryEngine {
       return { address: r.address, status: 'pending', lastReply: o.reply, updatedAt: now };
     });
     // RFC 3464: never answer the null sender, so bounces cannot loop
-    if (failures.length > 0 && meta.from !== '') await this.queueDsn(entry, failures, loadBody, now);
+    if (failures.length > 0 && meta.from !== '') await this.queueDsn(entry, failures, now);
     const attempts = meta.attempts + 1;
     await this.deps.spool.update(meta.id, {
       recipients,
@@ -289,14 +323,9 @@ export class DeliveryEngine {
     });
   }
 
-  private async queueDsn(entry: SpoolEntry, failures: FailedRecipient[], loadBody: () => Promise<Buffer>, now: number): Promise<void> {
+  private async queueDsn(entry: SpoolEntry, failures: FailedRecipient[], now: number): Promise<void> {
     const { spool, config, metrics, logger } = this.deps;
-    let headers: Buffer;
-    try {
-      headers = (await loadBody()).subarray(0, HEADER_SAMPLE);
-    } catch {
-      headers = Buffer.alloc(0);
-    }
+    const headers = await spool.readHead(entry, HEADER_SAMPLE).catch(() => Buffer.alloc(0));
     const id = newQueueId(now);
     const message = buildDsn({
       hostname: config.hostname,

@@ -167,15 +167,22 @@ test('messages are DKIM-signed for their From: domain and verify against the pub
   });
   await w.send({ to: 'user@example.net', from: '"App" <app@example.com>', subject: 'signed', html: '<p>héllo   world </p>\n\n' });
   await w.send({ to: 'user@example.net', from: 'someone@elsewhere.test', envelope: { from: 'app@example.com', to: 'user@example.net' } });
+  // above the spool's inline limit: the body streams from large/, signed in two passes
+  const big = `${'línea   con espacios  \n'.repeat(20_000)}fin\n`;
+  await w.send({ to: 'user@example.net', subject: 'big signed', text: big });
   const mx = w.mx.get('127.0.0.2')!;
-  await waitFor('two deliveries', () => mx.messages.length === 2);
+  await waitFor('three deliveries', () => mx.messages.length === 3);
   const resolver = new Resolver();
   resolver.setServers([w.dns.server]);
   const signed = mx.messages.find((m) => m.body.toString().includes('Subject: signed'))!;
   assert.match(signed.body.toString(), /^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed; d=example\.com; s=mr1;/);
   const result = await dkimVerify(signed.body, { resolver: (name: string, type: string) => resolver.resolve(name, type as 'TXT') });
   assert.equal(result.results[0]?.status.result, 'pass', JSON.stringify(result.results[0]?.status));
-  const unsigned = mx.messages.find((m) => !m.body.toString().includes('Subject: signed'))!;
+  const large = mx.messages.find((m) => m.body.toString().includes('Subject: big signed'))!;
+  assert.ok(large.body.length > 400_000, `large body delivered whole (${large.body.length} bytes)`);
+  const largeResult = await dkimVerify(large.body, { resolver: (name: string, type: string) => resolver.resolve(name, type as 'TXT') });
+  assert.equal(largeResult.results[0]?.status.result, 'pass', JSON.stringify(largeResult.results[0]?.status));
+  const unsigned = mx.messages.find((m) => !m.body.toString().includes('Subject: signed') && !m.body.toString().includes('Subject: big signed'))!;
   assert.doesNotMatch(unsigned.body.toString(), /DKIM-Signature/, 'a From: outside the DKIM domains is not signed');
 });
 

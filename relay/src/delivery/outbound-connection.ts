@@ -137,6 +137,8 @@ export class OutboundConnection {
   ): Promise<{ outcomes: RecipientOutcome[]; complete: boolean; connectionLost: boolean }> {
     return new Promise((resolve) => {
       this.conn.send({ from, to: [...recipients] }, body, (err, info) => {
+        // a body stream cut short (refused envelope, dropped connection) still holds its file open
+        if (!Buffer.isBuffer(body) && !body.destroyed) body.destroy();
         if (err) {
           // a reply means the session is still in step; an error without one (drop, timeout) does not
           const lost = !err.responseCode;

@@ -26,6 +26,11 @@ export interface SignOptions {
   readonly timestamp: number;
   /** Header fields to sign when present; defaults to DEFAULT_SIGNED_HEADERS. `from` is always signed. */
   readonly headerFields?: readonly string[];
+  /**
+   * The relaxed body hash, when the caller computed it while streaming the body (large
+   * messages); `message` then needs to hold only the header block.
+   */
+  readonly bodyHash?: string;
 }
 
 /**
@@ -474,7 +479,7 @@ export function signMessage(message: Buffer, key: DkimKey, opts: SignOptions): s
   const { fields, bodyStart } = splitMessage(message);
   if (!fields.some((f) => f.name === 'from')) throw new Error('cannot DKIM-sign a message without a From header');
   const { h, selected } = selectSignedFields(fields, signedFieldNames(opts.headerFields));
-  const bodyHash = relaxedBodyHash(message.subarray(bodyStart));
+  const bodyHash = opts.bodyHash ?? relaxedBodyHash(message.subarray(bodyStart));
 
   const folder = new HeaderFolder('DKIM-Signature:');
   for (const tag of ['v=1', `a=${key.algorithm}`, 'c=relaxed/relaxed', `d=${key.domain}`, `s=${key.selector}`, `t=${opts.timestamp}`]) {

@@ -4,7 +4,7 @@ import { access, mkdir, readFile, readdir, statfs, truncate, unlink, writeFile }
 import type { Logger } from '../log.ts';
 import { RelayError, describeError } from '../errors.ts';
 import { DueHeap } from './due-heap.ts';
-import { fsyncDir } from './fs-async.ts';
+import { close, fsyncDir, open, read } from './fs-async.ts';
 import { IncomingMessage } from './incoming-message.ts';
 import { RecordType, HEADER_SIZE, decodeMessagePayload, encodeJsonRecord, encodeMessagePayload, encodeRecord } from './record-codec.ts';
 import { scanSegment } from './scan-segment.ts';
@@ -252,6 +252,25 @@ export class Spool extends EventEmitter {
     this.moveState(entry, loc.segment);
     entry.leased = false;
     this.schedule(entry);
+  }
+
+  /** The file of a body kept in large/ (stream it rather than read it whole), if it is one. */
+  bodyFile(entry: SpoolEntry): string | undefined {
+    return 'file' in entry.body ? join(this.largeDir, entry.body.file) : undefined;
+  }
+
+  /** The first `max` bytes of a body (its header block, for DSNs and signing). */
+  async readHead(entry: SpoolEntry, max: number): Promise<Buffer> {
+    const file = this.bodyFile(entry);
+    if (!file) return (await this.readBody(entry)).subarray(0, max);
+    const fd = await open(file, 'r');
+    try {
+      const buf = Buffer.alloc(Math.min(max, entry.meta.size));
+      const n = await read(fd, buf, 0, buf.length, 0);
+      return buf.subarray(0, n);
+    } finally {
+      await close(fd);
+    }
   }
 
   /** Reads a body, inline or from large/. */
