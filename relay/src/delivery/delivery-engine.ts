@@ -7,7 +7,7 @@ import type { RelayMetrics } from '../metrics/metrics.ts';
 import type { Spool } from '../spool/spool.ts';
 import type { RecipientState, SpoolEntry } from '../spool/types.ts';
 import { newQueueId } from '../spool/queue-id.ts';
-import { domainOf } from '../smtp/sender-policy.ts';
+import { domainOf } from '../mail-address.ts';
 import { describeError } from '../errors.ts';
 import { RelaxedBodyHash } from '../dkim/dkim-signer.ts';
 import type { DomainSigner } from '../dkim/domain-signer.ts';

@@ -1,4 +1,4 @@
-import { formatRfc5322Date } from '../smtp/trace-headers.ts';
+import { formatRfc5322Date } from '../rfc5322-date.ts';
 
 /** A recipient that will not be delivered, as the DSN reports it. */
 export interface FailedRecipient {

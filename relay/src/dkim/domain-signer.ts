@@ -1,6 +1,6 @@
 import type { DkimAlgorithm } from '../config/schema.ts';
 import { RelayError } from '../errors.ts';
-import { matchDomain } from '../smtp/sender-policy.ts';
+import { matchDomain } from '../mail-address.ts';
 import { dkimAlgorithmOf, parseDkimPrivateKey, signMessage, type DkimKey } from './dkim-signer.ts';
 
 export interface DomainSigner {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkRelayAllowed, checkSender, matchDomain } from './sender-policy.ts';
+import { checkRelayAllowed, checkSender } from './sender-policy.ts';
+import { matchDomain } from '../mail-address.ts';
 
 test('only authenticated or trusted clients may relay', () => {
   assert.equal(checkRelayAllowed({ trusted: true, user: undefined }), undefined);

@@ -12,7 +12,8 @@ import type { IncomingMessage } from '../spool/incoming-message.ts';
 import type { AuthenticatedUser, Authenticator } from './authenticator.ts';
 import { AuthThrottle } from './auth-throttle.ts';
 import { MessageFilter } from './message-filter.ts';
-import { checkRelayAllowed, checkSender, headerFromDomain } from './sender-policy.ts';
+import { checkRelayAllowed, checkSender } from './sender-policy.ts';
+import { headerFromDomain } from '../mail-address.ts';
 import { buildDateHeader, buildMessageIdHeader, buildReceivedHeader, protocolName } from './trace-headers.ts';
 import type { CertificatePair } from './tls-certificates.ts';
 

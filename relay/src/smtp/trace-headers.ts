@@ -1,3 +1,5 @@
+import { formatRfc5322Date } from '../rfc5322-date.ts';
+
 /**
  * Headers the relay adds in front of a message: the `Received:` trace line (RFC 5321 4.4)
  * always, and on submission listeners a missing `Message-ID:` or `Date:` (RFC 6409 8.2, 8.3).
@@ -13,11 +15,6 @@ export interface TraceInput {
   readonly recipient: string | undefined;
   readonly tlsVersion: string | undefined;
   readonly now: Date;
-}
-
-/** RFC 5322 date-time in UTC, e.g. `Sat, 28 Nov 2026 14:31:00 +0000`. */
-export function formatRfc5322Date(date: Date): string {
-  return date.toUTCString().replace(/GMT$/, '+0000');
 }
 
 function clean(text: string): string {
