@@ -319,7 +319,6 @@ export class DeliveryEngine {
       recipients,
       attempts,
       nextAttemptAt: now + retryDelay(attempts, config.queue.retrySchedule, this.random()),
-      held: false,
     });
   }
 
@@ -345,7 +344,6 @@ export class DeliveryEngine {
       createdAt: now,
       attempts: 0,
       nextAttemptAt: now,
-      held: false,
       headerFromDomain: config.hostname.toLowerCase(),
       origin: { listener: 'dsn', clientAddress: '' },
     });

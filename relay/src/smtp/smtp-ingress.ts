@@ -339,7 +339,6 @@ export class SmtpIngress {
         createdAt,
         attempts: 0,
         nextAttemptAt: createdAt,
-        held: false,
         ...(state?.sendingDomain ? { sendingDomain: state.sendingDomain } : {}),
         ...(fromDomain ? { headerFromDomain: fromDomain } : {}),
         origin: {

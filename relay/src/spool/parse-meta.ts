@@ -50,7 +50,7 @@ export function parseMessageMeta(v: unknown): MessageMeta {
     size: num(m.size, 'size'),
     attempts: num(m.attempts, 'attempts'),
     nextAttemptAt: num(m.nextAttemptAt, 'nextAttemptAt'),
-    held: m.held === true,
+    held: false,
     ...(m.sendingDomain !== undefined ? { sendingDomain: str(m.sendingDomain, 'sendingDomain') } : {}),
     ...(m.headerFromDomain !== undefined ? { headerFromDomain: str(m.headerFromDomain, 'headerFromDomain') } : {}),
     origin: {
@@ -72,7 +72,6 @@ export function parseMessageState(v: unknown): { id: string; state: MessageState
       recipients: recipients(s.recipients),
       attempts: num(s.attempts, 'attempts'),
       nextAttemptAt: num(s.nextAttemptAt, 'nextAttemptAt'),
-      held: s.held === true,
     },
   };
 }

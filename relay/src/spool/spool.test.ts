@@ -19,7 +19,6 @@ async function put(spool: Spool, body: string | Buffer, recipients = ['a@example
     createdAt: now,
     attempts: 0,
     nextAttemptAt: now,
-    held: false,
     origin,
   });
 }
@@ -61,7 +60,7 @@ test('bodies above the inline limit stream to large/ and read back intact', asyn
   await spool.close();
   const again = await open(dir, { inlineLimit: 1024 });
   assert.equal((await again.readBody(again.get(entry.meta.id)!)).length, 300_000);
-  await again.update(entry.meta.id, { recipients: [{ address: 'a@example.net', status: 'delivered' }], attempts: 1, nextAttemptAt: 0, held: false });
+  await again.update(entry.meta.id, { recipients: [{ address: 'a@example.net', status: 'delivered' }], attempts: 1, nextAttemptAt: 0 });
   await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(await readdir(join(dir, 'large')), []);
   await again.close();
@@ -81,7 +80,6 @@ test('partial delivery keeps only pending recipients pending across a restart', 
     ],
     attempts: 1,
     nextAttemptAt: later,
-    held: false,
   });
   assert.deepEqual(spool.lease(10), [], 'not due before nextAttemptAt');
   await spool.close();
@@ -99,7 +97,7 @@ test('finished messages are gone after restart and their segments are deleted', 
   const spool = await open(dir, { maxSegmentSize: 4096 });
   const ids: string[] = [];
   for (let i = 0; i < 20; i++) ids.push((await put(spool, 'y'.repeat(1000))).meta.id);
-  for (const id of ids) await spool.update(id, { recipients: [{ address: 'a@example.net', status: 'delivered' }], attempts: 1, nextAttemptAt: 0, held: false });
+  for (const id of ids) await spool.update(id, { recipients: [{ address: 'a@example.net', status: 'delivered' }], attempts: 1, nextAttemptAt: 0 });
   await new Promise((r) => setTimeout(r, 50));
   const segments = await readdir(join(dir, 'segments'));
   assert.ok(segments.length <= 2, `old segments removed, left: ${segments.join(',')}`);

@@ -124,14 +124,15 @@ export class Spool extends EventEmitter {
    * Makes the message durable; resolves once its record and body are fsynced. Only then may
    * the caller acknowledge it. On failure the body is discarded and nothing was acknowledged.
    */
-  async commit(incoming: IncomingMessage, meta: Omit<MessageMeta, 'id' | 'size' | 'bodyFile'>): Promise<SpoolEntry> {
+  async commit(incoming: IncomingMessage, meta: Omit<MessageMeta, 'id' | 'size' | 'bodyFile' | 'held'>): Promise<SpoolEntry> {
     if (this.closed) throw new RelayError('ERELAY_SPOOL_CLOSED', 'spool is closed');
     try {
       const spilled = incoming.spilled;
       if (spilled) await incoming.seal();
-      const full: MessageMeta = { ...meta, id: incoming.id, size: incoming.size, ...(spilled ? { bodyFile: incoming.fileName } : {}) };
+      const stored = { ...meta, id: incoming.id, size: incoming.size, ...(spilled ? { bodyFile: incoming.fileName } : {}) };
+      const full: MessageMeta = { ...stored, held: false };
       const body = spilled ? [] : incoming.inlineBody();
-      const payload = encodeMessagePayload(full, body);
+      const payload = encodeMessagePayload(stored, body);
       const metaBytes = payload[0]!.length + payload[1]!.length;
       const loc = await this.log.append(encodeRecord(RecordType.Message, payload), spilled ? this.largeDir : undefined);
       const entry: SpoolEntry = {
@@ -248,7 +249,7 @@ export class Spool extends EventEmitter {
       return;
     }
     const loc = await this.log.append(encodeJsonRecord(RecordType.State, { id, ...state }));
-    entry.meta = { ...entry.meta, ...state };
+    entry.meta = { ...entry.meta, ...state, held: false };
     this.moveState(entry, loc.segment);
     entry.leased = false;
     this.schedule(entry);
@@ -425,7 +426,7 @@ export class Spool extends EventEmitter {
       const { id, state } = parseMessageState(value);
       const entry = this.entries.get(id);
       if (!entry) return; // its MESSAGE record was in a segment already deleted: the message is done
-      entry.meta = { ...entry.meta, ...state };
+      entry.meta = { ...entry.meta, ...state, held: false };
       this.moveState(entry, segment);
       this.schedule(entry);
       return;

@@ -27,6 +27,7 @@ export interface MessageMeta {
   readonly size: number;
   readonly attempts: number;
   readonly nextAttemptAt: number;
+  /** Parked because its sending domain is paused; in memory only (see Spool.hold). */
   readonly held: boolean;
   /** The configured sending domain the message belongs to, if any. */
   readonly sendingDomain?: string;
@@ -42,7 +43,6 @@ export interface MessageState {
   readonly recipients: readonly RecipientState[];
   readonly attempts: number;
   readonly nextAttemptAt: number;
-  readonly held: boolean;
 }
 
 export type BodyLocation = { readonly segment: number; readonly offset: number; readonly length: number } | { readonly file: string };
