@@ -145,3 +145,53 @@ export interface UserEntry {
   /** Empty means any configured sending domain. */
   readonly allowedSenderDomains: readonly string[];
 }
+
+/**
+ * relay.yaml as written on disk (what the operator renders): durations are strings such as
+ * `30s` or `4h`, sizes strings such as `25Mi` or byte counts, and optional keys take the
+ * relay's defaults. `parseConfig` turns this into `RelayConfig`.
+ */
+export type Duration = string;
+export type Size = string | number;
+
+export interface RelayConfigFile {
+  hostname: string;
+  listeners: {
+    name: string;
+    address?: string;
+    port: number;
+    tls?: TlsMode;
+    auth?: AuthMode;
+    submission?: boolean;
+  }[];
+  tls?: { certFile: string; keyFile: string; minVersion?: TlsVersion };
+  trustedNetworks?: string[];
+  usersFile?: string;
+  limits?: {
+    maxMessageSize?: Size;
+    maxRecipients?: number;
+    maxConnections?: number;
+    idleTimeout?: Duration;
+    sessionTimeout?: Duration;
+    maxLineLength?: number;
+  };
+  queue?: { dir?: string; retrySchedule?: Duration[]; maxAge?: Duration; minFreeSpace?: Size };
+  delivery?: {
+    mode?: DeliveryMode;
+    smarthost?: { host: string; port?: number; tls?: TlsMode; username?: string; passwordFile?: string; caFile?: string };
+    resolvers?: string[];
+    port?: number;
+    maxConnections?: number;
+    perDestination?: { maxConnections?: number; maxMessagesPerSecond?: number };
+    connectTimeout?: Duration;
+    commandTimeout?: Duration;
+  };
+  domains?: {
+    name: string;
+    dkim?: { selector: string; privateKeyFile: string; algorithm?: DkimAlgorithm };
+    paused?: boolean;
+    reputation?: { maxBounceRate?: number; maxComplaintRate?: number; minVolume?: number; pauseOnBreach?: boolean };
+  }[];
+  http?: { address?: string; port?: number; tokensFile?: string };
+  metrics?: { address?: string; port?: number };
+}
