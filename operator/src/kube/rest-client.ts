@@ -78,7 +78,10 @@ export class RestClient {
         }
         onEvent(ev);
       });
-      res.on('error', (err) => (signal.aborted ? resolve() : reject(err)));
+      // readline re-emits its input's errors; both need a listener or an abort crashes the process.
+      const onError = (err: Error): void => (signal.aborted ? resolve() : reject(err));
+      res.on('error', onError);
+      lines.on('error', onError);
       lines.on('close', () => resolve());
     });
   }
