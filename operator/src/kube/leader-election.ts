@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { OperatorError, describeError, errorStatus } from '../errors.ts';
-import { RestClient, resourcePath } from './rest-client.ts';
+import { RestClient, microTime, resourcePath } from './rest-client.ts';
 
 export interface LeaderElectorOptions {
   namespace: string;
@@ -177,11 +177,6 @@ export class LeaderElector {
     this.#observedSpec = key;
     this.#observedAt = now;
   }
-}
-
-/** metav1.MicroTime: RFC 3339 with exactly six fractional digits. */
-function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 /** Up to 20 % more, so contenders started together do not keep colliding. */

@@ -137,3 +137,8 @@ export function resourcePath(apiVersion: string, plural: string, namespace?: str
   const obj = name === undefined ? '' : `/${encodeURIComponent(name)}${subresource === undefined ? '' : `/${subresource}`}`;
   return `${root}${ns}/${plural}${obj}`;
 }
+
+/** metav1.MicroTime (Lease and Event times): RFC 3339 with exactly six fractional digits. */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
