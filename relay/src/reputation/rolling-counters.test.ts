@@ -42,3 +42,25 @@ test('rates: bounces per sent, complaints per delivered, deferrals per attempt; 
   });
   assert.deepEqual(ratesOf({ sent: 0, delivered: 0, hardBounces: 0, deferrals: 0, complaints: 0 }), { bounceRate: 0, complaintRate: 0, deferralRate: 0 });
 });
+
+test('the running 24 h totals agree with a plain sum over events, across idle gaps of hours and days', () => {
+  const c = new RollingCounters();
+  const events: Array<[number, number]> = [];
+  let t = T0;
+  let seed = 7;
+  const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+  for (let i = 0; i < 3000; i++) {
+    // mostly seconds apart, sometimes an idle gap of hours or more than a day
+    t += random() < 0.01 ? Math.floor(random() * 2 * DAY_MS) : Math.floor(random() * 120_000);
+    const n = 1 + Math.floor(random() * 3);
+    c.add('sent', t, n);
+    events.push([t, n]);
+    if (i % 97 === 0) {
+      const windowStart = (Math.floor((t - DAY_MS) / MIN) + 1) * MIN;
+      const expected = events.filter(([at]) => at >= windowStart).reduce((sum, [, k]) => sum + k, 0);
+      assert.equal(c.sum(t, DAY_MS).sent, expected, `at event ${i}`);
+      const hourStart = (Math.floor((t - 3_600_000) / MIN) + 1) * MIN;
+      assert.equal(c.sum(t, 3_600_000).sent, events.filter(([at]) => at >= hourStart).reduce((sum, [, k]) => sum + k, 0));
+    }
+  }
+});

@@ -22,25 +22,56 @@ export type BucketRecord = [minute: number, ...counts: number[]];
 export class RollingCounters {
   private readonly minutes = new Float64Array(BUCKETS).fill(-1);
   private readonly counts = COUNTER_KINDS.map(() => new Float64Array(BUCKETS));
+  /** Sums of the buckets in the ring not yet expired: the 24 h totals without a walk per event. */
+  private readonly totals = new Float64Array(COUNTER_KINDS.length);
+  /** Every bucket of this minute or older has been expired. */
+  private horizon = -Infinity;
 
   add(kind: CounterKind, now: number, n = 1): void {
     const minute = Math.floor(now / MINUTE);
+    this.expire(minute);
+    if (minute <= this.horizon) return;
     const slot = minute % BUCKETS;
-    if (this.minutes[slot] !== minute) {
-      this.minutes[slot] = minute;
-      for (const c of this.counts) c[slot] = 0;
-    }
-    this.counts[COUNTER_KINDS.indexOf(kind)]![slot]! += n;
+    if (this.minutes[slot] !== minute) this.clear(slot);
+    this.minutes[slot] = minute;
+    const i = COUNTER_KINDS.indexOf(kind);
+    this.counts[i]![slot]! += n;
+    this.totals[i]! += n;
   }
 
-  /** Sums over the buckets newer than `now - windowMs` and not older than `since` (both in ms). */
-  sum(now: number, windowMs: number, since = 0): Counts {
+  private clear(slot: number): void {
+    this.counts.forEach((c, i) => {
+      this.totals[i]! -= c[slot]!;
+      c[slot] = 0;
+    });
+    this.minutes[slot] = -1;
+  }
+
+  /** Drops the buckets that left the 24 h window ending at `minute`; each is visited once. */
+  private expire(minute: number): void {
+    const cutoff = minute - BUCKETS;
+    if (cutoff <= this.horizon) return;
+    // at most one pass over the ring: a slot may hold any minute up to the cutoff
+    for (let m = Math.max(this.horizon + 1, cutoff - BUCKETS + 1); m <= cutoff; m++) {
+      const slot = m % BUCKETS;
+      const held = this.minutes[slot]!;
+      if (held !== -1 && held <= cutoff) this.clear(slot);
+    }
+    this.horizon = cutoff;
+  }
+
+  /** Sums over the buckets newer than `now - windowMs` (at most 24 h). */
+  sum(now: number, windowMs: number): Counts {
     const last = Math.floor(now / MINUTE);
-    const first = Math.max(Math.floor((now - windowMs) / MINUTE) + 1, Math.floor(since / MINUTE));
+    this.expire(last);
     const out = emptyCounts();
-    for (let slot = 0; slot < BUCKETS; slot++) {
-      const minute = this.minutes[slot]!;
-      if (minute < first || minute > last) continue;
+    if (windowMs >= DAY_MS) {
+      COUNTER_KINDS.forEach((kind, i) => (out[kind] = this.totals[i]!));
+      return out;
+    }
+    for (let minute = Math.floor((now - windowMs) / MINUTE) + 1; minute <= last; minute++) {
+      const slot = minute % BUCKETS;
+      if (this.minutes[slot] !== minute) continue;
       COUNTER_KINDS.forEach((kind, i) => (out[kind] += this.counts[i]![slot]!));
     }
     return out;
