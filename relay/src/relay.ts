@@ -26,8 +26,6 @@ export interface RelayOptions {
   readonly configPollMs?: number;
   /** Tests replace the clock and randomness of the delivery engine. */
   readonly deliveryClock?: { now: () => number; random: () => number };
-  /** How often reputation counters are saved to the spool directory (default 60 s). */
-  readonly reputationSaveMs?: number;
 }
 
 /** The relay process: spool, SMTP listeners and the metrics endpoint, started and stopped together. */
@@ -63,7 +61,7 @@ export class Relay {
     const metricsServer = createMetricsServer(metrics.registry, () => relay?.ready ?? false);
     let reputation: ReputationService | undefined;
     try {
-      reputation = await ReputationService.open({ config, metrics, logger, saveIntervalMs: options.reputationSaveMs });
+      reputation = await ReputationService.open({ config, metrics, logger });
       const rep = reputation;
       const feedback = FeedbackProcessor.enabled(config.feedback)
         ? new FeedbackProcessor(config.feedback, rep, () => config.domains.map((d) => d.name), metrics, logger)

@@ -92,10 +92,11 @@ export class FeedbackProcessor implements FeedbackIntake {
       this.note('dsn', 'duplicate', log, { domain: verp.domain });
       return;
     }
-    this.remember(seenKey);
     const candidates = [failed.originalRecipient, failed.finalRecipient].filter((a): a is string => a !== undefined);
     const recipient = verifyVerpRecipient(this.reputation.verpKey!, verp.parts, candidates);
     await this.reputation.recordAsyncBounce(verp.domain, recipient, failed.status, failed.diagnostic ?? '');
+    // only once it is recorded: a report answered 451 (disk trouble) must count when it is sent again
+    this.remember(seenKey);
     this.note('dsn', 'counted', log, { domain: verp.domain, to: recipient, status: failed.status, original: verp.parts.queueId.toUpperCase() });
   }
 

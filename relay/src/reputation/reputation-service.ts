@@ -50,6 +50,7 @@ const STATE_FILE = 'state.json';
 const COUNTERS_FILE = 'counters.json';
 const KEY_FILE = 'verp.key';
 const HOUR_MS = 3_600_000;
+const SAVE_INTERVAL_MS = 60_000;
 
 /**
  * Recipients of these statuses are suppressed after a hard bounce: the address is bad (5.1.x),
@@ -67,7 +68,7 @@ function formatRate(rate: number): string {
 /**
  * Reputation of every sending domain: rolling counters, threshold breaches that pause a domain,
  * the suppression list, and the VERP key. Counters are saved to the spool directory every
- * `saveIntervalMs`, after each feedback report and on close; pauses as they happen (fsynced).
+ * minute, after each feedback report and on close; pauses as they happen (fsynced).
  */
 export class ReputationService implements SendGate {
   private readonly states = new Map<string, DomainState>();
@@ -83,12 +84,12 @@ export class ReputationService implements SendGate {
     readonly verpKey: Buffer | undefined,
     private readonly metrics: RelayMetrics,
     private readonly logger: Logger,
-    readonly now: () => number,
+    private readonly now: () => number,
   ) {
     this.domains = new Map(config.domains.map((d) => [d.name, d]));
   }
 
-  static async open(opts: { config: RelayConfig; metrics: RelayMetrics; logger: Logger; now?: () => number; saveIntervalMs?: number }): Promise<ReputationService> {
+  static async open(opts: { config: RelayConfig; metrics: RelayMetrics; logger: Logger; now?: () => number }): Promise<ReputationService> {
     const { config, metrics, logger } = opts;
     const now = opts.now ?? Date.now;
     const dir = await ensureDir(config.queue.dir, DIR);
@@ -98,7 +99,7 @@ export class ReputationService implements SendGate {
     await service.load();
     await service.applyConfig(config);
     metrics.observeReputation(() => service.samples());
-    service.saveTimer = setInterval(() => void service.saveCounters().catch(() => undefined), opts.saveIntervalMs ?? 60_000);
+    service.saveTimer = setInterval(() => void service.saveCounters().catch(() => undefined), SAVE_INTERVAL_MS);
     service.saveTimer.unref();
     return service;
   }
@@ -178,6 +179,15 @@ export class ReputationService implements SendGate {
 
   /** The delivery engine's per-recipient results (synchronous; suppression is written behind). */
   recordOutcome(event: RecipientOutcomeEvent): void {
+    try {
+      this.applyOutcome(event);
+    } catch (err) {
+      // the delivery already happened: a failure here must not make the engine retry it
+      this.logger.error('delivery outcome not counted', { domain: event.domain, error: describeError(err) });
+    }
+  }
+
+  private applyOutcome(event: RecipientOutcomeEvent): void {
     if (!this.domains.has(event.domain)) return;
     const now = this.now();
     if (event.status === 'delivered') this.count(event.domain, now, 'sent', 'delivered');
