@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { reputationWorld, type ReputationWorld } from '../../../test/helpers/reputation-world.ts';
 import { waitFor } from '../../../test/helpers/wait-for.ts';
-import { gmailDsn, outlookDsn, postfixDelayDsn } from '../../../test/helpers/feedback-reports.ts';
+import { arfReport, gmailDsn, outlookDsn, postfixDelayDsn } from '../../../test/helpers/feedback-reports.ts';
 import { createReputationHandlers } from './http-handlers.ts';
 
 const FEEDBACK = { config: { feedback: { verpDomain: 'bounces.example.com', complaintAddress: 'fbl@example.com' } } };
@@ -143,4 +143,29 @@ test('suppressed recipients are refused at RCPT with 550 5.1.1 for their sending
   );
   await waitFor('expired', () => !w.h.relay.reputation.isSuppressed('example.com', 'bad@example.net'), 5000);
   await w.send({ to: 'bad@example.net' });
+});
+
+test('without VERP, an ARF report is attributed by the From: of the attached original; with VERP, only a signed return path counts', async () => {
+  const plain = await reputationWorld({ config: { feedback: { complaintAddress: 'fbl@example.com' } } });
+  const id = await plain.send({ from: 'news@example.org', to: 'reader@yahoo.com' });
+  await plain.settled(id);
+  assert.equal(plain.mx.messages[0]!.from, 'news@example.org', 'no VERP: the envelope sender is kept');
+  await plain.sendRaw('feedback@arf.mail.yahoo.com', ['FBL@example.com'], arfReport({ to: 'fbl@example.com', originalTo: 'reader@yahoo.com', originalFrom: 'news@example.org' }));
+  assert.equal(counts(plain, 'example.org').complaints, 1);
+  assert.equal(counts(plain, 'example.com').complaints, 0);
+  assert.ok(plain.h.relay.reputation.isSuppressed('example.org', 'reader@yahoo.com'));
+  await plain.sendRaw('x@example.net', ['fbl@example.com'], arfReport({ to: 'fbl@example.com', originalTo: 'a@example.net', originalFrom: 'someone@elsewhere.example' }));
+  assert.equal(await plain.metric(/^mailrelay_feedback_reports_total\{kind="arf",result="unattributed"\}/), 1);
+
+  const signed = await reputationWorld(FEEDBACK);
+  const verp = await deliveredReturnPath(signed, 'reader@yahoo.com');
+  const forged = verp.replace(/^b-[0-9a-z]{16}/, 'b-0000000000000000');
+  await signed.sendRaw('x@example.net', ['fbl@example.com'], arfReport({ to: 'fbl@example.com', originalMailFrom: forged, originalTo: 'reader@yahoo.com' }));
+  await signed.sendRaw('x@example.net', ['fbl@example.com'], arfReport({ to: 'fbl@example.com', originalTo: 'reader@yahoo.com' }));
+  assert.equal(counts(signed, 'example.com').complaints, 0, 'headers alone do not count when VERP is on');
+  assert.equal(await signed.metric(/^mailrelay_feedback_reports_total\{kind="arf",result="unattributed"\}/), 2);
+  // Microsoft JMRP redacts the recipient: the complaint counts, nobody is suppressed
+  await signed.sendRaw('x@example.net', ['fbl@example.com'], arfReport({ to: 'fbl@example.com', returnPath: verp, originalTo: 'redacted', userAgent: 'Microsoft JMRP' }));
+  assert.equal(counts(signed, 'example.com').complaints, 1);
+  assert.deepEqual(signed.h.relay.reputation.listSuppressions('example.com'), []);
 });

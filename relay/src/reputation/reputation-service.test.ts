@@ -45,6 +45,8 @@ test('hard bounces pause the domain exactly when the bounce rate passes the thre
   assert.equal(await w.metric(PAUSED), 1);
   assert.equal(await w.metric(/^mailrelay_domain_bounce_rate\{domain="example\.com"\}/), 2 / 6);
   assert.equal(await w.metric(/^mailrelay_domain_paused\{domain="example\.org"\}/), 0, 'other domains keep sending');
+  assert.ok((await w.metric(/^mailrelay_domain_deferral_rate\{domain="example\.com"\}/)) > 0, 'slow@ was deferred');
+  assert.equal(await w.metric(/^mailrelay_domain_complaint_rate\{domain="example\.com"\}/), 0);
   assert.match(await refusal(w.send({ to: 'new@example.net' })), /^451 4\.7\.1 Sending domain example\.com is paused: bounce rate 0\.3333 above 0\.25 \(2 hard bounces of 6 sent\)/);
   assert.equal(await w.metric(/^mailrelay_messages_rejected_total\{listener="plain",reason="domain_paused"\}/), 1);
   await w.send({ from: 'app@example.org', to: 'someone@example.net' });
