@@ -219,25 +219,26 @@ function parseDomains(root: ObjectReader, problems: Problems): DomainConfig[] {
       maxComplaintRate: rep.number('maxComplaintRate', 0.003, { min: 0, max: 1, integer: false }),
       minVolume: rep.number('minVolume', 100, { min: 0 }),
       pauseOnBreach: rep.boolean('pauseOnBreach', true),
-      ...readTimestamp(rep, 'resumeBefore'),
     };
+    const resumeBefore = readTime(rep, 'resumeBefore');
     rep.done();
     r.done();
-    return { name, dkim, paused, reputation };
+    return { name, dkim, paused, reputation: resumeBefore === undefined ? reputation : { ...reputation, resumeBefore } };
   });
 }
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/i;
 
-function readTimestamp(r: ObjectReader, key: 'resumeBefore'): { resumeBefore?: number } {
+/** An RFC 3339 time as ms since the epoch. */
+function readTime(r: ObjectReader, key: string): number | undefined {
   const text = r.string(key);
-  if (text === undefined) return {};
+  if (text === undefined) return undefined;
   const ms = RFC3339.test(text) ? Date.parse(text) : NaN;
   if (Number.isNaN(ms)) {
     r.problems.add(join(r.path, key), 'must be an RFC 3339 time such as 2026-11-28T18:00:00Z');
-    return {};
+    return undefined;
   }
-  return { [key]: ms };
+  return ms;
 }
 
 const MAILBOX = /^[^@\s<>"]+@[^@\s<>"]+\.[^@\s<>"]+$/;

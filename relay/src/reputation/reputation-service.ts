@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { DomainConfig, RelayConfig } from '../config/schema.ts';
-import { readSecretFile } from '../config/load-config.ts';
+import { loadVerpKeyFile } from '../config/load-config.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { RelayMetrics } from '../metrics/metrics.ts';
@@ -369,7 +369,7 @@ export class ReputationService implements SendGate {
 
 /** The VERP HMAC key: the configured file, or one generated once and kept in the spool directory. */
 async function loadVerpKey(dir: string, keyFile: string | undefined): Promise<Buffer> {
-  if (keyFile) return Buffer.from(readSecretFile(keyFile), 'utf8');
+  if (keyFile) return loadVerpKeyFile(keyFile);
   const path = join(dir, KEY_FILE);
   const existing = await readIfExists(path);
   if (existing && existing.length >= 32) return existing;
