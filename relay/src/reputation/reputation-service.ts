@@ -99,9 +99,16 @@ export class ReputationService implements SendGate {
     await service.load();
     await service.applyConfig(config);
     metrics.observeReputation(() => service.samples());
-    service.saveTimer = setInterval(() => void service.saveCounters().catch(() => undefined), SAVE_INTERVAL_MS);
+    service.saveTimer = setInterval(() => service.periodic(), SAVE_INTERVAL_MS);
     service.saveTimer.unref();
     return service;
+  }
+
+  private periodic(): void {
+    this.saveCounters().catch(() => undefined);
+    this.suppressions.maintain(this.now()).catch((err: unknown) => {
+      this.logger.error('suppression list not compacted', { error: describeError(err) });
+    });
   }
 
   private state(domain: string): DomainState {

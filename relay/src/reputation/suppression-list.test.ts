@@ -60,3 +60,23 @@ test('a torn last line is ignored and the log is compacted when mostly dead', as
   assert.equal(third.list('example.com', T0).length, 2);
   await third.close();
 });
+
+test('a running list drops expired entries and compacts its log without losing later appends', async () => {
+  const dir = await tempDir();
+  const file = join(dir, 'suppressions.log');
+  const list = await SuppressionList.open(dir, T0);
+  for (let i = 0; i < 120; i++) await list.add(entry(`old${i}@example.net`, T0, 1));
+  await list.add(entry('kept@example.net', T0));
+  await list.maintain(T0);
+  assert.equal(readFileSync(file, 'utf8').split('\n').length, 122, 'nothing dead yet: no rewrite');
+  await list.maintain(T0 + 2 * 86_400_000);
+  assert.equal(readFileSync(file, 'utf8').split('\n').length, 2, 'rewritten to the one live entry');
+  await list.add(entry('after@example.net', T0 + 2 * 86_400_000));
+  await list.close();
+  const reopened = await SuppressionList.open(dir, T0 + 2 * 86_400_000);
+  assert.deepEqual(
+    reopened.list('example.com', T0 + 2 * 86_400_000).map((s) => s.recipient),
+    ['kept@example.net', 'after@example.net'],
+  );
+  await reopened.close();
+});

@@ -17,6 +17,8 @@ export interface Suppression {
 type LogLine = ({ op: 'add' } & Suppression) | { op: 'del'; domain: string; recipient: string };
 
 const FILE = 'suppressions.log';
+/** Dead lines tolerated beyond the live ones before the log is rewritten. */
+const COMPACT_SLACK = 100;
 
 function key(domain: string, recipient: string): string {
   return `${domain}\n${recipient.toLowerCase()}`;
@@ -48,7 +50,7 @@ export class SuppressionList {
       }
     }
     for (const [k, s] of list.entries) if (s.expiresAt <= now) list.entries.delete(k);
-    if (list.lines > 2 * list.entries.size + 100 || !text.endsWith('\n')) await list.compact();
+    if (list.lines > 2 * list.entries.size + COMPACT_SLACK || !text.endsWith('\n')) await list.compact();
     list.fd = await open(list.path, 'a');
     return list;
   }
@@ -100,13 +102,30 @@ export class SuppressionList {
 
   private append(line: LogLine): Promise<void> {
     const bytes = Buffer.from(`${JSON.stringify(line)}\n`);
-    const run = async () => {
+    return this.serial(async () => {
       let done = 0;
       while (done < bytes.length) done += await write(this.fd, bytes, done, bytes.length - done, null);
       this.lines++;
       await fsync(this.fd);
-    };
-    const next = this.tail.then(run);
+    });
+  }
+
+  /** Forgets expired entries and, when most lines of the log are dead, rewrites it while running. */
+  maintain(now: number): Promise<void> {
+    return this.serial(async () => {
+      for (const [k, s] of this.entries) if (s.expiresAt <= now) this.entries.delete(k);
+      if (this.lines <= 2 * this.entries.size + COMPACT_SLACK) return;
+      await this.compact();
+      // the old descriptor points at the replaced file
+      const old = this.fd;
+      this.fd = await open(this.path, 'a');
+      await close(old);
+    });
+  }
+
+  /** Appends and rewrites run one at a time, in order. */
+  private serial(work: () => Promise<void>): Promise<void> {
+    const next = this.tail.then(work);
     this.tail = next.catch(() => undefined);
     return next;
   }
