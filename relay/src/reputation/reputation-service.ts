@@ -72,7 +72,7 @@ function formatRate(rate: number): string {
  */
 export class ReputationService implements SendGate {
   private readonly states = new Map<string, DomainState>();
-  private domains = new Map<string, DomainConfig>();
+  private domains: Map<string, DomainConfig>;
   private listeners: Array<() => void> = [];
   private saveTimer: NodeJS.Timeout | undefined;
   private writes: Promise<void> = Promise.resolve();
