@@ -134,6 +134,8 @@ export function parseFieldBlocks(text: string): Array<Map<string, string[]>> {
 export function addressOfField(value: string | undefined): string | undefined {
   if (!value) return undefined;
   const afterType = value.includes(';') ? value.slice(value.indexOf(';') + 1) : value;
-  const match = /<?([^\s<>;"]+@[^\s<>;"]+?)>?\s*$/.exec(afterType.trim());
-  return match ? match[1]!.toLowerCase() : undefined;
+  const text = afterType.trim().replace(/^<|>$/g, '').trim();
+  // RFC 5321 4.5.3.1.3: a path is at most 256 octets; anchored, so hostile input cannot backtrack
+  if (text.length > 256) return undefined;
+  return /^[^\s<>;"@]+@[^\s<>;"@]+$/.test(text) ? text.toLowerCase() : undefined;
 }

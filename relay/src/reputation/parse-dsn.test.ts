@@ -67,3 +67,24 @@ test('messages that are not delivery reports are not DSNs: an ARF report, an aut
   assert.equal(parseDsn('\u0000\u0001 not even headers'), undefined);
   assert.equal(parseDsn('Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x\r\n'), undefined);
 });
+
+test('hostile input parses to nothing instead of hanging or throwing', () => {
+  const long = `a@${'b'.repeat(200_000)}<`;
+  const report = [
+    'Content-Type: multipart/report; report-type=delivery-status; boundary="b"',
+    '',
+    '--b',
+    'Content-Type: message/delivery-status',
+    '',
+    'Reporting-MTA: dns; x',
+    '',
+    `Final-Recipient: rfc822; ${long}`,
+    'Action: failed',
+    `Status: 5.${'1'.repeat(100_000)}`,
+    '--b--',
+  ].join('\r\n');
+  const dsn = parseDsn(report);
+  assert.equal(dsn?.recipients[0]?.finalRecipient, undefined);
+  assert.equal(dsn?.recipients[0]?.status, '', 'no valid status');
+  assert.equal(parseDsn(`Content-Type: multipart/report; boundary="${'"'.repeat(50_000)}\r\n\r\n${'\r\n'.repeat(50_000)}`), undefined);
+});
