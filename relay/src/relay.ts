@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { RelayConfig, UserEntry } from './config/schema.ts';
+import type { ApiTokenEntry, RelayConfig, UserEntry } from './config/schema.ts';
 import type { Logger } from './log.ts';
 import { createMetrics, type RelayMetrics } from './metrics/metrics.ts';
 import { createMetricsServer } from './metrics/metrics-server.ts';
@@ -12,10 +12,14 @@ import { DeliveryEngine } from './delivery/delivery-engine.ts';
 import { ConfigWatcher } from './config/config-watcher.ts';
 import { loadDkimKeyFiles } from './config/load-config.ts';
 import { createDomainSigner } from './dkim/domain-signer.ts';
+import { HttpApi } from './api/http-api.ts';
+import { ConfigSendGate } from './api/send-gate.ts';
 
 export interface RelayOptions {
   readonly logger: Logger;
   readonly users: readonly UserEntry[];
+  /** Tokens of the HTTP API (http.tokensFile). */
+  readonly tokens?: readonly ApiTokenEntry[];
   /** How often mounted certificate files are checked for renewal. */
   readonly tlsPollMs?: number;
   readonly authDelayMs?: number;
@@ -42,7 +46,13 @@ export class Relay {
     readonly smtpPorts: ReadonlyMap<string, number>,
     readonly metricsPort: number,
     private readonly logger: Logger,
+    private readonly api: HttpApi | undefined,
   ) {}
+
+  /** Port of the HTTP API, when `http` is configured. */
+  get httpPort(): number | undefined {
+    return this.api?.port;
+  }
 
   static async start(config: RelayConfig, options: RelayOptions): Promise<Relay> {
     const { logger } = options;
@@ -55,6 +65,7 @@ export class Relay {
     metrics.observeQueue(() => spool.stats());
     let relay: Relay | undefined;
     const metricsServer = createMetricsServer(metrics.registry, () => relay?.ready ?? false);
+    let api: HttpApi | undefined;
     try {
       const ingress = new SmtpIngress({
         config,
@@ -74,18 +85,26 @@ export class Relay {
         });
       });
       certificates?.watch((pair) => ingress.updateCertificates(pair), options.tlsPollMs);
+      // the HTTP API asks this before queueing; the reputation tracker and suppression list join it here
+      const gate = new ConfigSendGate(config.domains);
+      api = config.http ? await HttpApi.start({ config, tokens: options.tokens ?? [], spool, gate, metrics, logger }) : undefined;
       const delivery = new DeliveryEngine({ config, spool, metrics, logger, signer, ...options.deliveryClock });
       delivery.start();
       const watcher = options.configPath
-        ? new ConfigWatcher(options.configPath, logger, (next) => delivery.setPaused(next.domains.filter((d) => d.paused).map((d) => d.name)))
+        ? new ConfigWatcher(options.configPath, logger, (next) => {
+            delivery.setPaused(next.domains.filter((d) => d.paused).map((d) => d.name));
+            gate.update(next.domains);
+          })
         : undefined;
       watcher?.start(options.configPollMs ?? 5000);
-      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, watcher, smtpPorts, metricsPort, logger);
+      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, watcher, smtpPorts, metricsPort, logger, api);
       relay.ready = true;
-      logger.info('relay started', { hostname: config.hostname, listeners: Object.fromEntries(smtpPorts), metricsPort, queued: spool.size });
+      logger.info('relay started', { hostname: config.hostname, listeners: Object.fromEntries(smtpPorts), metricsPort, httpPort: api?.port, queued: spool.size });
       return relay;
     } catch (err) {
       metricsServer.close();
+      await api?.stop(0);
+      await api?.close();
       await spool.close();
       throw err;
     }
@@ -97,7 +116,8 @@ export class Relay {
     this.logger.info('relay stopping', { graceMs, connections: this.ingress.connectionCount });
     this.certificates?.stop();
     this.watcher?.stop();
-    await Promise.all([this.ingress.close(graceMs), this.delivery.stop(graceMs)]);
+    await Promise.all([this.ingress.close(graceMs), this.delivery.stop(graceMs), this.api?.stop(graceMs)]);
+    await this.api?.close();
     await this.spool.close();
     await new Promise<void>((resolve) => {
       this.metricsServer.close(() => resolve());

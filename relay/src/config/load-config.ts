@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { RelayError } from '../errors.ts';
-import type { RelayConfig, UserEntry } from './schema.ts';
+import type { ApiTokenEntry, RelayConfig, UserEntry } from './schema.ts';
 import { parseConfig } from './parse-config.ts';
 import { parseUsers } from './parse-users.ts';
+import { parseTokens } from './parse-tokens.ts';
 
 /** The only place the relay reads its configuration files. */
 
@@ -44,4 +45,10 @@ export function loadDkimKeyFiles(config: RelayConfig): Array<{ domain: string; s
 export function loadUsers(config: RelayConfig): UserEntry[] {
   if (!config.usersFile) return [];
   return parseUsers(readYamlFile(config.usersFile), config.usersFile);
+}
+
+/** The HTTP API's tokens (`http.tokensFile`); none when the API is off or has no file. */
+export function loadTokens(config: RelayConfig): ApiTokenEntry[] {
+  if (!config.http?.tokensFile) return [];
+  return parseTokens(readYamlFile(config.http.tokensFile), config.http.tokensFile);
 }
