@@ -1,6 +1,6 @@
 /**
  * The OpenAPI 3.1 description of the HTTP send API, written by hand and served at
- * `GET /v1/openapi.json`. test/relay/http-api.test.ts checks that its paths are exactly the
+ * `GET /v1/openapi.json`. http-api.test.ts checks that its paths are exactly the
  * routes the server serves.
  */
 

@@ -30,7 +30,7 @@ export function parseTokens(input: unknown, source: string): ApiTokenEntry[] {
     }
     const allowedSenderDomains = r.stringList('allowedSenderDomains').map((d) => d.toLowerCase());
     r.done();
-    if (names.has(name)) problems.add(join(r.path, 'name'), `duplicates token ${name}`);
+    if (name && names.has(name)) problems.add(join(r.path, 'name'), `duplicates token ${name}`);
     names.add(name);
     const secret = token ?? tokenHash ?? '';
     if (secret && secrets.has(secret)) problems.add(r.path, 'has the same token as an earlier entry');
