@@ -81,15 +81,19 @@ ratio() { if [ "$1" = NA ] || [ "$2" = NA ]; then echo NA; else printf '%.2f' "$
 # wrk at 50 connections for HTTP_SECS against URL; appends "label rate non2xx errors accepted" to http.tsv.
 # accepted: messages the relay counted as received over HTTP during the run (0 for the baseline).
 http_received() { curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^mailrelay_messages_received_total\{listener="http"\}/ {print $2+0}'; }
+# CPU seconds the relay process has used (user + system)
+relay_cpu() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$RELAY_PID/stat"; }
+# relay CPU microseconds per message over a run: accepting and delivering (measured until the queue is empty)
+cpu_per_msg() { if [ "$3" -gt 0 ]; then printf '%.0f' "$(echo "($2 - $1) * 1000000 / $3" | bc -l)"; else echo NA; fi; }
 wrk_run() {
-  local before=0 after=0
-  [ "$1" = ours ] && before=$(http_received)
+  local before=0 after=0 c0=0 c1=0 cpu=NA
+  if [ "$1" = ours ]; then before=$(http_received); c0=$(relay_cpu); fi
   wrk -t1 -c50 -d"${HTTP_SECS}s" -s "$ROOT/test/bench/http-post.lua" "$2" > "$WORK/wrk.out" 2>&1
-  [ "$1" = ours ] && after=$(http_received)
+  if [ "$1" = ours ]; then after=$(http_received); wait_empty || true; c1=$(relay_cpu); cpu=$(cpu_per_msg "$c0" "$c1" "$((after - before))"); fi
   local r bad err
   r=$(awk '/^Requests\/sec/ {print $2}' "$WORK/wrk.out"); bad=$(awk '/Non-2xx/ {print $5}' "$WORK/wrk.out")
   err=$(awk '/Socket errors/ {gsub(",", ""); print $4+$6+$8+$10}' "$WORK/wrk.out")
-  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "${r:-NA}" "${bad:-0}" "${err:-0}" "$((after - before))" | tee -a "$OUT/http.tsv"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "${r:-NA}" "${bad:-0}" "${err:-0}" "$((after - before))" "$cpu" | tee -a "$OUT/http.tsv"
 }
 http_col() { awk -F'\t' -v l="$1" -v c="$2" '$1==l {print $c}' "$OUT/http.tsv"; }
 
@@ -99,7 +103,11 @@ sleep 0.5
 for _ in $(seq 1 "$RUNS"); do wrk_run node-http "http://127.0.0.1:$BASE_PORT/v1/messages"; done
 kill "$BASE_PID"; wait "$BASE_PID" 2>/dev/null || true; BASE_PID=""
 start_relay
+smtp_received() { curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^mailrelay_messages_received_total\{listener="bench"\}/ {print $2+0}'; }
+m0=$(smtp_received); c0=$(relay_cpu)
 "$SHARED/relay-bench.sh" -p $RELAY_PORT -k $SINK_PORT -n "$N" -s 1024 -c 50 -r "$RUNS" -L ours-smtp -o "$OUT/results.tsv" -w wait_empty >/dev/null
+wait_empty || true
+smtp_cpu=$(cpu_per_msg "$c0" "$(relay_cpu)" "$(( $(smtp_received) - ${m0:-0} ))")
 smtp-sink -u nobody 127.0.0.1:$SINK_PORT 1024 >/dev/null 2>&1 & SINK_PID=$!
 for _ in $(seq 1 "$RUNS"); do wait_empty; wrk_run ours "http://127.0.0.1:$HTTP_PORT/v1/messages"; done
 wait_empty || true
@@ -107,6 +115,7 @@ kill "$SINK_PID"; wait "$SINK_PID" 2>/dev/null || true; SINK_PID=""
 stop_relay
 h_ours=$(http_col ours 2 | median); h_base=$(http_col node-http 2 | median); h_smtp=$(rate ours-smtp 1024 50 9)
 h_bad=$(http_col ours 3 | awk '{s+=$1} END {print s+0}'); h_err=$(http_col ours 4 | awk '{s+=$1} END {print s+0}')
+h_cpu=$(http_col ours 6 | median)
 {
   echo "## HTTP API submission ($(date -u +%FT%TZ), wrk 50 connections, ${HTTP_SECS}s x $RUNS runs, 1 KiB JSON messages, medians)"
   echo
@@ -114,6 +123,7 @@ h_bad=$(http_col ours 3 | awk '{s+=$1} END {print s+0}'); h_err=$(http_col ours 
   echo "|---|---|---|---|---|---|"
   echo "| $h_ours | $h_base | $(ratio "$h_ours" "$h_base") | $h_smtp | $(ratio "$h_ours" "$h_smtp") | >= 1500 msg/s |"
   echo
+  echo "Relay CPU per message, accepted and delivered: HTTP ${h_cpu} us, SMTP ${smtp_cpu} us (HTTP/SMTP $(ratio "$h_cpu" "$smtp_cpu"))."
   echo "Non-2xx answers: $h_bad; socket errors: $h_err; messages the relay counted per run: $(http_col ours 5 | tr '\n' ' ')"
   echo
 } | tee "$OUT/http-summary.md"

@@ -243,10 +243,16 @@ export class ApiServer {
     if (declared > this.maxBody) throw tooLarge(this.maxBody);
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > this.maxBody) throw tooLarge(this.maxBody);
-      chunks.push(chunk);
+    try {
+      for await (const chunk of req as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > this.maxBody) throw tooLarge(this.maxBody);
+        chunks.push(chunk);
+      }
+    } catch (err) {
+      if (err instanceof HttpError) throw err;
+      // the client went away mid-body; nobody is left to answer
+      throw new HttpError(400, 'request_aborted', 'the request body was cut short', 'invalid_request', {}, { cause: err });
     }
     return Buffer.concat(chunks, size);
   }

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
@@ -407,4 +408,26 @@ test('GET /v1/messages/{id} shows queued, then deferred with the last reply whil
   await waitFor('deferred', async () => ((await call(h, 'GET', `/v1/messages/${id}`, { token: APP1 })).body.recipients as Array<{ state: string }>)[0]!.state === 'deferred');
   const deferred = (await call(h, 'GET', `/v1/messages/${id}`, { token: APP1 })).body.recipients as Array<{ state: string; reply: string }>;
   assert.ok(deferred[0]!.reply.length > 0, 'the reason is given');
+});
+
+test('clients that send garbage or vanish mid-body do not disturb the relay', async () => {
+  const h = await relay();
+  const port = Number(new URL(h.apiUrl).port);
+  const exchange = (bytes: string, end: boolean) =>
+    new Promise<string>((resolve) => {
+      let got = '';
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.write(bytes);
+        if (end) socket.end();
+        else setTimeout(() => socket.destroy(), 50);
+      });
+      socket.on('data', (d) => (got += d.toString()));
+      socket.on('close', () => resolve(got));
+      socket.on('error', () => undefined);
+    });
+  assert.match(await exchange('NOT HTTP AT ALL\r\n\r\n', true), /^HTTP\/1\.1 400/);
+  const head = `POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${APP1}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"from":`;
+  assert.equal(await exchange(head, false), '', 'cut off mid-body: no answer to nobody');
+  assert.equal((await send(h, simple)).status, 202);
+  assert.equal(h.relay.spool.size, 1);
 });

@@ -143,3 +143,10 @@ test('resolver addresses', () => {
   assert.deepEqual(parseResolver('::1'), { host: '::1', port: 53 });
   assert.equal(parseResolver('dns.example:53'), undefined);
 });
+
+test('listener names http and dsn are reserved for the HTTP API and DSNs', () => {
+  assert.deepEqual(problems({ ...minimal, listeners: [{ name: 'http', port: 25 }, { name: 'dsn', port: 26 }] }), [
+    'listeners[0].name: http is reserved',
+    'listeners[1].name: dsn is reserved',
+  ]);
+});
