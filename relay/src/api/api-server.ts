@@ -147,6 +147,10 @@ export class ApiServer {
       const result = await found.handle({ req, path, params });
       send(res, result.status, result.body);
     } catch (err) {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
       if (!(err instanceof HttpError)) {
         this.deps.logger.error('http request failed', { method: req.method, path, error: describeError(err) });
         send(res, 500, { error: 'internal_error', message: 'internal error' });
