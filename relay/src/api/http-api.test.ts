@@ -431,3 +431,34 @@ test('clients that send garbage or vanish mid-body do not disturb the relay', as
   assert.equal((await send(h, simple)).status, 202);
   assert.equal(h.relay.spool.size, 1);
 });
+
+test('on shutdown a request already being received is still queued and answered; new ones are refused', async () => {
+  const h = await relay();
+  const body = Buffer.from(JSON.stringify(simple));
+  let status = 0;
+  let answer = '';
+  const req = request(`${h.apiUrl}/v1/messages`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${APP1}`, 'content-type': 'application/json', 'content-length': String(body.length) },
+  });
+  const answered = new Promise<void>((resolve, reject) => {
+    req.on('response', (res) => {
+      status = res.statusCode ?? 0;
+      res.on('data', (d) => (answer += d));
+      res.on('end', resolve);
+    });
+    req.on('error', reject);
+  });
+  req.write(body.subarray(0, 10));
+  await new Promise((r) => setTimeout(r, 100));
+  const stopping = h.relay.stop(5000);
+  await new Promise((r) => setTimeout(r, 100));
+  await assert.rejects(fetch(`${h.apiUrl}/v1/openapi.json`), 'no new connections');
+  req.end(body.subarray(10));
+  await answered;
+  await stopping;
+  assert.equal(status, 202, answer);
+  const id = (JSON.parse(answer) as { id: string }).id;
+  const restarted = await h.restart();
+  assert.ok(restarted.relay.spool.get(id), 'the acknowledged message is in the spool after the restart');
+});
