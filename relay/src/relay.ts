@@ -97,7 +97,7 @@ export class Relay {
       });
       certificates?.watch((pair) => ingress.updateCertificates(pair), options.tlsPollMs);
       // The API refuses what SMTP refuses: reputation pauses and suppressed recipients.
-      api = config.http ? await HttpApi.start({ config, tokens: options.tokens ?? [], spool, gate: rep, metrics, logger }) : undefined;
+      api = config.http ? await HttpApi.start({ config, tokens: options.tokens ?? [], spool, gate: rep, reputation: rep, metrics, logger }) : undefined;
       const delivery = new DeliveryEngine({
         config,
         spool,

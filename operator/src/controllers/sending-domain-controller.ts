@@ -71,7 +71,7 @@ export async function reconcileSendingDomain(ctx: ControllerContext, dnsState: M
 
 function pausedCondition(sd: SendingDomain, figures: DomainFigures | undefined): ConditionInput {
   const type = SendingDomainConditions.Paused;
-  if (sd.spec.paused) return { type, status: 'True', reason: Reasons.PausedBySpec, message: 'spec.paused is true: new mail is held' };
+  if (sd.spec.paused) return { type, status: 'True', reason: Reasons.PausedBySpec, message: 'spec.paused is true: new mail is refused and queued mail is held' };
   if (figures && figures.pausedPods > 0) {
     const { maxBounceRate, maxComplaintRate } = sd.spec.reputation;
     const why =

@@ -14,6 +14,7 @@ import { apiOwner, buildMessageStatus } from './message-status.ts';
 import { OPENAPI } from './openapi.ts';
 import { parseRawRequest } from './raw-request.ts';
 import type { StatusStore } from './status-store.ts';
+import type { ReputationHandlers, HttpResult } from '../reputation/http-handlers.ts';
 
 export interface ApiServerDeps {
   readonly config: RelayConfig;
@@ -25,6 +26,8 @@ export interface ApiServerDeps {
   readonly spool: Spool;
   readonly metrics: RelayMetrics;
   readonly logger: Logger;
+  /** Reputation, resume and suppression routes (relay/src/reputation/http-handlers.ts). */
+  readonly reputation: ReputationHandlers;
 }
 
 interface Request {
@@ -46,12 +49,18 @@ export const API_ROUTES = [
   { method: 'POST', path: '/v1/messages/raw', submits: true },
   { method: 'GET', path: '/v1/messages/{id}', submits: false },
   { method: 'GET', path: '/v1/openapi.json', submits: false },
+  { method: 'GET', path: '/v1/domains/{domain}/reputation', submits: false },
+  { method: 'POST', path: '/v1/domains/{domain}/resume', submits: false },
+  { method: 'GET', path: '/v1/suppressions', submits: false },
+  { method: 'DELETE', path: '/v1/suppressions/{domain}/{recipient}', submits: false },
 ] as const;
+
+/** What each path parameter may look like; anything else is no route (404). */
+const PARAMS: Record<string, string> = { id: '[0-9A-Z]{16}', domain: '[^/]{1,253}', recipient: '[^/]{1,320}' };
 
 type KeyOf<R> = R extends { readonly method: infer M extends string; readonly path: infer P extends string } ? `${M} ${P}` : never;
 type RouteKey = KeyOf<(typeof API_ROUTES)[number]>;
 
-const QUEUE_ID = '[0-9A-Z]{16}';
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 /** JSON and base64 overhead over the message size limit, so every message that fits can be sent. */
 const BODY_OVERHEAD = 64 * 1024;
@@ -76,10 +85,17 @@ export class ApiServer {
       'POST /v1/messages/raw': (r) => this.postRaw(r),
       'GET /v1/messages/{id}': (r) => this.getMessage(r),
       'GET /v1/openapi.json': async () => ({ status: 200, body: OPENAPI }),
+      'GET /v1/domains/{domain}/reputation': (r) => this.forDomain(r, r.params.domain, () => deps.reputation.getReputation(r.params)),
+      'POST /v1/domains/{domain}/resume': (r) => this.forDomain(r, r.params.domain, () => deps.reputation.resumeDomain(r.params)),
+      'GET /v1/suppressions': (r) => {
+        const query = Object.fromEntries(new URL(r.req.url ?? '/', 'http://relay').searchParams);
+        return this.forDomain(r, query.domain, () => deps.reputation.listSuppressions({}, query));
+      },
+      'DELETE /v1/suppressions/{domain}/{recipient}': (r) => this.forDomain(r, r.params.domain, () => deps.reputation.deleteSuppression(r.params)),
     };
     this.routes = API_ROUTES.map((r) => ({
       method: r.method,
-      pattern: new RegExp(`^${r.path.replace(/\{(\w+)\}/g, (_, name: string) => `(?<${name}>${QUEUE_ID})`)}$`),
+      pattern: new RegExp(`^${r.path.replace(/\{(\w+)\}/g, (_, name: string) => `(?<${name}>${PARAMS[name]})`)}$`),
       submits: r.submits,
       handle: handlers[`${r.method} ${r.path}` as RouteKey],
     }));
@@ -143,7 +159,7 @@ export class ApiServer {
         throw new HttpError(405, 'method_not_allowed', `use ${candidates.map((r) => r.method).join(' or ')}`, 'method_not_allowed');
       }
       submits = found.submits;
-      const params = found.pattern.exec(path)!.groups ?? {};
+      const params = Object.fromEntries(Object.entries(found.pattern.exec(path)!.groups ?? {}).map(([k, v]) => [k, safeDecode(v)]));
       const result = await found.handle({ req, path, params });
       send(res, result.status, result.body);
     } catch (err) {
@@ -169,6 +185,17 @@ export class ApiServer {
         ...err.extra.body,
       });
     }
+  }
+
+  /** A token manages the domains it may send for (all, when its list is empty). */
+  private async forDomain(r: Request, domain: string | undefined, handle: () => Promise<HttpResult>): Promise<ApiResult> {
+    const client = this.authenticate(r.req);
+    const name = (domain ?? '').trim().toLowerCase();
+    if (name && client.allowedSenderDomains.length > 0 && !client.allowedSenderDomains.includes(name)) {
+      throw new HttpError(403, 'forbidden', `this token may not manage ${name}`, 'forbidden');
+    }
+    // The handlers answer JSON objects (or nothing, for 204).
+    return (await handle()) as ApiResult;
   }
 
   private authenticate(req: IncomingMessage): ApiClient {
@@ -277,7 +304,20 @@ function parseJson(raw: Buffer): unknown {
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
+  if (status === 204) {
+    res.writeHead(204).end();
+    return;
+  }
   const text = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/** A malformed %-escape is left as written; the handlers then find no such domain or recipient. */
+function safeDecode(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }

@@ -65,7 +65,7 @@ export class ApiSubmission {
     }
     const sendingDomain = verdict.sendingDomain;
     const paused = sendingDomain ? gate.pausedReason(sendingDomain) : undefined;
-    if (paused) throw new HttpError(423, 'domain_paused', paused, 'domain_paused');
+    if (paused) throw new HttpError(423, 'domain_paused', `sending domain ${sendingDomain} is paused: ${paused}`, 'domain_paused');
 
     const unique = [...new Map(s.recipients.map((r) => [r.toLowerCase(), r])).values()];
     if (unique.length > config.limits.maxRecipients) {

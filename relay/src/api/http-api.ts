@@ -7,6 +7,8 @@ import { ApiSubmission } from './api-submission.ts';
 import { TokenVerifier } from './api-tokens.ts';
 import { IdempotencyStore } from './idempotency-store.ts';
 import type { SendGate } from '../reputation/send-gate.ts';
+import type { ReputationService } from '../reputation/reputation-service.ts';
+import { createReputationHandlers } from '../reputation/http-handlers.ts';
 import { StatusStore } from './status-store.ts';
 
 export interface HttpApiDeps {
@@ -14,6 +16,7 @@ export interface HttpApiDeps {
   readonly tokens: readonly ApiTokenEntry[];
   readonly spool: Spool;
   readonly gate: SendGate;
+  readonly reputation: ReputationService;
   readonly metrics: RelayMetrics;
   readonly logger: Logger;
 }
@@ -45,6 +48,7 @@ export class HttpApi {
       spool,
       metrics: deps.metrics,
       logger,
+      reputation: createReputationHandlers(deps.reputation),
     });
     try {
       const port = await server.listen();

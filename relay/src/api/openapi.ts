@@ -18,6 +18,7 @@ const mailbox = {
 const mailboxes = { oneOf: [mailbox, { type: 'array', items: mailbox }] };
 const error = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
 const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' } } };
+const domainParameter = { name: 'domain', in: 'path', required: true, schema: { type: 'string' } };
 
 const submitResponses = {
   '202': {
@@ -89,6 +90,65 @@ export const OPENAPI = {
           '200': { description: 'The message state.', content: { 'application/json': { schema: { $ref: '#/components/schemas/MessageStatus' } } } },
           '401': error('Missing or unknown bearer token.'),
           '404': error('No such message sent with this token (or no longer remembered).'),
+        },
+      },
+    },
+    '/v1/domains/{domain}/reputation': {
+      get: {
+        summary: "A sending domain's reputation",
+        description: 'Counts and rates over the last hour and 24 hours, the thresholds, and whether the domain is paused and why.',
+        operationId: 'getReputation',
+        parameters: [domainParameter],
+        responses: {
+          '200': { description: 'The figures.', content: { 'application/json': { schema: { type: 'object' } } } },
+          '401': error('Missing or unknown bearer token.'),
+          '403': error('The token may not send for this domain.'),
+          '404': error('Not a sending domain of this relay.'),
+        },
+      },
+    },
+    '/v1/domains/{domain}/resume': {
+      post: {
+        summary: 'Lift a reputation pause',
+        description: 'Held mail flows again; later breaches are judged on what happens after the resume. A pause set in relay.yaml is lifted only there (409).',
+        operationId: 'resumeDomain',
+        parameters: [domainParameter],
+        responses: {
+          '200': { description: 'Resumed (or was not paused).', content: { 'application/json': { schema: { type: 'object' } } } },
+          '401': error('Missing or unknown bearer token.'),
+          '403': error('The token may not send for this domain.'),
+          '404': error('Not a sending domain of this relay.'),
+          '409': error('The pause comes from relay.yaml.'),
+        },
+      },
+    },
+    '/v1/suppressions': {
+      get: {
+        summary: 'Suppressed recipients of a sending domain',
+        operationId: 'listSuppressions',
+        parameters: [
+          { name: 'domain', in: 'query', required: true, schema: { type: 'string' } },
+          { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 } },
+        ],
+        responses: {
+          '200': { description: 'Recipients with the reason and expiry of each suppression.', content: { 'application/json': { schema: { type: 'object' } } } },
+          '400': error('domain missing or limit out of range.'),
+          '401': error('Missing or unknown bearer token.'),
+          '403': error('The token may not send for this domain.'),
+          '404': error('Not a sending domain of this relay.'),
+        },
+      },
+    },
+    '/v1/suppressions/{domain}/{recipient}': {
+      delete: {
+        summary: 'Remove a recipient from the suppression list',
+        operationId: 'deleteSuppression',
+        parameters: [domainParameter, { name: 'recipient', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '204': { description: 'Removed.' },
+          '401': error('Missing or unknown bearer token.'),
+          '403': error('The token may not send for this domain.'),
+          '404': error('Not suppressed.'),
         },
       },
     },

@@ -207,19 +207,23 @@ test('IPv6: an MX with only an AAAA record is reached over ::1', async () => {
   await waitFor('delivery over IPv6', () => v6.messages.length === 1);
 });
 
-test('a paused sending domain is held, and flows again when the config clears the flag', async () => {
+test('a domain paused by config refuses new mail with 451 4.7.1, holds queued mail, and flows again when the flag clears', async () => {
+  let busy = true;
   const w = await world({
-    hosts: { '127.0.0.2': {} },
+    hosts: { '127.0.0.2': { onConnect: () => (busy ? { code: 421, text: 'busy' } : undefined) } },
     zone: { 'example.net': { mx: [{ preference: 10, exchange: 'mx.example.net' }] }, 'mx.example.net': { a: ['127.0.0.2'] } },
   });
+  await w.send({ to: 'user@example.net' });
+  await waitFor('deferred', async () => (await metric(w.h, /^mailrelay_messages_deferred_total\{[^}]*\}/)) >= 1);
   const raw = parse(readFileSync(w.h.configPath, 'utf8')) as { domains: Array<Record<string, unknown>> };
   raw.domains[0]!.paused = true;
   writeFileSync(w.h.configPath, stringify(raw));
   await new Promise((r) => setTimeout(r, 400)); // the relay polls every 100 ms
-  await w.send({ to: 'user@example.net' });
+  busy = false;
   await waitFor('held', async () => (await metric(w.h, /^mailrelay_queue_messages\{state="held"\}/)) === 1);
-  await new Promise((r) => setTimeout(r, 500));
+  await new Promise((r) => setTimeout(r, 1000)); // past several retry steps (300 ms, 600 ms)
   assert.equal(w.mx.get('127.0.0.2')!.messages.length, 0);
+  await assert.rejects(w.send({ to: 'other@example.net' }), /451.*4\.7\.1/);
   raw.domains[0]!.paused = false;
   writeFileSync(w.h.configPath, stringify(raw));
   await waitFor('delivery after resume', () => w.mx.get('127.0.0.2')!.messages.length === 1);

@@ -143,9 +143,9 @@ export class ReputationService implements SendGate {
    * Only a reputation pause refuses new mail. A domain paused in relay.yaml keeps taking mail
    * and holds it (the operator's "queue but do not send"); both hold what is queued.
    */
+  /** Paused by a breach or by relay.yaml, new mail is refused alike (SMTP 451 4.7.1, HTTP 423). */
   pausedReason(domain: string): string | undefined {
-    const info = this.pauseOf(domain);
-    return info?.source === 'reputation' ? info.reason : undefined;
+    return this.pauseOf(domain)?.reason;
   }
 
   isSuppressed(domain: string, recipient: string): boolean {

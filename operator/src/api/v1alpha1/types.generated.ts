@@ -182,7 +182,7 @@ export interface SendingDomainSpec {
   };
   /** SMTP users and API clients allowed to send as this domain. Empty means every user and client of the relay. */
   allowedSenders: string[];
-  /** Refuse new mail for the domain and hold its queued mail. */
+  /** Refuse new mail for the domain (SMTP 451 4.7.1, HTTP 423) and hold its queued mail until unpaused. */
   paused: boolean;
   /** Automatic pause when the domain's 24 h rates cross these thresholds. */
   reputation: {
