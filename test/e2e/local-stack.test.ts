@@ -18,14 +18,16 @@ describe('end to end through the local stack', { timeout: 900_000 }, () => {
     const text = await (await fetch(`http://127.0.0.1:${port('metrics')}/metrics`)).text();
     return [...text.matchAll(new RegExp(`^${pattern.source} (\\d+(?:\\.\\d+)?)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
   };
+  // The greeting only: the relay may be rolling, so a refused or cut connection is an empty answer.
   const banner = (p: number) =>
-    new Promise<string>((resolve, reject) => {
+    new Promise<string>((resolve) => {
       const socket = connect(p, '127.0.0.1');
       socket.once('data', (d) => {
         resolve(d.toString());
-        socket.end('QUIT\r\n');
+        socket.destroy();
       });
-      socket.once('error', reject);
+      socket.on('error', () => resolve(''));
+      socket.on('close', () => resolve(''));
     });
 
   // Made here, not with tempDir(): its after() hook would run at the end of before().
@@ -47,7 +49,7 @@ describe('end to end through the local stack', { timeout: 900_000 }, () => {
       const sd = await getJson(stack.cp, stack.namespace, 'sendingdomain/example-com');
       return condition(sd, 'Ready')?.status === 'True' && condition(sd, 'DNSVerified')?.status === 'True';
     }, 120_000);
-    assert.match(await banner(port('smtp')), /^220 relay\.local-stack\.test /);
+    await waitFor('the greeting', async () => /^220 relay\.local-stack\.test /.test(await banner(port('smtp'))), 30_000);
   });
 
   it('delivers mail sent with AUTH over STARTTLS, DKIM-signed, to the sink', async () => {
@@ -107,7 +109,7 @@ describe('end to end through the local stack', { timeout: 900_000 }, () => {
     await stack.cp.kubectl(['patch', 'mailrelay', 'local', '-n', stack.namespace, '--type=merge', '-p', '{"spec":{"hostname":"relay2.local-stack.test"}}']);
     await waitFor('the relay greets with the new name', async () => {
       const pod = stack.pod();
-      return !!pod && /^220 relay2\.local-stack\.test /.test(await banner(pod.ports.get('smtp')!).catch(() => ''));
+      return !!pod && /^220 relay2\.local-stack\.test /.test(await banner(pod.ports.get('smtp')!));
     }, 120_000);
     const config = parse(readFileSync(`${stack.pod()!.dir}/relay.yaml`, 'utf8')) as { hostname: string };
     assert.equal(config.hostname, 'relay2.local-stack.test');

@@ -14,7 +14,7 @@ import { startDnsServer, type DnsServer } from '../helpers/dns-server.ts';
 import { applyCrds } from '../operator/crds.ts';
 import { spawnOperator } from '../operator/operator-helpers.ts';
 import { startCatchAllSink, type CatchAllSink, type SunkMessage } from './catch-all-sink.ts';
-import { PodRunner } from './pod-runner.ts';
+import { PODS_HOST, PodRunner } from './pod-runner.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const EXAMPLE = join(ROOT, 'examples/local-stack/mailrelay.yaml');
@@ -61,7 +61,7 @@ export class LocalStack {
     const cleanup: (() => Promise<unknown>)[] = [() => cp.stop()];
     try {
       await applyCrds(cp);
-      const dns = await startDnsServer({ [MX_HOST]: { a: ['127.0.0.1'] } }, { fallback: () => ({ mx: [{ preference: 10, exchange: MX_HOST }] }) });
+      const dns = await startDnsServer({ [MX_HOST]: { a: ['127.0.0.1'] }, [PODS_HOST]: { a: ['127.0.0.1'] } }, { fallback: () => ({ mx: [{ preference: 10, exchange: MX_HOST }] }) });
       cleanup.push(() => dns.close());
       const resolver = new Resolver({ timeout: 2000, tries: 2 });
       resolver.setServers([dns.server]);

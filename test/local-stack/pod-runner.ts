@@ -9,6 +9,9 @@ import { RestClient, resourcePath } from '../../operator/src/kube/rest-client.ts
 import { MANAGED_SELECTOR } from '../../operator/src/resources/labels.ts';
 import { freePort } from '../control-plane/ports.ts';
 
+/** The name every local pod's address goes by; the local stack's DNS answers it with 127.0.0.1. */
+export const PODS_HOST = 'pods.local-stack.test';
+
 export interface LocalPod {
   readonly namespace: string;
   readonly name: string;
@@ -251,8 +254,10 @@ export class PodRunner {
             // As the EndpointSlice controller does: the Service's labels plus its name.
             labels: { ...set.metadata!.labels, 'kubernetes.io/service-name': headless, 'endpointslice.kubernetes.io/managed-by': 'local-stack' },
           },
-          addressType: 'IPv4',
-          endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: pod.ready }, hostname: pod.name }],
+          // The API server refuses loopback IPs in EndpointSlices; a host name the local DNS
+          // resolves to 127.0.0.1 is allowed.
+          addressType: 'FQDN',
+          endpoints: [{ addresses: [PODS_HOST], conditions: { ready: pod.ready }, hostname: pod.name }],
           ports: [...pod.ports].map(([name, port]) => ({ name, port, protocol: 'TCP' })),
         },
       });

@@ -50,6 +50,19 @@ export class DnsVerifier {
     if (servers.length > 0) this.#resolver.setServers([...servers]);
   }
 
+  /** An address for a host name, through the same servers (EndpointSlices of type FQDN name hosts). */
+  async resolveAddress(host: string): Promise<string | undefined> {
+    try {
+      return (await this.#resolver.resolve4(host))[0];
+    } catch {
+      try {
+        return (await this.#resolver.resolve6(host))[0];
+      } catch {
+        return undefined;
+      }
+    }
+  }
+
   async check(record: DnsRecord): Promise<RecordCheck> {
     let values: string[];
     try {

@@ -66,12 +66,14 @@ export class Manager {
       // The EndpointSlice controller copies the Service's labels, ours included.
       endpointSlices: informer('discovery.k8s.io/v1', 'EndpointSlice', 'endpointslices', MANAGED_SELECTOR),
     };
+    const dns = new DnsVerifier(opts.resolvers);
     this.poller = new ReputationPoller(
       this.caches.endpointSlices,
       () => this.caches.relays.list().map((r) => ({ namespace: r.metadata!.namespace!, name: r.metadata!.name! })),
       (namespace, relay) => {
         for (const sd of this.caches.domains.list(namespace)) if (sd.spec.relayRef.name === relay) this.queue.add(`SendingDomain/${namespace}/${sd.metadata!.name}`);
       },
+      (host) => dns.resolveAddress(host),
       opts.logger,
       opts.reputationIntervalMs,
     );
@@ -82,7 +84,7 @@ export class Manager {
       applier: this.applier,
       rest: new RestClient(kc),
       events: new EventRecorder(kc, { logger: opts.logger, reportingInstance: opts.identity }),
-      dns: new DnsVerifier(opts.resolvers),
+      dns,
       hashes: new PasswordHashes(),
       settings: { relayImage: opts.relayImage, dnsCheckIntervalMs: opts.dnsCheckIntervalMs },
       reputation: this.poller,

@@ -21,6 +21,8 @@ export class ReputationPoller {
     private readonly slices: Informer<V1EndpointSlice>,
     private readonly relays: () => { namespace: string; name: string }[],
     private readonly onChange: (namespace: string, relay: string) => void,
+    /** For EndpointSlices of type FQDN. */
+    private readonly resolve: (host: string) => Promise<string | undefined>,
     private readonly logger: Logger,
     private readonly intervalMs: number,
   ) {}
@@ -52,15 +54,18 @@ export class ReputationPoller {
 
   async #poll(namespace: string, relay: string): Promise<void> {
     const headless = names.relayHeadlessService(relay);
-    const targets = this.slices
+    const endpoints = this.slices
       .list(namespace)
       .filter((s) => s.metadata?.labels?.[SERVICE_NAME_LABEL] === headless)
       .flatMap((s) => {
         const port = s.ports?.find((p) => p.name === 'metrics')?.port ?? ports.metrics;
-        return (s.endpoints ?? [])
-          .filter((e) => e.conditions?.ready !== false)
-          .flatMap((e) => e.addresses.slice(0, 1).map((a) => (a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`)));
+        return (s.endpoints ?? []).filter((e) => e.conditions?.ready !== false).flatMap((e) => e.addresses.slice(0, 1).map((address) => ({ address, port, fqdn: s.addressType === 'FQDN' })));
       });
+    const targets: string[] = [];
+    for (const e of endpoints) {
+      const ip = e.fqdn ? await this.resolve(e.address) : e.address;
+      if (ip) targets.push(ip.includes(':') ? `[${ip}]:${e.port}` : `${ip}:${e.port}`);
+    }
     let merged: Map<string, DomainFigures> | undefined;
     for (const target of targets) {
       let text: string;
