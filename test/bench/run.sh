@@ -9,17 +9,22 @@
 #   http:       wrk (50 connections, 1 KiB JSON messages) -> relay HTTP API (202 after the spool fsync)
 #               -> smtp-sink, against a bare node:http server answering 202 (the ceiling) and the
 #               relay's own SMTP acceptance of the same message size at concurrency 50
+#   operator:   20 MailRelays + 500 SendingDomains applied at once to a fresh local control plane:
+#               time to steady state (against the kubectl apply itself), API writes, operator RSS
+#               (test/bench/operator-bench.ts; alone: npm run bench:operator)
 #
 # Absolute figures on a shared 2-core machine are noise: read the ratios, which come from
 # the same run. Results: bench-results/<time>/ (TSV from the shared harness, summary.md).
 # Options: -n N messages per run (default 4000), -r RUNS (default 3), -q quick (n=1000, r=1),
-#          -P skip the Postfix anchor, -H only the HTTP API part.
+#          -P skip the Postfix anchor, -H only the HTTP API part, -O only the operator part.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
 N=4000; RUNS=3; POSTFIX=1; QUEUED=100000; HTTP_ONLY=0; HTTP_SECS=10
-while getopts "n:r:qPH" o; do
-  case $o in n) N=$OPTARG;; r) RUNS=$OPTARG;; q) N=1000; RUNS=1; QUEUED=20000; HTTP_SECS=5;; P) POSTFIX=0;; H) HTTP_ONLY=1; POSTFIX=0;; *) sed -n 2,18p "$0"; exit 2;; esac
+while getopts "n:r:qPHO" o; do
+  case $o in n) N=$OPTARG;; r) RUNS=$OPTARG;; q) N=1000; RUNS=1; QUEUED=20000; HTTP_SECS=5;; P) POSTFIX=0;; H) HTTP_ONLY=1; POSTFIX=0;;
+    O) exec node --import tsx "$(dirname "$0")/operator-bench.ts" --out "$(cd "$(dirname "$0")/../.." && pwd)/bench-results/$(date +%Y%m%d-%H%M%S)";;
+    *) sed -n 2,21p "$0"; exit 2;; esac
 done
 RELAY_PORT=2525; SINK_PORT=2600; POSTFIX_PORT=2625; METRICS_PORT=9190; HTTP_PORT=8180; BASE_PORT=8181
 export BENCH_TOKEN=bench-token-0123456789abcdef
@@ -194,3 +199,6 @@ fi
   echo
   cat "$OUT/http-summary.md"
 } | tee "$OUT/summary.md"
+
+# the operator last: it starts its own control plane and needs the machine to itself
+node --import tsx "$ROOT/test/bench/operator-bench.ts" --out "$OUT" && cat "$OUT/operator.md" >> "$OUT/summary.md"
