@@ -43,14 +43,14 @@ export function staleFiles(expected: Map<string, string>): string[] {
     .filter((path) => !expected.has(path));
 }
 
-/** The PrometheusRule's spec ({groups}) as the chart renders it with `--set` overrides. */
-export async function renderAlertGroups(helm: string, sets: string[] = []): Promise<{ groups: unknown[] }> {
+/** The PrometheusRule's spec ({groups}) as the chart renders it, with extra helm arguments (`--set-json`, ...). */
+export async function renderAlertGroups(helm: string, helmArgs: string[] = []): Promise<{ groups: unknown[] }> {
   // helm wants writable cache and config folders; keep it out of $HOME
   const home = mkdtempSync(join(tmpdir(), 'chart-render-'));
   try {
     const out = await runTool(
       helm,
-      ['template', 'rules', chartDir, '--show-only', 'templates/prometheusrule.yaml', '--set', 'prometheusRule.enabled=true', ...sets.flatMap((s) => ['--set', s])],
+      ['template', 'rules', chartDir, '--show-only', 'templates/prometheusrule.yaml', '--set', 'prometheusRule.enabled=true', ...helmArgs],
       { env: { ...process.env, HELM_CACHE_HOME: join(home, 'cache'), HELM_CONFIG_HOME: join(home, 'config'), HELM_DATA_HOME: join(home, 'data') } },
     );
     const rule = parse(out) as { spec?: { groups?: unknown[] } };

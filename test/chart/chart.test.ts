@@ -219,23 +219,23 @@ describe('Helm chart charts/mail-relay-operator', () => {
   });
 
   it('refuses bad values through values.schema.json and the template checks', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const refusal = async (sets: string[]) => {
-      const err = await cp.helm(['template', 'mro', chartDir, ...sets.flatMap((s) => ['--set', s])]).then(
+    const refusal = async (...args: string[]) => {
+      const err = await cp.helm(['template', 'mro', chartDir, ...args]).then(
         () => undefined,
         (e: unknown) => e,
       );
-      assert.ok(err instanceof ToolError, `helm template --set ${sets.join(' ')} should fail`);
+      assert.ok(err instanceof ToolError, `helm template ${args.join(' ')} should fail`);
       return err.stderr;
     };
-    assert.match(await refusal(['operator.logLevel=loud']), /logLevel/);
-    assert.match(await refusal(['operator.bogus=1']), /additional properties 'bogus' not allowed/);
-    assert.match(await refusal(['crds.enabled=yes please']), /crds\/enabled/);
-    assert.match(await refusal(['operator.replicas=-1']), /replicas/);
-    assert.match(await refusal(['operator.dnsResolvers={dns.example}']), /dnsResolvers/);
-    assert.match(await refusal(['operator.watchNamespaces={Team_A}']), /watchNamespaces/);
-    assert.match(await refusal(['prometheusRule.maxBounceRate=1.5']), /maxBounceRate/);
-    assert.match(await refusal(['serviceMonitor.interval=soon']), /interval/);
-    assert.match(await refusal(['operator.replicas=2', 'operator.leaderElection.enabled=false']), /leaderElection/);
+    assert.match(await refusal('--set', 'operator.logLevel=loud'), /logLevel/);
+    assert.match(await refusal('--set', 'operator.bogus=1'), /additional properties 'bogus' not allowed/);
+    assert.match(await refusal('--set', 'crds.enabled=yes please'), /crds\/enabled/);
+    assert.match(await refusal('--set', 'operator.replicas=-1'), /replicas/);
+    assert.match(await refusal('--set', 'operator.dnsResolvers={dns.example}'), /dnsResolvers/);
+    assert.match(await refusal('--set', 'operator.watchNamespaces={Team_A}'), /watchNamespaces/);
+    assert.match(await refusal('--set-json', 'prometheusRule.maxBounceRate=1.5'), /maxBounceRate': maximum/);
+    assert.match(await refusal('--set', 'serviceMonitor.interval=soon'), /interval/);
+    assert.match(await refusal('--set', 'operator.replicas=2', '--set', 'operator.leaderElection.enabled=false'), /leaderElection/);
   });
 
   it('is accepted by the API server in a server-side dry run, with defaults and with every feature on', { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -6,7 +6,7 @@
 {{- define "mail-relay-operator.alertGroups" -}}
 {{- $r := .Values.prometheusRule }}
 {{- $relay := printf "job=%q" $r.relayJob }}
-{{- $operator := printf "job=%q" $r.operatorJob }}
+{{- $operator := printf "job=%q" (default (include "mail-relay-operator.name" .) $r.operatorJob) }}
 {{- $near := include "mail-relay-operator.number" $r.nearThresholdRatio -}}
 groups:
   - name: mail-relay.reputation
@@ -66,10 +66,22 @@ groups:
           summary: {{ `Mail waits long in the queue of {{ $labels.namespace }}/{{ $labels.pod }}` | quote }}
           description: {{ `The oldest message in {{ $labels.namespace }}/{{ $labels.pod }} is {{ $value | humanizeDuration }} old. Destinations may be refusing or deferring it, or a domain is paused.` | quote }}
       - alert: MailRelayDeliveryFailing
+        # label_replace keeps the three results apart: rate() drops the names, and `or` would
+        # otherwise merge a domain's delivered and deferred series
         expr: |-
-          sum by (namespace, relay, domain) (rate({__name__=~"mailrelay_messages_(bounced|deferred)_total", {{ $relay -}} }[15m]))
+          sum by (namespace, relay, domain) (
+              label_replace(rate(mailrelay_messages_bounced_total{ {{- $relay -}} }[15m]), "result", "bounced", "", "")
+            or
+              label_replace(rate(mailrelay_messages_deferred_total{ {{- $relay -}} }[15m]), "result", "deferred", "", "")
+          )
             /
-          sum by (namespace, relay, domain) (rate({__name__=~"mailrelay_messages_(delivered|bounced|deferred)_total", {{ $relay -}} }[15m]))
+          sum by (namespace, relay, domain) (
+              label_replace(rate(mailrelay_messages_bounced_total{ {{- $relay -}} }[15m]), "result", "bounced", "", "")
+            or
+              label_replace(rate(mailrelay_messages_deferred_total{ {{- $relay -}} }[15m]), "result", "deferred", "", "")
+            or
+              label_replace(rate(mailrelay_messages_delivered_total{ {{- $relay -}} }[15m]), "result", "delivered", "", "")
+          )
             > {{ include "mail-relay-operator.number" $r.deliveryFailureRatio }}
         for: 15m
         labels:
