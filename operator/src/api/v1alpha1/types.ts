@@ -1,0 +1,68 @@
+/**
+ * The two kinds as the operator sees them: metadata from the API server plus the spec and status
+ * types generated from crds/ (types.generated.ts), and the condition vocabulary.
+ */
+import type { V1ObjectMeta } from '@kubernetes/client-node';
+import type { MailRelaySpec, MailRelayStatus, SendingDomainSpec, SendingDomainStatus } from './types.generated.ts';
+
+export type { MailRelaySpec, MailRelayStatus, SendingDomainSpec, SendingDomainStatus };
+
+export const GROUP = 'mailrelay.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export interface MailRelay {
+  apiVersion: typeof API_VERSION;
+  kind: 'MailRelay';
+  metadata: V1ObjectMeta & { name: string; namespace: string };
+  spec: MailRelaySpec;
+  status?: MailRelayStatus;
+}
+
+export interface SendingDomain {
+  apiVersion: typeof API_VERSION;
+  kind: 'SendingDomain';
+  metadata: V1ObjectMeta & { name: string; namespace: string };
+  spec: SendingDomainSpec;
+  status?: SendingDomainStatus;
+}
+
+export type Condition = NonNullable<MailRelayStatus['conditions']>[number];
+export type ConditionStatus = Condition['status'];
+
+export const MailRelayConditions = {
+  Ready: 'Ready',
+  Reconciled: 'Reconciled',
+  Available: 'Available',
+} as const;
+
+export const SendingDomainConditions = {
+  Ready: 'Ready',
+  DKIMKeyReady: 'DKIMKeyReady',
+  DNSVerified: 'DNSVerified',
+  /** True while the domain is paused: the one condition where True is not the healthy state, named so by DESIGN.md. */
+  Paused: 'Paused',
+} as const;
+
+/** CamelCase reasons; never derived from an exception's class name. */
+export const Reasons = {
+  Reconciled: 'Reconciled',
+  ApplyFailed: 'ApplyFailed',
+  SecretNotFound: 'SecretNotFound',
+  InvalidSpec: 'InvalidSpec',
+  RelayNotFound: 'RelayNotFound',
+  AllReplicasReady: 'AllReplicasReady',
+  ReplicasNotReady: 'ReplicasNotReady',
+  RolloutInProgress: 'RolloutInProgress',
+  NoReplicasReady: 'NoReplicasReady',
+  KeyGenerated: 'KeyGenerated',
+  KeyProvided: 'KeyProvided',
+  InvalidKey: 'InvalidKey',
+  RecordsVerified: 'RecordsVerified',
+  RecordsMissing: 'RecordsMissing',
+  RecordMismatch: 'RecordMismatch',
+  LookupFailed: 'LookupFailed',
+  PausedBySpec: 'PausedBySpec',
+  NotPaused: 'NotPaused',
+  DomainNotReady: 'DomainNotReady',
+} as const;

@@ -1,0 +1,49 @@
+import type { KubernetesObject, V1ConfigMap, V1PodDisruptionBudget, V1Secret, V1Service, V1StatefulSet } from '@kubernetes/client-node';
+import type { Logger } from 'winston';
+import type { MailRelay, SendingDomain } from '../api/v1alpha1/types.ts';
+import type { Applier } from '../kube/apply.ts';
+import type { EventRecorder } from '../kube/events.ts';
+import type { Informer } from '../kube/informer.ts';
+import type { RestClient } from '../kube/rest-client.ts';
+import type { DnsVerifier } from './dns-verifier.ts';
+import type { PasswordHashes } from './password-hashes.ts';
+
+/** The caches the controllers read instead of the API server. */
+export interface Caches {
+  readonly relays: Informer<MailRelay & KubernetesObject>;
+  readonly domains: Informer<SendingDomain & KubernetesObject>;
+  readonly secrets: Informer<V1Secret>;
+  readonly configMaps: Informer<V1ConfigMap>;
+  readonly statefulSets: Informer<V1StatefulSet>;
+  readonly services: Informer<V1Service>;
+  readonly pdbs: Informer<V1PodDisruptionBudget>;
+}
+
+export interface ControllerSettings {
+  /** Relay image when a MailRelay names none. */
+  readonly relayImage: string;
+  /** How often published DNS records are checked again. */
+  readonly dnsCheckIntervalMs: number;
+}
+
+export interface ControllerContext {
+  readonly caches: Caches;
+  readonly applier: Applier;
+  readonly rest: RestClient;
+  readonly events: EventRecorder;
+  readonly dns: DnsVerifier;
+  readonly hashes: PasswordHashes;
+  readonly settings: ControllerSettings;
+  readonly logger: Logger;
+  readonly now: () => Date;
+}
+
+/** What a reconcile asks of the queue besides "done": come back later (DNS re-checks, rollouts). */
+export interface ReconcileResult {
+  readonly requeueAfterMs?: number;
+}
+
+export function secretString(secret: V1Secret | undefined, key: string): string | undefined {
+  const data = secret?.data?.[key];
+  return data === undefined ? undefined : Buffer.from(data, 'base64').toString('utf8');
+}

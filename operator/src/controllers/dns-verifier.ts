@@ -1,0 +1,71 @@
+import { Resolver } from 'node:dns/promises';
+import type { DnsRecord } from '../resources/dns-records.ts';
+
+export interface RecordCheck {
+  readonly verified: boolean;
+  readonly result: string;
+}
+
+const NOT_FOUND = new Set(['ENOTFOUND', 'ENODATA', 'NXDOMAIN']);
+
+/** Tags of a DKIM or DMARC record (`k=v; k=v`), whitespace-insensitive as RFC 6376 3.2 says. */
+function tags(value: string): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const part of value.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) map.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).replace(/\s+/g, ''));
+  }
+  return map;
+}
+
+/** Whether one published TXT value satisfies the record we asked for. */
+export function matches(record: DnsRecord, published: string): boolean {
+  switch (record.purpose) {
+    case 'dkim':
+      return tags(published).get('p') === tags(record.value).get('p');
+    case 'spf': {
+      // The published policy may allow more senders than we suggest; it must allow the relay.
+      if (!/^v=spf1(\s|$)/i.test(published)) return false;
+      const have = new Set(published.toLowerCase().split(/\s+/));
+      return record.value
+        .toLowerCase()
+        .split(/\s+/)
+        .filter((m) => m.startsWith('a:') || m.startsWith('include:') || m.startsWith('ip4:') || m.startsWith('ip6:'))
+        .every((m) => have.has(m) || have.has(`+${m}`));
+    }
+    case 'dmarc':
+      return /^v=DMARC1/i.test(published.trim()) && tags(published).has('p');
+  }
+}
+
+/**
+ * Looks each record up and says whether DNS serves it. Lookup failures are results, not errors:
+ * they become the record's `result` and the DNSVerified condition.
+ */
+export class DnsVerifier {
+  readonly #resolver: Resolver;
+
+  constructor(servers: readonly string[], timeoutMs = 3000) {
+    this.#resolver = new Resolver({ timeout: timeoutMs, tries: 2 });
+    if (servers.length > 0) this.#resolver.setServers([...servers]);
+  }
+
+  async check(record: DnsRecord): Promise<RecordCheck> {
+    let values: string[];
+    try {
+      values = (await this.#resolver.resolveTxt(record.name)).map((strings) => strings.join(''));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      if (NOT_FOUND.has(code)) return { verified: false, result: `no TXT record at ${record.name}` };
+      return { verified: false, result: `lookup of ${record.name} failed: ${code}` };
+    }
+    const relevant = values.filter((v) => (record.purpose === 'spf' ? /^v=spf1/i.test(v) : record.purpose === 'dmarc' ? /^v=DMARC1/i.test(v) : true));
+    if (relevant.length === 0) return { verified: false, result: `no ${record.purpose.toUpperCase()} record at ${record.name}` };
+    if (record.purpose !== 'dkim' && relevant.length > 1) {
+      return { verified: false, result: `${relevant.length} ${record.purpose.toUpperCase()} records at ${record.name}; there must be exactly one` };
+    }
+    return relevant.some((v) => matches(record, v))
+      ? { verified: true, result: 'published' }
+      : { verified: false, result: `the ${record.purpose.toUpperCase()} record at ${record.name} differs from the one to publish` };
+  }
+}

@@ -1,0 +1,271 @@
+import { createHash } from 'node:crypto';
+import type { KubernetesObject, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
+import type { UserEntry } from '../../../relay/src/config/schema.ts';
+import { MailRelayConditions, Reasons, type MailRelay, type MailRelayStatus } from '../api/v1alpha1/types.ts';
+import { describeError, isConflict } from '../errors.ts';
+import { allowedDomainsFor, buildTokensFile, buildUsersFile, type TokenEntry } from '../resources/auth-files.ts';
+import { buildConditions, type ConditionInput } from '../resources/conditions.ts';
+import { names } from '../resources/names.ts';
+import { buildAuthSecret, buildConfigMap } from '../resources/relay-config-objects.ts';
+import { buildCertificate } from '../resources/relay-certificate.ts';
+import { buildRelayConfig, renderRelayConfig, type RelayDomain } from '../resources/relay-config.ts';
+import { buildClientService, buildHeadlessService, buildPodDisruptionBudget } from '../resources/relay-services.ts';
+import { buildStatefulSet } from '../resources/relay-statefulset.ts';
+import { parse } from 'yaml';
+import { secretString, type ControllerContext, type ReconcileResult } from './context.ts';
+
+/** How long a relay waits for a newly created SendingDomain's first reconcile before going ahead without it. */
+const SETTLE_MS = 30_000;
+
+/** Inputs read from Secrets; `missing` names every Secret or key that is not there yet. */
+interface RelayInputs {
+  readonly domains: RelayDomain[];
+  readonly dkimKeys: { domain: string; secretName: string; key: string; pem: string }[];
+  readonly users?: UserEntry[];
+  readonly tokens?: TokenEntry[];
+  readonly smarthost?: { username: string; password: string };
+  readonly tlsSecretName?: string;
+  readonly missing: string[];
+}
+
+/**
+ * Reconciles one MailRelay: renders relay.yaml from it and its SendingDomains, derives the auth
+ * files from the user's Secrets, applies every owned object, and reports status. Nothing is
+ * applied while a referenced Secret is missing: the pods could not start anyway.
+ */
+export async function reconcileMailRelay(ctx: ControllerContext, namespace: string, name: string): Promise<ReconcileResult> {
+  const relay = ctx.caches.relays.get(namespace, name);
+  // Deleted: owner references let the garbage collector remove what we created.
+  if (!relay) return {};
+  const log = ctx.logger.child({ kind: 'MailRelay', namespace, name });
+  const generation = relay.metadata.generation ?? 0;
+
+  const pending = pendingDomains(ctx, relay);
+  if (pending > 0) {
+    // Domains created together (kubectl apply -f dir/) settle their DKIM keys first, so the
+    // relay's config is written and its pods rolled once rather than once per domain.
+    log.debug('waiting for new sending domains to settle', { pending });
+    return { requeueAfterMs: 1000 };
+  }
+
+  const inputs = await readInputs(ctx, relay);
+  if (inputs.missing.length > 0) {
+    const message = `waiting for ${inputs.missing.join(', ')}`;
+    await writeStatus(ctx, relay, { reconciled: { status: 'False', reason: Reasons.SecretNotFound, message } });
+    ctx.events.record(relay, 'Warning', Reasons.SecretNotFound, message);
+    log.info('referenced secrets missing', { missing: inputs.missing });
+    return {};
+  }
+
+  const relayYaml = renderRelayConfig(buildRelayConfig(relay, { domains: inputs.domains, smarthostUsername: inputs.smarthost?.username }));
+  const usersYaml = inputs.users ? buildUsersFile(inputs.users) : undefined;
+  const tokensYaml = inputs.tokens ? buildTokensFile(inputs.tokens) : undefined;
+  const configHash = hashInputs([relayYaml, usersYaml ?? '', tokensYaml ?? '', inputs.smarthost?.password ?? '', ...inputs.dkimKeys.map((k) => `${k.domain}\0${k.pem}`)]);
+
+  const desired: KubernetesObject[] = [buildConfigMap(relay, relayYaml)];
+  if (usersYaml !== undefined || tokensYaml !== undefined) desired.push(buildAuthSecret(relay, { usersYaml, tokensYaml }));
+  const certificate = buildCertificate(relay);
+  if (certificate) desired.push(certificate);
+  desired.push(buildHeadlessService(relay), buildClientService(relay), buildPodDisruptionBudget(relay));
+  const statefulSet = buildStatefulSet(relay, {
+    defaultImage: ctx.settings.relayImage,
+    configHash,
+    tlsSecretName: inputs.tlsSecretName,
+    dkimKeys: inputs.dkimKeys,
+  });
+
+  let appliedSet: V1StatefulSet | undefined;
+  try {
+    for (const obj of desired) {
+      const outcome = await ctx.applier.apply(obj, { live: liveOf(ctx, obj) });
+      if (outcome.result !== 'unchanged') log.info('applied', { object: `${obj.kind}/${obj.metadata?.name}`, result: outcome.result });
+    }
+    const outcome = await ctx.applier.apply(statefulSet, { live: ctx.caches.statefulSets.get(namespace, names.relayStatefulSet(name)) });
+    appliedSet = outcome.object as V1StatefulSet;
+    if (outcome.result !== 'unchanged') log.info('applied', { object: `StatefulSet/${name}`, result: outcome.result, configHash });
+  } catch (err) {
+    if (isConflict(err)) throw err;
+    const message = describeError(err);
+    await writeStatus(ctx, relay, { reconciled: { status: 'False', reason: Reasons.ApplyFailed, message } });
+    ctx.events.record(relay, 'Warning', Reasons.ApplyFailed, message);
+    throw err;
+  }
+
+  if (relay.status?.configHash && relay.status.configHash !== configHash) {
+    ctx.events.record(relay, 'Normal', 'ConfigChanged', `configuration changed; rolling the relay pods (config hash ${configHash.slice(0, 12)})`);
+  }
+  // Pod readiness arrives as StatefulSet status updates through the informer: nothing to poll.
+  return writeStatus(ctx, relay, {
+    reconciled: { status: 'True', reason: Reasons.Reconciled, message: `generation ${generation} applied` },
+    statefulSet: appliedSet,
+    configHash,
+  });
+}
+
+/** SendingDomains of this relay, created within SETTLE_MS, that their controller has not handled yet. */
+function pendingDomains(ctx: ControllerContext, relay: MailRelay): number {
+  const now = ctx.now().getTime();
+  return ctx.caches.domains
+    .list(relay.metadata.namespace)
+    .filter((sd) => sd.spec.relayRef.name === relay.metadata.name)
+    .filter((sd) => sd.status?.observedGeneration !== sd.metadata.generation)
+    .filter((sd) => now - new Date(sd.metadata.creationTimestamp ?? 0).getTime() < SETTLE_MS).length;
+}
+
+async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<RelayInputs> {
+  const { namespace } = relay.metadata;
+  const { spec } = relay;
+  const missing: string[] = [];
+  const secret = (secretName: string): V1Secret | undefined => {
+    const s = ctx.caches.secrets.get(namespace, secretName);
+    if (!s) missing.push(`Secret ${secretName}`);
+    return s;
+  };
+
+  const sendingDomains = ctx.caches.domains.list(namespace).filter((sd) => sd.spec.relayRef.name === relay.metadata.name);
+  const domains: RelayDomain[] = [];
+  const dkimKeys: RelayInputs['dkimKeys'] = [];
+  for (const sd of sendingDomains) {
+    const dkim = sd.status?.dkim;
+    const keySecret = dkim?.secretName ? ctx.caches.secrets.get(namespace, dkim.secretName) : undefined;
+    const pem = dkim?.key ? secretString(keySecret, dkim.key) : undefined;
+    // Sign only with a key the SendingDomain controller has vetted for the current selector.
+    if (dkim?.secretName && dkim.key && dkim.algorithm && dkim.selector === sd.spec.dkim.selector && pem) {
+      domains.push({ spec: sd.spec, dkim: { selector: dkim.selector, algorithm: dkim.algorithm } });
+      dkimKeys.push({ domain: sd.spec.domain, secretName: dkim.secretName, key: dkim.key, pem });
+    } else {
+      domains.push({ spec: sd.spec });
+    }
+  }
+
+  let users: UserEntry[] | undefined;
+  if (spec.auth.usersSecretName) {
+    const s = secret(spec.auth.usersSecretName);
+    if (s) {
+      const previous = previousUsers(ctx, relay);
+      users = [];
+      for (const [username, password] of Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')] as const)) {
+        const allowed = allowedDomainsFor(username, sendingDomains);
+        if (!allowed) continue;
+        users.push({ username, passwordHash: await ctx.hashes.hashFor(password, previous.get(username)), allowedSenderDomains: allowed });
+      }
+    }
+  }
+
+  let tokens: TokenEntry[] | undefined;
+  if (spec.http.enabled && spec.http.tokensSecretName) {
+    const s = secret(spec.http.tokensSecretName);
+    if (s) {
+      tokens = Object.entries(s.data ?? {}).flatMap(([clientName, token]) => {
+        const allowed = allowedDomainsFor(clientName, sendingDomains);
+        return allowed ? [{ name: clientName, token: Buffer.from(token, 'base64').toString('utf8').trim(), allowedSenderDomains: allowed }] : [];
+      });
+    }
+  }
+
+  let smarthost: RelayInputs['smarthost'];
+  const credentials = spec.delivery.mode === 'smarthost' ? spec.delivery.smarthost?.credentialsSecretName : undefined;
+  if (credentials) {
+    const s = secret(credentials);
+    const username = secretString(s, 'username');
+    const password = secretString(s, 'password');
+    if (s && (username === undefined || password === undefined)) missing.push(`keys username and password in Secret ${credentials}`);
+    if (username !== undefined && password !== undefined) smarthost = { username: username.trim(), password };
+  }
+
+  let tlsSecretName: string | undefined;
+  if (spec.tls?.secretName) {
+    const s = secret(spec.tls.secretName);
+    if (s && (!s.data?.['tls.crt'] || !s.data['tls.key'])) missing.push(`keys tls.crt and tls.key in Secret ${spec.tls.secretName}`);
+    tlsSecretName = spec.tls.secretName;
+  } else if (spec.tls?.issuerRef) {
+    tlsSecretName = names.relayCertificate(relay.metadata.name);
+  }
+
+  return { domains, dkimKeys, users, tokens, smarthost, tlsSecretName, missing };
+}
+
+/** Hashes already in the users file we rendered, so unchanged passwords keep theirs. */
+function previousUsers(ctx: ControllerContext, relay: MailRelay): Map<string, string> {
+  const current = secretString(ctx.caches.secrets.get(relay.metadata.namespace, names.relayAuthSecret(relay.metadata.name)), 'users.yaml');
+  const map = new Map<string, string>();
+  if (!current) return map;
+  try {
+    for (const u of parse(current) as { username: string; passwordHash: string }[]) map.set(u.username, u.passwordHash);
+  } catch {
+    // We wrote it; if someone mangled it, fresh hashes are the fix.
+  }
+  return map;
+}
+
+function hashInputs(parts: string[]): string {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part).update('\0');
+  return hash.digest('hex');
+}
+
+function liveOf(ctx: ControllerContext, obj: KubernetesObject): KubernetesObject | undefined {
+  const { namespace, name } = obj.metadata ?? {};
+  if (!name) return undefined;
+  switch (obj.kind) {
+    case 'ConfigMap':
+      return ctx.caches.configMaps.get(namespace, name);
+    case 'Secret':
+      return ctx.caches.secrets.get(namespace, name);
+    case 'Service':
+      return ctx.caches.services.get(namespace, name);
+    case 'PodDisruptionBudget':
+      return ctx.caches.pdbs.get(namespace, name);
+    default:
+      return undefined;
+  }
+}
+
+interface StatusInput {
+  readonly reconciled: Omit<ConditionInput, 'type'>;
+  readonly statefulSet?: V1StatefulSet;
+  readonly configHash?: string;
+}
+
+async function writeStatus(ctx: ControllerContext, relay: MailRelay, input: StatusInput): Promise<ReconcileResult> {
+  const generation = relay.metadata.generation ?? 0;
+  const sts = input.statefulSet ?? ctx.caches.statefulSets.get(relay.metadata.namespace, names.relayStatefulSet(relay.metadata.name));
+  const want = relay.spec.replicas;
+  const replicas = sts?.status?.replicas ?? 0;
+  const ready = sts?.status?.readyReplicas ?? 0;
+  const updated = sts?.status?.updatedReplicas ?? 0;
+  const rolledOut =
+    !!sts && (sts.status?.observedGeneration ?? 0) >= (sts.metadata?.generation ?? 0) && updated >= want && (sts.status?.currentRevision ?? '') === (sts.status?.updateRevision ?? '');
+  const reconciled = input.reconciled.status === 'True';
+
+  let readyCondition: ConditionInput;
+  if (!reconciled) readyCondition = { type: MailRelayConditions.Ready, status: 'False', reason: input.reconciled.reason, message: input.reconciled.message };
+  else if (ready >= want && rolledOut) readyCondition = { type: MailRelayConditions.Ready, status: 'True', reason: Reasons.AllReplicasReady, message: `${ready}/${want} relay pods ready` };
+  else if (!rolledOut && ready > 0) readyCondition = { type: MailRelayConditions.Ready, status: 'False', reason: Reasons.RolloutInProgress, message: `${updated}/${want} relay pods updated, ${ready} ready` };
+  else readyCondition = { type: MailRelayConditions.Ready, status: 'False', reason: Reasons.ReplicasNotReady, message: `${ready}/${want} relay pods ready` };
+
+  const status: MailRelayStatus = {
+    observedGeneration: generation,
+    replicas,
+    readyReplicas: ready,
+    endpoint: names.endpoint(relay.metadata.name, relay.metadata.namespace),
+    ...(input.configHash ?? relay.status?.configHash ? { configHash: input.configHash ?? relay.status?.configHash } : {}),
+    conditions: buildConditions(
+      relay.status?.conditions,
+      [
+        readyCondition,
+        { type: MailRelayConditions.Reconciled, ...input.reconciled },
+        ready > 0
+          ? { type: MailRelayConditions.Available, status: 'True', reason: Reasons.AllReplicasReady, message: `${ready} relay pods accept mail` }
+          : { type: MailRelayConditions.Available, status: 'False', reason: Reasons.NoReplicasReady, message: 'no relay pod is ready' },
+      ],
+      generation,
+      ctx.now().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    ),
+  };
+  await ctx.applier.applyStatus(
+    { apiVersion: relay.apiVersion, kind: relay.kind, metadata: { name: relay.metadata.name, namespace: relay.metadata.namespace }, status },
+    { live: relay },
+  );
+  return {};
+}

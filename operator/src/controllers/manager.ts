@@ -1,0 +1,162 @@
+import type { KubeConfig, KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'winston';
+import { API_VERSION, type MailRelay, type SendingDomain } from '../api/v1alpha1/types.ts';
+import { describeError } from '../errors.ts';
+import { Applier } from '../kube/apply.ts';
+import { EventRecorder } from '../kube/events.ts';
+import { Informer } from '../kube/informer.ts';
+import { RestClient } from '../kube/rest-client.ts';
+import { WorkQueue } from '../kube/work-queue.ts';
+import type { OperatorMetrics } from '../metrics.ts';
+import { MANAGED_SELECTOR } from '../resources/labels.ts';
+import type { Caches, ControllerContext, ControllerSettings } from './context.ts';
+import { DnsVerifier } from './dns-verifier.ts';
+import { reconcileMailRelay } from './mail-relay-controller.ts';
+import { PasswordHashes } from './password-hashes.ts';
+import { reconcileSendingDomain, type DnsCheckState } from './sending-domain-controller.ts';
+
+export interface ManagerOptions extends ControllerSettings {
+  readonly namespaces: 'all' | string[];
+  readonly resolvers: readonly string[];
+  readonly resyncMs: number;
+  readonly workers: number;
+  readonly logger: Logger;
+  readonly metrics: OperatorMetrics;
+}
+
+type Kind = 'MailRelay' | 'SendingDomain';
+
+/**
+ * Informers for both kinds and everything they own, one deduplicated work queue keyed
+ * `Kind/namespace/name`, and the mapping from any event to the keys it affects.
+ */
+export class Manager {
+  readonly caches: Caches;
+  readonly applier: Applier;
+  readonly queue: WorkQueue;
+  readonly #ctx: ControllerContext;
+  readonly #dnsState = new Map<string, DnsCheckState>();
+  readonly #opts: ManagerOptions;
+  #running: Promise<void> | undefined;
+
+  constructor(kc: KubeConfig, opts: ManagerOptions) {
+    this.#opts = opts;
+    const { namespaces, resyncMs } = opts;
+    const informer = <T extends KubernetesObject>(apiVersion: string, kind: string, plural: string, labelSelector?: string): Informer<T> =>
+      new Informer<T>(kc, { apiVersion, kind, plural, namespaces, resyncMs, labelSelector });
+    this.caches = {
+      relays: informer(API_VERSION, 'MailRelay', 'mailrelays'),
+      domains: informer(API_VERSION, 'SendingDomain', 'sendingdomains'),
+      // Every Secret, not only ours: users, tokens, TLS and DKIM keys are the user's Secrets,
+      // and a changed password must roll the relay without waiting for a resync.
+      secrets: informer('v1', 'Secret', 'secrets'),
+      configMaps: informer('v1', 'ConfigMap', 'configmaps', MANAGED_SELECTOR),
+      statefulSets: informer('apps/v1', 'StatefulSet', 'statefulsets', MANAGED_SELECTOR),
+      services: informer('v1', 'Service', 'services', MANAGED_SELECTOR),
+      pdbs: informer('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets', MANAGED_SELECTOR),
+    };
+    this.applier = new Applier(kc, { onWrite: (w) => opts.metrics.apiWrites.inc({ kind: w.kind, result: w.result }) });
+    this.queue = new WorkQueue({ onError: (key, err) => opts.logger.warn('reconcile failed; retrying with backoff', { key, error: describeError(err) }) });
+    this.#ctx = {
+      caches: this.caches,
+      applier: this.applier,
+      rest: new RestClient(kc),
+      events: new EventRecorder(kc, { logger: opts.logger }),
+      dns: new DnsVerifier(opts.resolvers),
+      hashes: new PasswordHashes(),
+      settings: { relayImage: opts.relayImage, dnsCheckIntervalMs: opts.dnsCheckIntervalMs },
+      logger: opts.logger,
+      now: () => new Date(),
+    };
+    this.#wire();
+  }
+
+  /** Starts the informers, waits for their first list, then reconciles until stop(). */
+  async start(): Promise<void> {
+    const all = Object.values(this.caches) as Informer<KubernetesObject>[];
+    for (const i of all) i.start();
+    await Promise.all(all.map((i) => i.waitForSync()));
+    this.#opts.logger.info('caches synced', { namespaces: this.#opts.namespaces });
+    this.#running = this.queue.run(this.#opts.workers, (key) => this.#reconcile(key));
+  }
+
+  get synced(): boolean {
+    return (Object.values(this.caches) as Informer<KubernetesObject>[]).every((i) => i.hasSynced);
+  }
+
+  async stop(): Promise<void> {
+    await this.queue.shutdown();
+    await this.#running;
+    await Promise.all((Object.values(this.caches) as Informer<KubernetesObject>[]).map((i) => i.stop()));
+  }
+
+  #wire(): void {
+    const { relays, domains, secrets, configMaps, statefulSets, services, pdbs } = this.caches;
+    const enqueue = (kind: Kind, obj: KubernetesObject | undefined): void => {
+      if (obj?.metadata?.name && obj.metadata.namespace) this.queue.add(`${kind}/${obj.metadata.namespace}/${obj.metadata.name}`);
+    };
+    const onAll = <T extends KubernetesObject>(informer: Informer<T>, fn: (obj: T, old?: T) => void): void => {
+      informer.on('add', fn).on('update', fn).on('delete', fn);
+    };
+    onAll(relays, (relay) => {
+      enqueue('MailRelay', relay);
+      // A SendingDomain's Ready and SPF record depend on its relay.
+      for (const sd of domains.list(relay.metadata?.namespace)) if (sd.spec.relayRef.name === relay.metadata?.name) enqueue('SendingDomain', sd);
+    });
+    onAll(domains, (sd, old) => {
+      enqueue('SendingDomain', sd);
+      this.#enqueueRelay(sd.metadata?.namespace, sd.spec.relayRef.name);
+      if (old && old.spec.relayRef.name !== sd.spec.relayRef.name) this.#enqueueRelay(old.metadata?.namespace, old.spec.relayRef.name);
+    });
+    for (const owned of [configMaps, statefulSets, services, pdbs] as Informer<KubernetesObject>[]) onAll(owned, (obj) => this.#enqueueOwner(obj));
+    onAll(secrets, (secret) => this.#onSecret(secret));
+    for (const i of Object.values(this.caches) as Informer<KubernetesObject>[]) {
+      i.on('error', (err: unknown) => this.#opts.logger.warn('watch failed; relisting', { error: describeError(err) }));
+    }
+  }
+
+  #enqueueRelay(namespace: string | undefined, name: string): void {
+    if (namespace) this.queue.add(`MailRelay/${namespace}/${name}`);
+  }
+
+  #enqueueOwner(obj: KubernetesObject): void {
+    const owner = obj.metadata?.ownerReferences?.find((o) => o.controller && o.apiVersion === API_VERSION);
+    if (owner && obj.metadata?.namespace && (owner.kind === 'MailRelay' || owner.kind === 'SendingDomain')) {
+      this.queue.add(`${owner.kind}/${obj.metadata.namespace}/${owner.name}`);
+    }
+  }
+
+  /** A Secret matters to the relays and domains that reference it by name, and to its owner. */
+  #onSecret(secret: V1Secret): void {
+    this.#enqueueOwner(secret);
+    const ns = secret.metadata?.namespace;
+    const name = secret.metadata?.name;
+    if (!ns || !name) return;
+    for (const relay of this.caches.relays.list(ns) as MailRelay[]) {
+      const s = relay.spec;
+      const refs = [s.auth.usersSecretName, s.http.tokensSecretName, s.tls?.secretName, s.delivery.smarthost?.credentialsSecretName];
+      if (refs.includes(name)) this.#enqueueRelay(ns, relay.metadata.name);
+    }
+    for (const sd of this.caches.domains.list(ns) as SendingDomain[]) {
+      if (sd.spec.dkim.secretRef?.name === name || sd.status?.dkim?.secretName === name) this.queue.add(`SendingDomain/${ns}/${sd.metadata.name}`);
+    }
+  }
+
+  async #reconcile(key: string): Promise<void> {
+    const [kind, namespace, name] = key.split('/') as [Kind, string, string];
+    const end = this.#opts.metrics.reconcileDuration.startTimer({ kind });
+    try {
+      const result =
+        kind === 'MailRelay'
+          ? await reconcileMailRelay(this.#ctx, namespace, name)
+          : await reconcileSendingDomain(this.#ctx, this.#dnsState, namespace, name);
+      this.#opts.metrics.reconcileTotal.inc({ kind, result: 'success' });
+      if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
+    } catch (err) {
+      this.#opts.metrics.reconcileTotal.inc({ kind, result: 'error' });
+      throw err;
+    } finally {
+      end();
+    }
+  }
+}

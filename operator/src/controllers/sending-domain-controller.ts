@@ -1,0 +1,162 @@
+import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
+import type { V1Secret } from '@kubernetes/client-node';
+import { Reasons, SendingDomainConditions, type SendingDomain, type SendingDomainStatus } from '../api/v1alpha1/types.ts';
+import { isNotFound } from '../errors.ts';
+import { resourcePath } from '../kube/rest-client.ts';
+import { buildConditions, type ConditionInput } from '../resources/conditions.ts';
+import { buildDkimSecret, DKIM_SECRET_KEY } from '../resources/dkim-secret.ts';
+import { buildDnsRecords, dkimAlgorithmOf, type DkimAlgorithm, type DnsRecord } from '../resources/dns-records.ts';
+import { names } from '../resources/names.ts';
+import { secretString, type ControllerContext, type ReconcileResult } from './context.ts';
+import type { RecordCheck } from './dns-verifier.ts';
+
+type DkimState =
+  | { readonly ready: true; readonly secretName: string; readonly key: string; readonly algorithm: DkimAlgorithm; readonly publicKey: KeyObject; readonly reason: string; readonly message: string }
+  | { readonly ready: false; readonly reason: string; readonly message: string };
+
+/** Last DNS check per SendingDomain: records are looked up again when they change or the interval passes. */
+export interface DnsCheckState {
+  readonly at: number;
+  readonly fingerprint: string;
+  readonly results: readonly RecordCheck[];
+}
+
+/**
+ * Reconciles one SendingDomain: makes sure its DKIM key exists (generated once and kept, or the
+ * user's own), publishes the DNS records to create in status, checks them through DNS, and sets
+ * the conditions. The relay picks the key up through its own reconcile, triggered by this status.
+ */
+export async function reconcileSendingDomain(ctx: ControllerContext, dnsState: Map<string, DnsCheckState>, namespace: string, name: string): Promise<ReconcileResult> {
+  const key = `${namespace}/${name}`;
+  const sd = ctx.caches.domains.get(namespace, name);
+  if (!sd) {
+    dnsState.delete(key);
+    return {};
+  }
+  const relay = ctx.caches.relays.get(namespace, sd.spec.relayRef.name);
+  const dkim = await ensureDkimKey(ctx, sd);
+  const records = buildDnsRecords(sd, {
+    dkim: dkim.ready ? { selector: sd.spec.dkim.selector, publicKey: dkim.publicKey } : undefined,
+    relayHostname: relay?.spec.hostname,
+  });
+
+  const fingerprint = records.map((r) => `${r.name}\0${r.value}`).join('\n');
+  const nowMs = ctx.now().getTime();
+  let checked = dnsState.get(key);
+  if (!checked || checked.fingerprint !== fingerprint || nowMs - checked.at >= ctx.settings.dnsCheckIntervalMs) {
+    checked = { at: nowMs, fingerprint, results: await Promise.all(records.map((r) => ctx.dns.check(r))) };
+    dnsState.set(key, checked);
+  }
+  const verifiedRecords: DnsRecord[] = records.map((r, i) => ({ ...r, verified: checked.results[i]!.verified, result: checked.results[i]!.result }));
+
+  const generation = sd.metadata.generation ?? 0;
+  const conditions: ConditionInput[] = [
+    readyCondition(sd, relay !== undefined, dkim),
+    { type: SendingDomainConditions.DKIMKeyReady, status: dkim.ready ? 'True' : 'False', reason: dkim.reason, message: dkim.message },
+    dnsCondition(verifiedRecords),
+    sd.spec.paused
+      ? { type: SendingDomainConditions.Paused, status: 'True', reason: Reasons.PausedBySpec, message: 'spec.paused is true: new mail is refused and queued mail is held' }
+      : { type: SendingDomainConditions.Paused, status: 'False', reason: Reasons.NotPaused, message: 'the domain may send' },
+  ];
+  const status: SendingDomainStatus = {
+    observedGeneration: generation,
+    ...(dkim.ready ? { dkim: { secretName: dkim.secretName, key: dkim.key, selector: sd.spec.dkim.selector, algorithm: dkim.algorithm } } : {}),
+    dnsRecords: verifiedRecords,
+    ...(sd.status?.reputation ? { reputation: sd.status.reputation } : {}),
+    conditions: buildConditions(sd.status?.conditions, conditions, generation, ctx.now().toISOString().replace(/\.\d{3}Z$/, 'Z')),
+  };
+  await ctx.applier.applyStatus({ apiVersion: sd.apiVersion, kind: sd.kind, metadata: { name, namespace }, status }, { live: sd });
+  return { requeueAfterMs: Math.max(1000, checked.at + ctx.settings.dnsCheckIntervalMs - nowMs) };
+}
+
+function readyCondition(sd: SendingDomain, relayFound: boolean, dkim: DkimState): ConditionInput {
+  const type = SendingDomainConditions.Ready;
+  if (!relayFound) return { type, status: 'False', reason: Reasons.RelayNotFound, message: `MailRelay ${sd.spec.relayRef.name} does not exist in namespace ${sd.metadata.namespace}` };
+  if (!dkim.ready) return { type, status: 'False', reason: dkim.reason, message: dkim.message };
+  return { type, status: 'True', reason: Reasons.Reconciled, message: `MailRelay ${sd.spec.relayRef.name} sends for ${sd.spec.domain} with DKIM selector ${sd.spec.dkim.selector}` };
+}
+
+function dnsCondition(records: readonly DnsRecord[]): ConditionInput {
+  const type = SendingDomainConditions.DNSVerified;
+  const failed = records.filter((r) => !r.verified);
+  if (failed.length === 0) return { type, status: 'True', reason: Reasons.RecordsVerified, message: `${records.length} records published` };
+  const message = failed.map((r) => `${r.purpose}: ${r.result}`).join('; ');
+  const reason = failed.some((r) => r.result?.includes('failed'))
+    ? Reasons.LookupFailed
+    : failed.some((r) => r.result?.includes('differs'))
+      ? Reasons.RecordMismatch
+      : Reasons.RecordsMissing;
+  return { type, status: 'False', reason, message };
+}
+
+async function ensureDkimKey(ctx: ControllerContext, sd: SendingDomain): Promise<DkimState> {
+  const { namespace } = sd.metadata;
+  const ref = sd.spec.dkim.secretRef;
+  if (ref) {
+    const secret = ctx.caches.secrets.get(namespace, ref.name);
+    const pem = secretString(secret, ref.key);
+    if (!secret || pem === undefined) return { ready: false, reason: Reasons.SecretNotFound, message: `Secret ${ref.name} with key ${ref.key} not found` };
+    const parsed = parseKey(pem);
+    if (typeof parsed === 'string') return { ready: false, reason: Reasons.InvalidKey, message: `Secret ${ref.name} key ${ref.key}: ${parsed}` };
+    return { ready: true, secretName: ref.name, key: ref.key, ...parsed, reason: Reasons.KeyProvided, message: `using ${parsed.algorithm} key from Secret ${ref.name}` };
+  }
+
+  const algorithm = sd.spec.dkim.generate?.algorithm ?? 'rsa-sha256';
+  const secretName = names.dkimSecret(sd.metadata.name, sd.spec.dkim.selector);
+  // The cache may not have seen a Secret we created a moment ago; asking the server avoids
+  // generating a second key that would replace the one already published in DNS.
+  const live = ctx.caches.secrets.get(namespace, secretName) ?? (await getSecret(ctx, namespace, secretName));
+  const existing = parseKey(secretString(live, DKIM_SECRET_KEY) ?? '');
+  let pem: string;
+  let generated = false;
+  if (typeof existing !== 'string' && existing.algorithm === algorithm) {
+    pem = secretString(live, DKIM_SECRET_KEY)!;
+  } else {
+    pem = await generateKey(algorithm);
+    generated = true;
+  }
+  await ctx.applier.apply(buildDkimSecret(sd, algorithm, pem), { live });
+  if (generated) ctx.events.record(sd, 'Normal', Reasons.KeyGenerated, `generated ${algorithm} DKIM key for selector ${sd.spec.dkim.selector} in Secret ${secretName}`);
+  return {
+    ready: true,
+    secretName,
+    key: DKIM_SECRET_KEY,
+    algorithm,
+    publicKey: createPublicKey(pem),
+    reason: Reasons.KeyGenerated,
+    message: `${algorithm} key in Secret ${secretName}`,
+  };
+}
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/** Off the event loop: an RSA 2048 key takes tens of milliseconds, and hundreds may be due at once. */
+async function generateKey(algorithm: DkimAlgorithm): Promise<string> {
+  const encoding = { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } } as const;
+  const pair = algorithm === 'ed25519-sha256' ? await generateKeyPairAsync('ed25519', encoding) : await generateKeyPairAsync('rsa', { modulusLength: 2048, ...encoding });
+  return pair.privateKey;
+}
+
+function parseKey(pem: string): { algorithm: DkimAlgorithm; publicKey: KeyObject } | string {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(pem);
+  } catch {
+    return 'not a PEM private key';
+  }
+  const algorithm = dkimAlgorithmOf(key);
+  if (!algorithm) return `${key.asymmetricKeyType} keys cannot sign DKIM; use RSA or Ed25519`;
+  // RFC 8301: verifiers must reject RSA keys shorter than 1024 bits.
+  if (algorithm === 'rsa-sha256' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 1024) return 'RSA keys must have at least 1024 bits (RFC 8301)';
+  return { algorithm, publicKey: createPublicKey(key) };
+}
+
+async function getSecret(ctx: ControllerContext, namespace: string, name: string): Promise<V1Secret | undefined> {
+  try {
+    return await ctx.rest.request<V1Secret>('GET', resourcePath('v1', 'secrets', namespace, name));
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}

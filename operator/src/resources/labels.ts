@@ -1,0 +1,35 @@
+/** Labels and annotations of owned objects. The only place their keys are spelled. */
+
+const MANAGER = 'mail-relay-operator';
+
+
+export const annotations = {
+  /** Hash of everything the relay pod reads at start-up; a change rolls the pods. */
+  configHash: 'mailrelay.dev/config-hash',
+  dkimSelector: 'mailrelay.dev/dkim-selector',
+  dkimAlgorithm: 'mailrelay.dev/dkim-algorithm',
+};
+
+export const labelKeys = {
+  name: 'app.kubernetes.io/name',
+  instance: 'app.kubernetes.io/instance',
+  component: 'app.kubernetes.io/component',
+  managedBy: 'app.kubernetes.io/managed-by',
+  partOf: 'app.kubernetes.io/part-of',
+  sendingDomain: 'mailrelay.dev/sending-domain',
+};
+
+/** Selects a relay's pods; stable for the life of the StatefulSet (its selector is immutable). */
+export function relaySelectorLabels(relay: string): Record<string, string> {
+  return { [labelKeys.name]: 'mail-relay', [labelKeys.instance]: relay, [labelKeys.component]: 'relay' };
+}
+
+export function relayLabels(relay: string): Record<string, string> {
+  return { ...relaySelectorLabels(relay), [labelKeys.managedBy]: MANAGER, [labelKeys.partOf]: 'mail-relay-operator' };
+}
+
+export function sendingDomainLabels(sendingDomain: string): Record<string, string> {
+  return { [labelKeys.name]: 'mail-relay', [labelKeys.component]: 'dkim-key', [labelKeys.sendingDomain]: sendingDomain, [labelKeys.managedBy]: MANAGER };
+}
+
+export const MANAGED_SELECTOR = `${labelKeys.managedBy}=${MANAGER}`;

@@ -1,0 +1,30 @@
+import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import type { MailRelay } from '../api/v1alpha1/types.ts';
+import { relayLabels } from './labels.ts';
+import { names } from './names.ts';
+import { ownedMeta } from './owner.ts';
+
+export function buildConfigMap(relay: MailRelay, relayYaml: string): V1ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: ownedMeta(relay, names.relayConfigMap(relay.metadata.name), relayLabels(relay.metadata.name)),
+    data: { 'relay.yaml': relayYaml },
+  };
+}
+
+/** The users file (scrypt hashes only) and the API tokens file, as the relay mounts them. */
+export function buildAuthSecret(relay: MailRelay, files: { usersYaml?: string; tokensYaml?: string }): V1Secret {
+  const stringData: Record<string, string> = {};
+  if (files.usersYaml !== undefined) stringData['users.yaml'] = files.usersYaml;
+  if (files.tokensYaml !== undefined) stringData['tokens.yaml'] = files.tokensYaml;
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: ownedMeta(relay, names.relayAuthSecret(relay.metadata.name), relayLabels(relay.metadata.name)),
+    type: 'Opaque',
+    // data, not stringData: the API server stores stringData as data, so applying stringData would
+    // look like a change on every reconcile.
+    data: Object.fromEntries(Object.entries(stringData).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+  };
+}

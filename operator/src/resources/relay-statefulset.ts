@@ -1,0 +1,132 @@
+import type { V1Container, V1StatefulSet, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { MailRelay } from '../api/v1alpha1/types.ts';
+import { annotations, relayLabels, relaySelectorLabels } from './labels.ts';
+import { names, paths, ports } from './names.ts';
+import { ownedMeta } from './owner.ts';
+
+export interface StatefulSetContext {
+  /** The operator's default, used when spec.image is empty. */
+  readonly defaultImage: string;
+  /** Hash of relay.yaml and every secret the relay reads only at start-up. */
+  readonly configHash: string;
+  /** Secret with tls.crt and tls.key: the user's, or cert-manager's. */
+  readonly tlsSecretName?: string;
+  readonly dkimKeys: readonly { readonly domain: string; readonly secretName: string; readonly key: string }[];
+}
+
+const RUN_AS = 65532;
+
+/** Relay pods: one spool volume each, locked-down security context, config hash on the template. Pure. */
+export function buildStatefulSet(relay: MailRelay, ctx: StatefulSetContext): V1StatefulSet {
+  const name = relay.metadata.name;
+  const { spec } = relay;
+  const { volumes, mounts } = buildVolumes(relay, ctx);
+  const container: V1Container = {
+    name: 'relay',
+    image: spec.image || ctx.defaultImage,
+    command: ['mail-relay'],
+    args: ['--config', paths.configFile],
+    ports: [
+      ...spec.listeners.map((l) => ({ name: l.name, containerPort: ports.container(l.port), protocol: 'TCP' })),
+      ...(spec.http.enabled ? [{ name: 'http', containerPort: spec.http.port, protocol: 'TCP' }] : []),
+      { name: 'metrics', containerPort: ports.metrics, protocol: 'TCP' },
+    ],
+    readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 5, failureThreshold: 2 },
+    livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, failureThreshold: 6 },
+    securityContext: {
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    volumeMounts: mounts,
+    ...(spec.pod.resources ? { resources: spec.pod.resources } : {}),
+  };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: ownedMeta(relay, names.relayStatefulSet(name), relayLabels(name)),
+    spec: {
+      replicas: spec.replicas,
+      serviceName: names.relayHeadlessService(name),
+      // Pods of a relay are interchangeable; there is no reason to start them one by one.
+      podManagementPolicy: 'Parallel',
+      selector: { matchLabels: relaySelectorLabels(name) },
+      updateStrategy: { type: 'RollingUpdate' },
+      persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
+      template: {
+        metadata: {
+          labels: relayLabels(name),
+          annotations: { ...spec.pod.annotations, [annotations.configHash]: ctx.configHash },
+        },
+        spec: {
+          // SIGTERM stops intake and lets in-flight deliveries finish; the spool keeps the rest.
+          terminationGracePeriodSeconds: 60,
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: RUN_AS,
+            runAsGroup: RUN_AS,
+            fsGroup: RUN_AS,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          containers: [container],
+          volumes,
+          ...(spec.pod.nodeSelector ? { nodeSelector: spec.pod.nodeSelector } : {}),
+          ...(spec.pod.tolerations ? { tolerations: spec.pod.tolerations } : {}),
+          ...(spec.pod.affinity ? { affinity: spec.pod.affinity } : {}),
+        },
+      },
+      volumeClaimTemplates: [
+        {
+          apiVersion: 'v1',
+          kind: 'PersistentVolumeClaim',
+          metadata: { name: 'spool', labels: relaySelectorLabels(name) },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            resources: { requests: { storage: spec.queue.storage.size } },
+            ...(spec.queue.storage.storageClassName ? { storageClassName: spec.queue.storage.storageClassName } : {}),
+          },
+        },
+      ],
+    },
+  };
+}
+
+function buildVolumes(relay: MailRelay, ctx: StatefulSetContext): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  const name = relay.metadata.name;
+  const { spec } = relay;
+  const volumes: V1Volume[] = [
+    { name: 'config', configMap: { name: names.relayConfigMap(name) } },
+    { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+  ];
+  const mounts: V1VolumeMount[] = [
+    { name: 'config', mountPath: paths.configDir, readOnly: true },
+    { name: 'spool', mountPath: paths.spoolDir },
+    { name: 'tmp', mountPath: '/tmp' },
+  ];
+  if (ctx.tlsSecretName) {
+    // Mounted as a directory (no subPath) so renewed certificates appear without a restart.
+    volumes.push({ name: 'tls', secret: { secretName: ctx.tlsSecretName, items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] } });
+    mounts.push({ name: 'tls', mountPath: paths.tlsDir, readOnly: true });
+  }
+  if (spec.auth.usersSecretName || spec.http.tokensSecretName) {
+    volumes.push({ name: 'auth', secret: { secretName: names.relayAuthSecret(name) } });
+    mounts.push({ name: 'auth', mountPath: paths.authDir, readOnly: true });
+  }
+  const smarthost = spec.delivery.mode === 'smarthost' ? spec.delivery.smarthost : undefined;
+  if (smarthost?.credentialsSecretName) {
+    volumes.push({ name: 'smarthost', secret: { secretName: smarthost.credentialsSecretName, items: [{ key: 'password', path: 'password' }] } });
+    mounts.push({ name: 'smarthost', mountPath: paths.smarthostDir, readOnly: true });
+  }
+  if (ctx.dkimKeys.length > 0) {
+    const sources = [...ctx.dkimKeys]
+      .sort((a, b) => a.domain.localeCompare(b.domain))
+      .map((k) => ({ secret: { name: k.secretName, items: [{ key: k.key, path: `${k.domain}.key` }] } }));
+    volumes.push({ name: 'dkim', projected: { sources, defaultMode: 0o440 } });
+    mounts.push({ name: 'dkim', mountPath: paths.dkimDir, readOnly: true });
+  }
+  return { volumes, mounts };
+}

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { getSharedControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
+import { applyCrds } from './crds.ts';
+
+/** The API server itself refuses invalid specs, with the CRDs' CEL messages: no operator runs here. */
+describe('CRD validation by the API server', { timeout: 120_000 }, () => {
+  let cp: ControlPlane;
+  let ns: string;
+  const apply = async (yaml: string): Promise<string> => {
+    try {
+      await cp.kubectl(['apply', '-n', ns, '-f', '-'], { input: yaml });
+      return '';
+    } catch (err) {
+      return String((err as Error).message);
+    }
+  };
+  const relay = (spec: string) => `apiVersion: mailrelay.dev/v1alpha1\nkind: MailRelay\nmetadata: { name: r${Math.random().toString(36).slice(2, 8)} }\nspec:\n${spec}`;
+  const domain = (name: string, spec: string) => `apiVersion: mailrelay.dev/v1alpha1\nkind: SendingDomain\nmetadata: { name: ${name} }\nspec:\n${spec}`;
+
+  before(async () => {
+    cp = await getSharedControlPlane();
+    await applyCrds(cp);
+    ns = await cp.newNamespace('crd');
+  });
+
+  const cases: [string, string, RegExp][] = [
+    ['TLS listeners without spec.tls', relay('  hostname: a.example\n  listeners: [{ name: s, port: 587, tls: starttls, auth: none }]\n'), /listeners with tls starttls or implicit need spec.tls/],
+    ['AUTH over plain text', relay('  hostname: a.example\n  tls: { secretName: t }\n  auth: { usersSecretName: u }\n  listeners: [{ name: s, port: 587, tls: none, auth: required }]\n'), /auth required needs tls starttls or implicit/],
+    ['AUTH without a users Secret', relay('  hostname: a.example\n  tls: { secretName: t }\n  listeners: [{ name: s, port: 587, tls: starttls, auth: required }]\n'), /need spec.auth.usersSecretName/],
+    ['both a TLS Secret and an issuer', relay('  hostname: a.example\n  tls: { secretName: t, issuerRef: { name: i } }\n  listeners: [{ name: s, port: 2525, tls: none, auth: none }]\n'), /set exactly one of tls.secretName and tls.issuerRef/],
+    ['smarthost mode without a smarthost', relay('  hostname: a.example\n  delivery: { mode: smarthost }\n  listeners: [{ name: s, port: 2525, tls: none, auth: none }]\n'), /delivery.mode smarthost needs delivery.smarthost/],
+    ['two listeners on one port', relay('  hostname: a.example\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }, { name: b, port: 2525, tls: none, auth: none }]\n'), /each listener needs its own port/],
+    ['a listener on the metrics port', relay('  hostname: a.example\n  listeners: [{ name: a, port: 9090, tls: none, auth: none }]\n'), /must differ from the metrics port/],
+    ['an untrusted network that is not a CIDR', relay('  hostname: a.example\n  auth: { trustedNetworks: [not-a-cidr] }\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n'), /must be an IP address or CIDR/],
+    ['generated and own DKIM key at once', domain('both', '  domain: both.example\n  relayRef: { name: r }\n  dkim: { generate: {}, secretRef: { name: k } }\n'), /set exactly one of dkim.generate and dkim.secretRef/],
+    ['an upper-case domain', domain('upper', '  domain: Example.COM\n  relayRef: { name: r }\n'), /spec.domain/],
+  ];
+  for (const [what, yaml, message] of cases) {
+    it(`refuses ${what}`, async () => {
+      assert.match(await apply(yaml), message);
+    });
+  }
+
+  it('accepts a valid MailRelay and then refuses changing its spool storage', async () => {
+    const ok = `apiVersion: mailrelay.dev/v1alpha1\nkind: MailRelay\nmetadata: { name: fixed }\nspec:\n  hostname: a.example\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n`;
+    assert.equal(await apply(ok), '');
+    assert.match(await apply(`${ok}  queue: { storage: { size: 50Gi } }\n`), /queue.storage is immutable/);
+  });
+
+  it('accepts a SendingDomain and then refuses changing spec.domain', async () => {
+    assert.equal(await apply(domain('fixed', '  domain: fixed.example\n  relayRef: { name: r }\n')), '');
+    assert.match(await apply(domain('fixed', '  domain: other.example\n  relayRef: { name: r }\n')), /spec.domain is immutable/);
+  });
+});

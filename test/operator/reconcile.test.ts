@@ -1,0 +1,210 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { KubernetesObject, V1ConfigMap, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
+import { parse } from 'yaml';
+import { parseConfig } from '../../relay/src/config/parse-config.ts';
+import { parseUsers } from '../../relay/src/config/parse-users.ts';
+import { RestClient, resourcePath } from '../../operator/src/kube/rest-client.ts';
+import type { Operator } from '../../operator/src/operator.ts';
+import type { MailRelay, SendingDomain } from '../../operator/src/api/v1alpha1/types.ts';
+import { getSharedControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
+import { startDnsServer, type DnsServer } from '../helpers/dns-server.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+import { applyCrds, condition, crdDir, startOperator } from './operator-helpers.ts';
+
+const CONFIG_HASH = 'mailrelay.dev/config-hash';
+
+describe('operator reconciles the samples against a real API server', { timeout: 240_000 }, () => {
+  let cp: ControlPlane;
+  let rest: RestClient;
+  let ns: string;
+  let dns: DnsServer;
+  let operator: Operator | undefined;
+
+  const get = async <T extends KubernetesObject>(apiVersion: string, plural: string, name: string): Promise<T | undefined> => {
+    try {
+      return await rest.request<T>('GET', resourcePath(apiVersion, plural, ns, name));
+    } catch (err) {
+      if ((err as { status?: number }).status === 404 || /404|not found/i.test(String(err))) return undefined;
+      throw err;
+    }
+  };
+  const relay = () => get<MailRelay & KubernetesObject>('mailrelay.dev/v1alpha1', 'mailrelays', 'outbound');
+  const domain = (name: string) => get<SendingDomain & KubernetesObject>('mailrelay.dev/v1alpha1', 'sendingdomains', name);
+  const configMap = () => get<V1ConfigMap>('v1', 'configmaps', 'outbound-config');
+  const statefulSet = () => get<V1StatefulSet>('apps/v1', 'statefulsets', 'outbound');
+  const kubectl = (args: string[], input?: string) => cp.kubectl(['-n', ns, ...args], input === undefined ? {} : { input });
+
+  before(async () => {
+    cp = await getSharedControlPlane();
+    rest = new RestClient(cp.kubeConfig());
+    await applyCrds(cp);
+    ns = await cp.newNamespace('op');
+    dns = await startDnsServer();
+    operator = await startOperator(cp, ns, ['--resolvers', dns.server, '--dns-check-interval', '1s', '--resync', '2s']);
+    await kubectl(['apply', '-f', `${crdDir}/samples/`]);
+    // A user Secret and TLS are not in the samples; the SMTP AUTH path needs both.
+  });
+
+  after(async () => {
+    await operator?.stop();
+    await dns?.close();
+  });
+
+  it('creates every owned object with owner references, and relay.yaml the relay accepts', async () => {
+    await waitFor('the relay StatefulSet', async () => (await statefulSet()) !== undefined, 30_000);
+    for (const [apiVersion, plural, name] of [
+      ['v1', 'configmaps', 'outbound-config'],
+      ['v1', 'secrets', 'outbound-auth'],
+      ['v1', 'services', 'outbound'],
+      ['v1', 'services', 'outbound-headless'],
+      ['policy/v1', 'poddisruptionbudgets', 'outbound'],
+      ['apps/v1', 'statefulsets', 'outbound'],
+    ] as const) {
+      const obj = await get(apiVersion, plural, name);
+      assert.ok(obj, `${plural}/${name} exists`);
+      const owner = obj.metadata?.ownerReferences?.[0];
+      assert.equal(owner?.kind, 'MailRelay');
+      assert.equal(owner?.name, 'outbound');
+      assert.equal(owner?.controller, true);
+      assert.ok(obj.metadata?.managedFields?.some((f) => f.manager === 'mail-relay-operator' && f.operation === 'Apply'), `${name} is applied by the operator`);
+    }
+    // Both domains appear in relay.yaml once their DKIM keys are ready.
+    await waitFor('both domains with DKIM in relay.yaml', async () => {
+      const yaml = (await configMap())?.data?.['relay.yaml'];
+      return !!yaml && parseConfig(parse(yaml)).domains.filter((d) => d.dkim).length === 2;
+    }, 30_000);
+    const config = parseConfig(parse((await configMap())!.data!['relay.yaml']!));
+    assert.deepEqual(config.domains.map((d) => [d.name, d.dkim?.selector, d.dkim?.algorithm]), [
+      ['example.com', 'mr2026', 'rsa-sha256'],
+      ['news.example.com', 'mail', 'ed25519-sha256'],
+    ]);
+    assert.equal(config.http?.tokensFile, '/etc/mail-relay/auth/tokens.yaml');
+    const auth = await get<V1Secret>('v1', 'secrets', 'outbound-auth');
+    const tokens = parse(Buffer.from(auth!.data!['tokens.yaml']!, 'base64').toString());
+    assert.deepEqual(tokens.map((t: { name: string; allowedSenderDomains: string[] }) => [t.name, t.allowedSenderDomains]), [
+      ['app1', ['example.com', 'news.example.com']],
+      ['billing', ['example.com', 'news.example.com']],
+    ]);
+    const sts = await statefulSet();
+    const volumes = sts!.spec!.template.spec!.volumes!.map((v) => v.name);
+    assert.deepEqual(volumes.sort(), ['auth', 'config', 'dkim', 'tmp']);
+    assert.equal(sts!.spec!.template.spec!.containers[0]!.image, 'example.test/mail-relay:test');
+  });
+
+  it('reports status: Reconciled, not yet Ready without pods, endpoint and DKIM/DNS on the domains', async () => {
+    await waitFor('MailRelay status', async () => condition(await relay(), 'Reconciled')?.status === 'True', 20_000);
+    const r = await relay();
+    assert.equal(r!.status!.observedGeneration, r!.metadata.generation);
+    assert.equal(r!.status!.endpoint, `outbound.${ns}.svc`);
+    // No StatefulSet controller runs against this API server, so no pod ever becomes ready.
+    assert.equal(condition(r, 'Ready')?.status, 'False');
+    assert.equal(condition(r, 'Ready')?.reason, 'ReplicasNotReady');
+    await waitFor('SendingDomain Ready', async () => condition(await domain('example-com'), 'Ready')?.status === 'True', 20_000);
+    const sd = await domain('example-com');
+    assert.equal(condition(sd, 'DKIMKeyReady')?.reason, 'KeyGenerated');
+    assert.equal(condition(sd, 'Paused')?.status, 'False');
+    assert.deepEqual(sd!.status!.dnsRecords!.map((d) => [d.purpose, d.name]), [
+      ['dkim', 'mr2026._domainkey.example.com'],
+      ['spf', 'example.com'],
+      ['dmarc', '_dmarc.example.com'],
+    ]);
+    assert.equal(condition(sd, 'DNSVerified')?.status, 'False');
+    assert.equal(condition(sd, 'DNSVerified')?.reason, 'RecordsMissing');
+    const events = JSON.parse(await kubectl(['get', 'events', '-o', 'json'])) as { items: { reason: string; note?: string; message?: string }[] };
+    assert.ok(events.items.some((e) => e.reason === 'KeyGenerated'), 'a KeyGenerated event is recorded');
+  });
+
+  it('verifies the DNS records through a DNS server and reports each one', async () => {
+    const sd = await domain('example-com');
+    for (const record of sd!.status!.dnsRecords!) {
+      if (record.purpose === 'dmarc') continue; // left out on purpose: one record missing
+      dns.set(record.name, { txt: [record.strings!] });
+    }
+    await waitFor('DKIM and SPF verified', async () => {
+      const records = (await domain('example-com'))?.status?.dnsRecords ?? [];
+      return records.filter((r) => r.verified).length === 2;
+    }, 20_000);
+    let now = await domain('example-com');
+    assert.equal(condition(now, 'DNSVerified')?.status, 'False');
+    assert.match(condition(now, 'DNSVerified')!.message, /dmarc: no TXT record at _dmarc\.example\.com/);
+    const dmarc = now!.status!.dnsRecords!.find((r) => r.purpose === 'dmarc')!;
+    dns.set(dmarc.name, { txt: [dmarc.strings!] });
+    await waitFor('DNSVerified', async () => condition(await domain('example-com'), 'DNSVerified')?.status === 'True', 20_000);
+    // A published key that differs from ours is a mismatch, not a success.
+    dns.set(sd!.status!.dnsRecords![0]!.name, { txt: [['v=DKIM1; k=rsa; p=AAAA']] });
+    await waitFor('RecordMismatch', async () => condition(await domain('example-com'), 'DNSVerified')?.reason === 'RecordMismatch', 20_000);
+    now = await domain('example-com');
+    assert.equal(now!.status!.dnsRecords![0]!.verified, false);
+  });
+
+  it('rolls the relay when the spec changes: new relay.yaml and a new pod-template hash', async () => {
+    const before = (await statefulSet())!.spec!.template.metadata!.annotations![CONFIG_HASH];
+    await kubectl(['patch', 'mailrelay', 'outbound', '--type=merge', '-p', '{"spec":{"hostname":"mx.example.com"}}']);
+    await waitFor('new hostname in relay.yaml', async () => parseConfig(parse((await configMap())!.data!['relay.yaml']!)).hostname === 'mx.example.com', 20_000);
+    await waitFor('new config hash', async () => (await statefulSet())!.spec!.template.metadata!.annotations![CONFIG_HASH] !== before, 20_000);
+    // The SPF suggestion follows the relay's host name.
+    await waitFor('SPF follows the hostname', async () => (await domain('example-com'))!.status!.dnsRecords!.find((r) => r.purpose === 'spf')!.value.includes('a:mx.example.com'), 20_000);
+  });
+
+  it('recreates a deleted owned object and corrects drift', async () => {
+    await kubectl(['delete', 'configmap', 'outbound-config']);
+    await waitFor('ConfigMap recreated', async () => (await configMap()) !== undefined, 20_000);
+    await kubectl(['scale', 'statefulset', 'outbound', '--replicas=5']);
+    await waitFor('replicas corrected', async () => (await statefulSet())!.spec!.replicas === 2, 20_000);
+  });
+
+  it('writes nothing when nothing changed: resourceVersions hold across full resyncs', async () => {
+    const snapshot = async () => {
+      const out: Record<string, string | undefined> = {};
+      for (const kind of ['configmaps', 'secrets', 'services', 'statefulsets.apps', 'poddisruptionbudgets.policy', 'mailrelays', 'sendingdomains']) {
+        const list = JSON.parse(await kubectl(['get', kind, '-o', 'json'])) as { items: KubernetesObject[] };
+        for (const o of list.items) out[`${kind}/${o.metadata?.name}`] = o.metadata?.resourceVersion;
+      }
+      return out;
+    };
+    // Settle: DNS mismatch from the previous test is stable, the rollout is applied.
+    await new Promise((r) => setTimeout(r, 3000));
+    const first = await snapshot();
+    const writes = operator!.manager.applier.writes;
+    const reconciles = async () => (await operator!.metrics.reconcileTotal.get()).values.reduce((n, v) => n + v.value, 0);
+    const start = await reconciles();
+    // resync is 2 s and DNS re-checks every 1 s: wait for several rounds of both.
+    await waitFor('more reconciles', async () => (await reconciles()) >= start + 20, 20_000);
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.deepEqual(await snapshot(), first);
+    assert.equal(operator!.manager.applier.writes, writes, 'no API writes during resyncs');
+  });
+
+  it('marks a SendingDomain whose relay does not exist RelayNotFound', async () => {
+    await kubectl(['apply', '-f', '-'], 'apiVersion: mailrelay.dev/v1alpha1\nkind: SendingDomain\nmetadata: { name: orphan }\nspec: { domain: orphan.example, relayRef: { name: nowhere } }\n');
+    await waitFor('RelayNotFound', async () => condition(await domain('orphan'), 'Ready')?.reason === 'RelayNotFound', 20_000);
+    assert.equal(condition(await domain('orphan'), 'Ready')?.status, 'False');
+  });
+
+  it('keeps a MailRelay with a missing Secret at SecretNotFound and applies once it appears', async () => {
+    await kubectl(['apply', '-f', '-'], [
+      'apiVersion: mailrelay.dev/v1alpha1',
+      'kind: MailRelay',
+      'metadata: { name: waiting }',
+      'spec:',
+      '  hostname: waiting.example.com',
+      '  tls: { secretName: waiting-tls }',
+      '  auth: { usersSecretName: waiting-users }',
+      '  listeners: [{ name: submission, port: 587, tls: starttls, auth: required }]',
+      '',
+    ].join('\n'));
+    const waiting = () => get<MailRelay & KubernetesObject>('mailrelay.dev/v1alpha1', 'mailrelays', 'waiting');
+    await waitFor('SecretNotFound', async () => condition(await waiting(), 'Reconciled')?.reason === 'SecretNotFound', 20_000);
+    assert.match(condition(await waiting(), 'Reconciled')!.message, /Secret waiting-tls.*Secret waiting-users|Secret waiting-users.*Secret waiting-tls/);
+    assert.equal(await get('apps/v1', 'statefulsets', 'waiting'), undefined);
+    await kubectl(['create', 'secret', 'generic', 'waiting-users', '--from-literal=alice=correct horse battery']);
+    await kubectl(['create', 'secret', 'generic', 'waiting-tls', '--type=kubernetes.io/tls', '--from-literal=tls.crt=cert', '--from-literal=tls.key=key']);
+    await waitFor('StatefulSet after the Secrets appear', async () => (await get('apps/v1', 'statefulsets', 'waiting')) !== undefined, 20_000);
+    const auth = await get<V1Secret>('v1', 'secrets', 'waiting-auth');
+    const users = parseUsers(parse(Buffer.from(auth!.data!['users.yaml']!, 'base64').toString()), 'users.yaml');
+    assert.equal(users[0]!.username, 'alice');
+    assert.match(users[0]!.passwordHash, /^scrypt\$/);
+    assert.ok(!Buffer.from(auth!.data!['users.yaml']!, 'base64').toString().includes('correct horse'), 'no plaintext password');
+  });
+});
