@@ -10,7 +10,7 @@ import { startRelay } from '../helpers/relay-harness.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
 import { chartDir, rulesFile } from '../../scripts/chart/generated-files.ts';
 import { metricNamesIn, parseMetricFamilies, seriesNames } from './metric-families.ts';
-import { OPERATOR_METRIC_FAMILIES } from './operator-metric-names.ts';
+import { operatorMetricFamilies } from './operator-metric-families.ts';
 
 interface Target {
   expr: string;
@@ -70,7 +70,7 @@ describe('Grafana dashboard and alert rules', () => {
     promtool = await ensurePromtool();
     const relay = await startRelay();
     const page = await (await fetch(relay.metricsUrl)).text();
-    exported = new Set([...parseMetricFamilies(page), ...OPERATOR_METRIC_FAMILIES].flatMap(seriesNames));
+    exported = new Set([...parseMetricFamilies(page), ...(await operatorMetricFamilies())].flatMap(seriesNames));
   }, { timeout: SETUP_TIMEOUT_MS });
 
   it('has namespace, relay and domain variables and a data source variable every query uses', () => {
