@@ -7,7 +7,9 @@ import { parse } from 'yaml';
 import { getSharedControlPlane } from '../control-plane/control-plane.ts';
 import type { ControlPlane } from '../control-plane/control-plane.ts';
 import { SETUP_TIMEOUT_MS, TEST_TIMEOUT_MS } from '../control-plane/test-timeouts.ts';
+import { repoRoot } from '../control-plane/paths.ts';
 import { ToolError } from '../control-plane/tools.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 import { chartCrdDir, chartDir, yamlFiles } from '../../scripts/chart/generated-files.ts';
 import { ALL_FEATURES, findOne, parseManifests } from './chart-objects.ts';
 import type { KubeObject } from './chart-objects.ts';
@@ -274,7 +276,10 @@ describe('Helm chart charts/mail-relay-operator', () => {
   it('installs into the control plane with a service account that may do what the operator needs and no more', { timeout: TEST_TIMEOUT_MS }, async () => {
     const namespace = await cp.newNamespace('chart-install');
     const other = await cp.newNamespace('chart-other');
-    await cp.helm(['install', 'mro', chartDir, '--namespace', namespace, '--timeout=60s']);
+    // from the packaged chart, as users get it: its CRDs and dashboard must be inside the archive
+    const dir = await tempDir('chart-package-');
+    await cp.helm(['package', chartDir, '--destination', dir]);
+    await cp.helm(['install', 'mro', join(dir, 'mail-relay-operator-0.1.0.tgz'), '--namespace', namespace, '--timeout=60s']);
 
     const get = async (what: string, ns = namespace) => JSON.parse(await cp.kubectl(['get', what, '--namespace', ns, '-o', 'json'])) as KubeObject;
     assert.equal((await get('deployment/mro-mail-relay-operator')).metadata.labels?.['app.kubernetes.io/managed-by'], 'Helm');
@@ -285,6 +290,11 @@ describe('Helm chart charts/mail-relay-operator', () => {
     for (const crd of chartCrds) {
       await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', `crd/${crd.metadata.name}`]);
     }
+
+    // the samples the NOTES point to are accepted by the CRDs the chart installed
+    const samples = await cp.kubectl(['apply', '--dry-run=server', '--validate=strict', '--namespace', other, '-f', join(repoRoot, 'crds', 'samples')]);
+    assert.match(samples, /mailrelay\.mailrelay\.dev\/\S+ created \(server dry run\)/);
+    assert.match(samples, /sendingdomain\.mailrelay\.dev\/\S+ created \(server dry run\)/);
 
     const can = (verb: string, resource: string, ns = '') => canI(cp, `${namespace}/mro-mail-relay-operator`, verb, resource, ns);
     assert.equal(await can('watch', 'mailrelays.mailrelay.dev'), true);
