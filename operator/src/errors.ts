@@ -13,8 +13,7 @@ export type OperatorErrorCode =
   | 'EOP_APPLY_FAILED'
   | 'EOP_DELETE_FAILED'
   | 'EOP_WATCH_FAILED'
-  | 'EOP_LEASE_CONFIG'
-  | 'EOP_QUEUE_SHUT_DOWN';
+  | 'EOP_LEASE_CONFIG';
 
 export class OperatorError extends Error {
   readonly code: OperatorErrorCode;

@@ -140,7 +140,15 @@ function resourcesFor(question: Dns2Question, records: ZoneRecords): object[] {
   }
 }
 
-export async function startDnsServer(initialZone: Record<string, ZoneRecords> = {}): Promise<DnsServer> {
+export interface DnsServerOptions {
+  /**
+   * Records for names the zone does not hold, or types it does not hold for a name (a wildcard
+   * stand-in: the local stack answers MX 127.0.0.1 for every domain of the internet).
+   */
+  fallback?: (name: string) => ZoneRecords | undefined;
+}
+
+export async function startDnsServer(initialZone: Record<string, ZoneRecords> = {}, options: DnsServerOptions = {}): Promise<DnsServer> {
   const zone = new Map<string, ZoneRecords>();
   const set = (name: string, records: ZoneRecords): void => {
     validate(name, records);
@@ -175,7 +183,9 @@ export async function startDnsServer(initialZone: Record<string, ZoneRecords> = 
     }
     const name = normalizeName(question.name);
     queries.push({ name, type: TYPE_NAMES.get(question.type) ?? String(question.type), transport });
-    const records = zone.get(name);
+    const own = zone.get(name);
+    const fallback = options.fallback?.(name);
+    const records = fallback ? { ...fallback, ...own } : own;
     if (records?.fail === 'timeout') return undefined;
     if (records?.fail === 'servfail') {
       response.header.rcode = RCODE.SERVFAIL;

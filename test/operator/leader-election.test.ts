@@ -12,12 +12,16 @@ interface Replica {
   readonly child: ChildProcess;
   metricsPort?: number;
   readonly exited: Promise<number | null>;
+  /** Its log, for the failure message. */
+  readonly output: string[];
 }
 
 function start(cp: ControlPlane, identity: string, ns: string, lease: string[]): Replica {
   const child = spawnOperator(cp, ['--namespaces', ns, '--lease-namespace', ns, '--identity', identity, ...lease]);
-  const replica: Replica = { identity, child, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
+  const replica: Replica = { identity, child, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))), output: [] };
+  child.stderr!.on('data', (d: Buffer) => replica.output.push(d.toString()));
   createInterface({ input: child.stdout! }).on('line', (line) => {
+    replica.output.push(line);
     try {
       const entry = JSON.parse(line) as { message?: string; metricsPort?: number };
       if (entry.message === 'operator started') replica.metricsPort = entry.metricsPort;
@@ -25,7 +29,6 @@ function start(cp: ControlPlane, identity: string, ns: string, lease: string[]):
       // not a log line
     }
   });
-  child.stderr!.resume();
   return replica;
 }
 
@@ -36,7 +39,7 @@ async function reconciles(replica: Replica): Promise<number> {
 
 const relayYaml = (name: string) => `apiVersion: mailrelay.dev/v1alpha1\nkind: MailRelay\nmetadata: { name: ${name} }\nspec:\n  hostname: ${name}.example\n  listeners: [{ name: smtp, port: 2525, tls: none, auth: none }]\n`;
 
-describe('leader election between operator processes', { timeout: 180_000 }, () => {
+describe('leader election between operator processes', { timeout: 300_000 }, () => {
   let cp: ControlPlane;
   const replicas: Replica[] = [];
 
@@ -59,14 +62,17 @@ describe('leader election between operator processes', { timeout: 180_000 }, () 
     const a = start(cp, 'replica-a', ns, lease);
     const b = start(cp, 'replica-b', ns, lease);
     replicas.push(a, b);
-    await waitFor('a leader', async () => (await holder(ns)) !== undefined, 30_000);
-    await waitFor('both metrics endpoints', () => a.metricsPort !== undefined && b.metricsPort !== undefined, 30_000);
+    await waitFor('a leader', async () => (await holder(ns)) !== undefined, 90_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n${a.output.join('\n')}\n${b.output.join('\n')}`);
+    });
+    await waitFor('both metrics endpoints', () => a.metricsPort !== undefined && b.metricsPort !== undefined, 90_000);
     const leader = (await holder(ns)) === 'replica-a' ? a : b;
     const standby = leader === a ? b : a;
 
     await cp.kubectl(['apply', '-n', ns, '-f', '-'], { input: relayYaml('first') });
     await waitFor('the leader reconciles', async () => (await getJson(cp, ns, 'configmap/first-config')) !== undefined, 30_000);
-    assert.ok((await reconciles(leader)) > 0);
+    // The counter moves when a reconcile ends, a little after its ConfigMap appears.
+    await waitFor('the leader counts its reconciles', async () => (await reconciles(leader)) > 0, 30_000);
     assert.equal(await reconciles(standby), 0, 'the standby reconciles nothing');
 
     leader.child.kill('SIGKILL');
@@ -74,7 +80,7 @@ describe('leader election between operator processes', { timeout: 180_000 }, () 
     await waitFor('the standby holds the lease', async () => (await holder(ns)) === standby.identity, 30_000);
     await cp.kubectl(['apply', '-n', ns, '-f', '-'], { input: relayYaml('second') });
     await waitFor('the new leader reconciles', async () => (await getJson(cp, ns, 'configmap/second-config')) !== undefined, 30_000);
-    assert.ok((await reconciles(standby)) > 0);
+    await waitFor('the new leader counts its reconciles', async () => (await reconciles(standby)) > 0, 30_000);
   });
 
   it('releases the lease on SIGTERM, so a standby leads long before the lease would expire', async () => {
@@ -83,10 +89,10 @@ describe('leader election between operator processes', { timeout: 180_000 }, () 
     const lease = ['--lease-duration', '60s', '--renew-deadline', '40s', '--retry-period', '500ms'];
     const a = start(cp, 'replica-a', ns, lease);
     replicas.push(a);
-    await waitFor('a leads', async () => (await holder(ns)) === 'replica-a', 30_000);
+    await waitFor('a leads', async () => (await holder(ns)) === 'replica-a', 90_000);
     const b = start(cp, 'replica-b', ns, lease);
     replicas.push(b);
-    await waitFor('b is up', () => b.metricsPort !== undefined, 30_000);
+    await waitFor('b is up', () => b.metricsPort !== undefined, 90_000);
     const acquiredAt = Date.now();
     a.child.kill('SIGTERM');
     assert.equal(await a.exited, 0, 'clean exit');

@@ -20,6 +20,8 @@ export interface ManagerOptions extends ControllerSettings {
   readonly resolvers: readonly string[];
   readonly resyncMs: number;
   readonly workers: number;
+  /** This replica's name, as the reporting instance of its Events. */
+  readonly identity: string;
   readonly logger: Logger;
   readonly metrics: OperatorMetrics;
 }
@@ -61,7 +63,7 @@ export class Manager {
       caches: this.caches,
       applier: this.applier,
       rest: new RestClient(kc),
-      events: new EventRecorder(kc, { logger: opts.logger }),
+      events: new EventRecorder(kc, { logger: opts.logger, reportingInstance: opts.identity }),
       dns: new DnsVerifier(opts.resolvers),
       hashes: new PasswordHashes(),
       settings: { relayImage: opts.relayImage, dnsCheckIntervalMs: opts.dnsCheckIntervalMs },

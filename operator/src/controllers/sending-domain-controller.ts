@@ -1,5 +1,4 @@
 import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
-import { promisify } from 'node:util';
 import type { V1Secret } from '@kubernetes/client-node';
 import { Reasons, SendingDomainConditions, type SendingDomain, type SendingDomainStatus } from '../api/v1alpha1/types.ts';
 import { isNotFound } from '../errors.ts';
@@ -129,13 +128,14 @@ async function ensureDkimKey(ctx: ControllerContext, sd: SendingDomain): Promise
   };
 }
 
-const generateKeyPairAsync = promisify(generateKeyPair);
-
 /** Off the event loop: an RSA 2048 key takes tens of milliseconds, and hundreds may be due at once. */
-async function generateKey(algorithm: DkimAlgorithm): Promise<string> {
+function generateKey(algorithm: DkimAlgorithm): Promise<string> {
   const encoding = { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } } as const;
-  const pair = algorithm === 'ed25519-sha256' ? await generateKeyPairAsync('ed25519', encoding) : await generateKeyPairAsync('rsa', { modulusLength: 2048, ...encoding });
-  return pair.privateKey;
+  return new Promise((resolve, reject) => {
+    const done = (err: Error | null, _publicKey: string, privateKey: string) => (err ? reject(err) : resolve(privateKey));
+    if (algorithm === 'ed25519-sha256') generateKeyPair('ed25519', encoding, done);
+    else generateKeyPair('rsa', { modulusLength: 2048, ...encoding }, done);
+  });
 }
 
 function parseKey(pem: string): { algorithm: DkimAlgorithm; publicKey: KeyObject } | string {

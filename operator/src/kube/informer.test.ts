@@ -93,7 +93,8 @@ describe('Informer', { timeout: TEST_TIMEOUT_MS }, () => {
     await update(a, 'pre', '2');
     await remove(a, 'pre');
     await create(a, 'last', '3');
-    await waitFor('the last create', () => informer.get(a, 'last') !== undefined);
+    // One watch per namespace: the two streams arrive in no particular order.
+    await waitFor('both namespaces', () => informer.get(a, 'last') !== undefined && informer.get(b, 'new') !== undefined);
     assert.equal(informer.get(a, 'pre'), undefined);
     assert.equal(informer.get(other, 'unseen'), undefined);
     assert.deepEqual(informer.list(b).map((o) => o.metadata?.name), ['new']);

@@ -35,13 +35,17 @@ interface Status {
 export class RestClient {
   readonly #kc: KubeConfig;
   readonly #server: URL;
-  #agent: http.Agent | undefined;
+  /** applyToHTTPSOptions makes a new agent without keep-alive per call: one TLS handshake per request. */
+  readonly #keepAlive: http.Agent | undefined;
 
   constructor(kc: KubeConfig) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new OperatorError('EOP_KUBECONFIG', 'kubeconfig has no current cluster');
     this.#kc = kc;
     this.#server = new URL(cluster.server);
+    // A proxy needs client-node's proxy agent; otherwise the TLS settings that applyToHTTPSOptions
+    // also puts on the request options let one keep-alive agent serve every request.
+    if (!cluster.proxyUrl) this.#keepAlive = this.#server.protocol === 'http:' ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true });
   }
 
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
@@ -92,9 +96,7 @@ export class RestClient {
     const options: https.RequestOptions = { method, headers: { Accept: 'application/json' } };
     // Called per request: token files (in-cluster service account, exec plugins) rotate.
     await this.#kc.applyToHTTPSOptions(options);
-    // One agent for the process keeps connections alive instead of one TLS handshake per call.
-    this.#agent ??= options.agent as http.Agent | undefined;
-    options.agent = this.#agent;
+    if (this.#keepAlive) options.agent = this.#keepAlive;
     options.signal = opts.signal;
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     if (body !== undefined) {
