@@ -11,6 +11,7 @@ import { repoRoot } from '../control-plane/paths.ts';
 import { ToolError } from '../control-plane/tools.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
 import { chartCrdDir, chartDir, yamlFiles } from '../../scripts/chart/generated-files.ts';
+import { parseOperatorOptions } from '../../operator/src/options.ts';
 import { ALL_FEATURES, findOne, parseManifests } from './chart-objects.ts';
 import type { KubeObject } from './chart-objects.ts';
 
@@ -146,6 +147,39 @@ describe('Helm chart charts/mail-relay-operator', () => {
     });
     const single = operatorContainer(await template(['--set', 'operator.leaderElection.enabled=false']));
     assert.deepEqual(single.args, ['--metrics-address', '0.0.0.0', '--metrics-port', '8080', '--no-leader-elect']);
+  });
+
+  it('starts the operator with flags and environment its option parser accepts', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const pod = { POD_NAMESPACE: 'mail-relay-system', POD_NAME: 'mro-mail-relay-operator-7d9f-abcde' };
+    const parsed = (container: Container) => {
+      const env = Object.fromEntries(
+        Object.entries(envOf(container)).map(([k, v]) => [k, v.startsWith('fieldRef:') ? pod[k as keyof typeof pod] : v]),
+      );
+      assert.deepEqual(container.command, ['mail-relay-operator']);
+      return parseOperatorOptions(container.args, env);
+    };
+    const defaults = parsed(operatorContainer(await template()));
+    assert.equal(defaults.namespaces, 'all');
+    assert.equal(defaults.leaderElect, true);
+    assert.equal(defaults.leaseNamespace, 'mail-relay-system');
+    assert.equal(defaults.leaseName, 'mail-relay-operator');
+    assert.equal(defaults.identity, pod.POD_NAME);
+    assert.equal(defaults.metricsPort, 8080);
+    assert.equal(defaults.relayImage, 'ghcr.io/mail-relay-operator/mail-relay-operator:0.1.0');
+    assert.deepEqual(defaults.resolvers, []);
+
+    const tuned = parsed(
+      operatorContainer(
+        await template([...ALL_FEATURES, '--set', 'operator.watchNamespaces={team-a,team-b}', '--set', 'operator.logLevel=debug', '--set', 'operator.metricsPort=9443', '--set', 'operator.leaderElection.leaseName=mro-lease']),
+      ),
+    );
+    assert.deepEqual(tuned.namespaces, ['team-a', 'team-b']);
+    assert.equal(tuned.logLevel, 'debug');
+    assert.equal(tuned.metricsPort, 9443);
+    assert.equal(tuned.leaseName, 'mro-lease');
+    assert.equal(tuned.relayImage, 'registry.example/mail-relay:1.2.3');
+    assert.deepEqual(tuned.resolvers, ['10.96.0.10', '127.0.0.1:5353']);
+    assert.equal(parsed(operatorContainer(await template(['--set', 'operator.leaderElection.enabled=false']))).leaderElect, false);
   });
 
   it('grants exactly the operator rules: cluster-wide by default, a Role per namespace when watchNamespaces is set', { timeout: TEST_TIMEOUT_MS }, async () => {
