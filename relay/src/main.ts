@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { loadConfig, loadDkimKeyFiles, loadUsers } from './config/load-config.ts';
+import { loadConfig, loadDkimKeyFiles, loadUsers, loadVerpKeyFile } from './config/load-config.ts';
 import { createDomainSigner } from './dkim/domain-signer.ts';
 import { hashPassword } from './config/password.ts';
 import { parseDuration } from './config/units.ts';
@@ -19,7 +19,7 @@ Usage:
 
 Options:
   -c, --config FILE          relay.yaml (see DESIGN.md "Relay config contract")
-      --check                validate the configuration, users file and DKIM keys, print every problem, exit
+      --check                validate the configuration, users file, DKIM and VERP keys, print every problem, exit
       --log-level LEVEL      error | warn | info | debug (default: info, or MAIL_RELAY_LOG_LEVEL)
       --shutdown-grace DUR   on SIGTERM, time for sessions in DATA to finish (default: 25s)
   -h, --help                 this text
@@ -106,6 +106,7 @@ async function main(argv: string[]): Promise<number> {
     config = loadConfig(values.config);
     users = loadUsers(config);
     createDomainSigner(loadDkimKeyFiles(config));
+    if (config.feedback.verpKeyFile) loadVerpKeyFile(config.feedback.verpKeyFile);
   } catch (err) {
     process.stderr.write(`${describeError(err)}\n`);
     return 2;

@@ -7,11 +7,13 @@ import { Spool } from './spool/spool.ts';
 import { Authenticator } from './smtp/authenticator.ts';
 import { SmtpIngress } from './smtp/smtp-ingress.ts';
 import { TlsCertificates } from './smtp/tls-certificates.ts';
-import { RelayError } from './errors.ts';
+import { RelayError, describeError } from './errors.ts';
 import { DeliveryEngine } from './delivery/delivery-engine.ts';
 import { ConfigWatcher } from './config/config-watcher.ts';
 import { loadDkimKeyFiles } from './config/load-config.ts';
 import { createDomainSigner } from './dkim/domain-signer.ts';
+import { ReputationService } from './reputation/reputation-service.ts';
+import { FeedbackProcessor } from './reputation/feedback-processor.ts';
 
 export interface RelayOptions {
   readonly logger: Logger;
@@ -38,6 +40,8 @@ export class Relay {
     private readonly metricsServer: Server,
     private readonly certificates: TlsCertificates | undefined,
     readonly delivery: DeliveryEngine,
+    /** Reputation, pauses and suppressions; the HTTP API's SendGate and reputation routes use it. */
+    readonly reputation: ReputationService,
     private readonly watcher: ConfigWatcher | undefined,
     readonly smtpPorts: ReadonlyMap<string, number>,
     readonly metricsPort: number,
@@ -55,7 +59,13 @@ export class Relay {
     metrics.observeQueue(() => spool.stats());
     let relay: Relay | undefined;
     const metricsServer = createMetricsServer(metrics.registry, () => relay?.ready ?? false);
+    let reputation: ReputationService | undefined;
     try {
+      reputation = await ReputationService.open({ config, metrics, logger });
+      const rep = reputation;
+      const feedback = FeedbackProcessor.enabled(config.feedback)
+        ? new FeedbackProcessor(config.feedback, rep, () => config.domains.map((d) => d.name), metrics, logger)
+        : undefined;
       const ingress = new SmtpIngress({
         config,
         spool,
@@ -64,6 +74,8 @@ export class Relay {
         logger,
         certificates: certificates?.current,
         authDelayMs: options.authDelayMs,
+        gate: rep,
+        feedback,
       });
       const smtpPorts = await ingress.listen();
       const metricsPort = await new Promise<number>((resolve, reject) => {
@@ -74,18 +86,33 @@ export class Relay {
         });
       });
       certificates?.watch((pair) => ingress.updateCertificates(pair), options.tlsPollMs);
-      const delivery = new DeliveryEngine({ config, spool, metrics, logger, signer, ...options.deliveryClock });
+      const delivery = new DeliveryEngine({
+        config,
+        spool,
+        metrics,
+        logger,
+        signer,
+        ...options.deliveryClock,
+        onRecipientOutcome: (event) => rep.recordOutcome(event),
+        returnPath: (queueId, index, domain, recipient) => rep.returnPath(queueId, index, domain, recipient),
+      });
+      // paused by config or by a reputation breach (persisted): one set for the engine
+      rep.onPausedChange(() => delivery.setPaused(rep.pausedDomains()));
+      delivery.setPaused(rep.pausedDomains());
       delivery.start();
       const watcher = options.configPath
-        ? new ConfigWatcher(options.configPath, logger, (next) => delivery.setPaused(next.domains.filter((d) => d.paused).map((d) => d.name)))
+        ? new ConfigWatcher(options.configPath, logger, (next) => {
+            rep.applyConfig(next).catch((err: unknown) => logger.error('reputation config not applied', { error: describeError(err) }));
+          })
         : undefined;
       watcher?.start(options.configPollMs ?? 5000);
-      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, watcher, smtpPorts, metricsPort, logger);
+      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, rep, watcher, smtpPorts, metricsPort, logger);
       relay.ready = true;
       logger.info('relay started', { hostname: config.hostname, listeners: Object.fromEntries(smtpPorts), metricsPort, queued: spool.size });
       return relay;
     } catch (err) {
       metricsServer.close();
+      await reputation?.close();
       await spool.close();
       throw err;
     }
@@ -98,6 +125,7 @@ export class Relay {
     this.certificates?.stop();
     this.watcher?.stop();
     await Promise.all([this.ingress.close(graceMs), this.delivery.stop(graceMs)]);
+    await this.reputation.close();
     await this.spool.close();
     await new Promise<void>((resolve) => {
       this.metricsServer.close(() => resolve());

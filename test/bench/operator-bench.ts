@@ -9,6 +9,7 @@
  * Targets (issue "Operator"): steady state within 60 s, at most one write per owned object,
  * RSS under 200 MiB.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -44,24 +45,27 @@ function rssKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return m ? Number(m[1]) : 0;
 }
 
-async function scrapeWrites(port: number): Promise<{ total: number; changed: number }> {
+async function scrapeWrites(port: number): Promise<{ total: number; changed: number; byKind: string }> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   let total = 0;
   let changed = 0;
+  const byKind: string[] = [];
   for (const m of text.matchAll(/^mailrelay_operator_api_writes_total\{([^}]*)\} (\d+)/gm)) {
     total += Number(m[2]);
     if (!/result="unchanged"/.test(m[1]!)) changed += Number(m[2]);
+    byKind.push(`${m[1]!.replace(/kind="([^"]*)",result="([^"]*)"/, '$1 $2')}: ${m[2]}`);
   }
-  return { total, changed };
+  return { total, changed, byKind: byKind.join(', ') };
 }
 
+execFileSync('npm', ['run', '--silent', 'build'], { cwd: new URL('../../', import.meta.url), stdio: 'inherit' });
 const cp = await startControlPlane();
 const dns = await startDnsServer();
 let operatorPid = 0;
 try {
   await applyCrds(cp);
   const ns = await cp.newNamespace('bench');
-  const child = spawnOperator(cp, ['--namespaces', ns, '--no-leader-elect', '--resolvers', dns.server, '--log-level', 'warn']);
+  const child = spawnOperator(cp, ['--namespaces', ns, '--no-leader-elect', '--resolvers', dns.server], true);
   operatorPid = child.pid!;
   child.stderr!.resume();
   const metricsPort = await new Promise<number>((resolve, reject) => {
@@ -78,12 +82,18 @@ try {
 
   const list = async (kind: string): Promise<Listed> => JSON.parse(await cp.kubectl(['get', '-n', ns, kind, '-o', 'json'], { timeoutMs: 120_000 })) as Listed;
   let steadyMs = 0;
+  let lastReport = Date.now();
   for (;;) {
     if (Date.now() - started > 300_000) throw new Error('no steady state within 300 s');
     const [sds, relays, cms] = await Promise.all([list('sendingdomains'), list('mailrelays'), list('configmaps')]);
     const sdsDone = sds.items.length === DOMAINS && sds.items.every((s) => s.status?.observedGeneration === s.metadata.generation && s.status?.conditions?.some((c) => c.type === 'DKIMKeyReady' && c.status === 'True'));
     const relaysDone = relays.items.length === RELAYS && relays.items.every((r) => r.status?.conditions?.some((c) => c.type === 'Reconciled' && c.status === 'True'));
     const configsDone = cms.items.filter((c) => c.metadata.name.endsWith('-config')).reduce((n, c) => n + (c.data?.['relay.yaml']?.match(/privateKeyFile/g)?.length ?? 0), 0) === DOMAINS;
+    if (Date.now() - lastReport > 10_000) {
+      lastReport = Date.now();
+      const ready = sds.items.filter((x) => x.status?.conditions?.some((c) => c.type === 'DKIMKeyReady' && c.status === 'True')).length;
+      process.stderr.write(`[bench] ${((Date.now() - started) / 1000).toFixed(0)} s: ${sds.items.length} domains (${ready} with keys), relays reconciled ${relaysDone}, configs complete ${configsDone}\n`);
+    }
     if (sdsDone && relaysDone && configsDone) {
       steadyMs = Date.now() - started;
       break;
@@ -112,6 +122,7 @@ try {
     `| owned objects | ${owned} | |`,
     `| API write requests until steady state (objects + status) | ${atSteady.total} (${atSteady.changed} changed something) | |`,
     `| changing writes per object (owned + ${statusObjects} statuses) | ${(atSteady.changed / (owned + statusObjects)).toFixed(2)} | ≤ 1 per owned object |`,
+    `| writes by kind and result | ${atSteady.byKind} | |`,
     `| writes in a 10 s steady period | ${afterQuiet.total - atSteady.total} | 0 |`,
     `| operator RSS at steady state / peak | ${(rss / 1024).toFixed(0)} MiB / ${(peak / 1024).toFixed(0)} MiB | < 200 MiB |`,
     '',

@@ -25,9 +25,10 @@ export async function startOperator(cp: ControlPlane, namespace: string, extra: 
   return operator;
 }
 
-/** The operator as its own process (for leader election and kill -9). */
-export function spawnOperator(cp: ControlPlane, args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', operatorMain, '--kubeconfig', cp.kubeconfigPath, '--metrics-address', '127.0.0.1', '--metrics-port', '0', ...args], {
+/** The operator as its own process (for leader election and kill -9); `built` runs dist/ as the image does. */
+export function spawnOperator(cp: ControlPlane, args: string[], built = false): ChildProcess {
+  const entry = built ? ['dist/operator/src/main.js'] : ['--import', 'tsx', operatorMain];
+  return spawn(process.execPath, [...entry, '--kubeconfig', cp.kubeconfigPath, '--metrics-address', '127.0.0.1', '--metrics-port', '0', ...args], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -42,6 +43,10 @@ export async function getJson<T = KubernetesObject & Record<string, unknown>>(cp
   }
 }
 
-export function condition(obj: { status?: { conditions?: { type: string; status: string; reason: string; message: string }[] } } | undefined, type: string) {
-  return obj?.status?.conditions?.find((c) => c.type === type);
+interface WithConditions {
+  status?: { conditions?: { type: string; status: string; reason: string; message: string }[] };
+}
+
+export function condition(obj: unknown, type: string) {
+  return (obj as WithConditions | undefined)?.status?.conditions?.find((c) => c.type === type);
 }

@@ -48,6 +48,20 @@ test('--check validates the users file too', async () => {
   assert.match(result.stderr, /passwordHash: must be a hash printed by `mail-relay hash-password`/);
 });
 
+test('--check reads the VERP key file and refuses a short one', async () => {
+  const dir = await tempDir();
+  const keyFile = join(dir, 'verp.key');
+  writeFileSync(keyFile, 'short\n');
+  const feedback = { verpDomain: 'bounces.example.com', verpKeyFile: keyFile };
+  const path = writeConfig(dir, { hostname: 'relay.test', listeners: [{ name: 'smtp', port: 2525 }], queue: { dir: join(dir, 'q') }, feedback });
+  const short = await runCli(['--config', path, '--check']);
+  assert.equal(short.code, 2);
+  assert.match(short.stderr, /verp\.key: feedback\.verpKeyFile must hold at least 16 bytes/);
+  writeFileSync(keyFile, `${'k'.repeat(64)}\n`);
+  const ok = await runCli(['--config', path, '--check']);
+  assert.equal(ok.code, 0, ok.stderr);
+});
+
 test('hash-password prints an scrypt hash that verifies the password from stdin', async () => {
   const { code, stdout } = await runCli(['hash-password'], 's3cret pass\n');
   assert.equal(code, 0);

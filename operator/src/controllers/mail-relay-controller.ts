@@ -15,7 +15,7 @@ import { parse } from 'yaml';
 import { secretString, type ControllerContext, type ReconcileResult } from './context.ts';
 
 /** How long a relay waits for a newly created SendingDomain's first reconcile before going ahead without it. */
-const SETTLE_MS = 30_000;
+const SETTLE_MS = 60_000;
 
 /** Inputs read from Secrets; `missing` names every Secret or key that is not there yet. */
 interface RelayInputs {

@@ -28,6 +28,9 @@ export interface ManagerOptions extends ControllerSettings {
 
 type Kind = 'MailRelay' | 'SendingDomain';
 
+/** How long SendingDomain changes are gathered before their relay is reconciled. */
+const COALESCE_MS = 1000;
+
 /**
  * Informers for both kinds and everything they own, one deduplicated work queue keyed
  * `Kind/namespace/name`, and the mapping from any event to the keys it affects.
@@ -107,8 +110,9 @@ export class Manager {
     });
     onAll(domains, (sd, old) => {
       enqueue('SendingDomain', sd);
-      this.#enqueueRelay(sd.metadata?.namespace, sd.spec.relayRef.name);
-      if (old && old.spec.relayRef.name !== sd.spec.relayRef.name) this.#enqueueRelay(old.metadata?.namespace, old.spec.relayRef.name);
+      // Delayed: a bulk apply of domains becomes one relay reconcile instead of one per domain.
+      this.#enqueueRelay(sd.metadata?.namespace, sd.spec.relayRef.name, COALESCE_MS);
+      if (old && old.spec.relayRef.name !== sd.spec.relayRef.name) this.#enqueueRelay(old.metadata?.namespace, old.spec.relayRef.name, COALESCE_MS);
     });
     for (const owned of [configMaps, statefulSets, services, pdbs] as Informer<KubernetesObject>[]) onAll(owned, (obj) => this.#enqueueOwner(obj));
     onAll(secrets, (secret) => this.#onSecret(secret));
@@ -117,8 +121,10 @@ export class Manager {
     }
   }
 
-  #enqueueRelay(namespace: string | undefined, name: string): void {
-    if (namespace) this.queue.add(`MailRelay/${namespace}/${name}`);
+  #enqueueRelay(namespace: string | undefined, name: string, delayMs = 0): void {
+    if (!namespace) return;
+    if (delayMs > 0) this.queue.addAfter(`MailRelay/${namespace}/${name}`, delayMs);
+    else this.queue.add(`MailRelay/${namespace}/${name}`);
   }
 
   #enqueueOwner(obj: KubernetesObject): void {

@@ -45,3 +45,10 @@ export function loadUsers(config: RelayConfig): UserEntry[] {
   if (!config.usersFile) return [];
   return parseUsers(readYamlFile(config.usersFile), config.usersFile);
 }
+
+/** The VERP HMAC key named by `feedback.verpKeyFile`; a short key would make tags guessable. */
+export function loadVerpKeyFile(path: string): Buffer {
+  const key = Buffer.from(readSecretFile(path), 'utf8');
+  if (key.length < 16) throw new RelayError('ERELAY_CONFIG_INVALID', `${path}: feedback.verpKeyFile must hold at least 16 bytes`);
+  return key;
+}

@@ -143,3 +143,44 @@ test('resolver addresses', () => {
   assert.deepEqual(parseResolver('::1'), { host: '::1', port: 53 });
   assert.equal(parseResolver('dns.example:53'), undefined);
 });
+
+test('reputation, feedback and suppression defaults: configs without the new keys stay valid', () => {
+  const config = parseConfig({ ...minimal, domains: [{ name: 'example.com' }] });
+  assert.deepEqual(config.domains[0]!.reputation, { maxBounceRate: 0.1, maxComplaintRate: 0.003, minVolume: 100, pauseOnBreach: true });
+  assert.deepEqual(config.feedback, {});
+  assert.deepEqual(config.suppression, { expiry: 30 * 86_400_000 });
+});
+
+test('feedback, suppression expiry and resumeBefore parse; addresses and domains are lower-cased', () => {
+  const config = parseConfig({
+    ...minimal,
+    domains: [{ name: 'example.com', reputation: { resumeBefore: '2026-11-28T18:00:00Z' } }],
+    feedback: { verpDomain: 'Bounces.Example.com', verpKeyFile: '/etc/mail-relay/verp/key', complaintAddress: 'FBL@example.com' },
+    suppression: { expiry: '7d' },
+  });
+  assert.deepEqual(config.feedback, { verpDomain: 'bounces.example.com', verpKeyFile: '/etc/mail-relay/verp/key', complaintAddress: 'fbl@example.com' });
+  assert.equal(config.suppression.expiry, 7 * 86_400_000);
+  assert.equal(config.domains[0]!.reputation.resumeBefore, Date.UTC(2026, 10, 28, 18));
+});
+
+test('bad feedback and suppression settings are each reported', () => {
+  assert.deepEqual(
+    problems({
+      ...minimal,
+      domains: [{ name: 'example.com', reputation: { resumeBefore: 'yesterday' } }],
+      feedback: { verpDomain: 'example.com', complaintAddress: 'not an address', extra: 1 },
+      suppression: { expiry: 'forever' },
+    }),
+    [
+      'domains[0].reputation.resumeBefore: must be an RFC 3339 time such as 2026-11-28T18:00:00Z',
+      'feedback.complaintAddress: must be an address user@domain',
+      'feedback.extra: unknown key',
+      'suppression.expiry: must be a duration such as 30s, 5m, 4h or 5d',
+      'feedback.verpDomain: must not be a sending domain itself (use a subdomain such as bounces.example.com)',
+    ],
+  );
+  assert.deepEqual(problems({ ...minimal, feedback: { verpKeyFile: '/k', complaintAddress: 'fbl@bounces.example.com', verpDomain: 'bounces.example.com' } }), [
+    'feedback.complaintAddress: must not be at verpDomain (that domain only takes VERP addresses)',
+  ]);
+  assert.deepEqual(problems({ ...minimal, feedback: { verpKeyFile: '/k' } }), ['feedback.verpKeyFile: needs verpDomain']);
+});

@@ -45,6 +45,10 @@ export function parseConfig(input: unknown): RelayConfig {
   const queue = parseQueue(root);
   const delivery = parseDelivery(root);
   const domains = parseDomains(root, problems);
+  const feedback = parseFeedback(root);
+  const suppressionReader = root.child('suppression');
+  const suppression = { expiry: suppressionReader.duration('expiry', 30 * 86_400_000) };
+  suppressionReader.done();
   const http = root.has('http') ? parseEndpoint(root.child('http'), 8080, true) : undefined;
   const metrics = parseEndpoint(root.child('metrics'), 9090, false);
   root.done();
@@ -58,6 +62,11 @@ export function parseConfig(input: unknown): RelayConfig {
     if (listener.auth !== 'none' && !usersFile) problems.add(join(path, 'auth'), `${listener.auth} needs usersFile`);
   });
 
+  if (feedback.verpDomain && domains.some((d) => d.name === feedback.verpDomain)) {
+    // every address at verpDomain is consumed as feedback; a sending domain's own mail would vanish
+    problems.add('feedback.verpDomain', 'must not be a sending domain itself (use a subdomain such as bounces.example.com)');
+  }
+
   if (problems.list.length > 0) throw new ConfigError(problems.list);
 
   return deepFreeze({
@@ -70,6 +79,8 @@ export function parseConfig(input: unknown): RelayConfig {
     queue,
     delivery,
     domains,
+    feedback,
+    suppression,
     http: http ? { address: http.address, port: http.port, tokensFile: http.tokensFile } : undefined,
     metrics: { address: metrics.address, port: metrics.port },
   });
@@ -209,10 +220,44 @@ function parseDomains(root: ObjectReader, problems: Problems): DomainConfig[] {
       minVolume: rep.number('minVolume', 100, { min: 0 }),
       pauseOnBreach: rep.boolean('pauseOnBreach', true),
     };
+    const resumeBefore = readTime(rep, 'resumeBefore');
     rep.done();
     r.done();
-    return { name, dkim, paused, reputation };
+    return { name, dkim, paused, reputation: resumeBefore === undefined ? reputation : { ...reputation, resumeBefore } };
   });
+}
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/i;
+
+/** An RFC 3339 time as ms since the epoch. */
+function readTime(r: ObjectReader, key: string): number | undefined {
+  const text = r.string(key);
+  if (text === undefined) return undefined;
+  const ms = RFC3339.test(text) ? Date.parse(text) : NaN;
+  if (Number.isNaN(ms)) {
+    r.problems.add(join(r.path, key), 'must be an RFC 3339 time such as 2026-11-28T18:00:00Z');
+    return undefined;
+  }
+  return ms;
+}
+
+const MAILBOX = /^[^@\s<>"]+@[^@\s<>"]+\.[^@\s<>"]+$/;
+
+function parseFeedback(root: ObjectReader): RelayConfig['feedback'] {
+  const r = root.child('feedback');
+  const verpDomain = r.string('verpDomain', { pattern: HOSTNAME, patternHint: 'must be a domain name' })?.toLowerCase();
+  const verpKeyFile = r.string('verpKeyFile');
+  const complaintAddress = r.string('complaintAddress', { pattern: MAILBOX, patternHint: 'must be an address user@domain' })?.toLowerCase();
+  if (verpKeyFile && !verpDomain) r.problems.add(join(r.path, 'verpKeyFile'), 'needs verpDomain');
+  if (verpDomain && complaintAddress && complaintAddress.endsWith(`@${verpDomain}`)) {
+    r.problems.add(join(r.path, 'complaintAddress'), 'must not be at verpDomain (that domain only takes VERP addresses)');
+  }
+  r.done();
+  return {
+    ...(verpDomain ? { verpDomain } : {}),
+    ...(verpKeyFile ? { verpKeyFile } : {}),
+    ...(complaintAddress ? { complaintAddress } : {}),
+  };
 }
 
 function parseEndpoint(r: ObjectReader, defaultPort: number, withTokens: boolean) {

@@ -102,6 +102,11 @@ export interface ReputationConfig {
   readonly maxComplaintRate: number;
   readonly minVolume: number;
   readonly pauseOnBreach: boolean;
+  /**
+   * A reputation pause that began before this instant (ms since the epoch) is lifted when the
+   * relay starts or reloads its config: the declarative twin of `POST .../resume`.
+   */
+  readonly resumeBefore?: number;
 }
 
 export interface DomainConfig {
@@ -110,6 +115,24 @@ export interface DomainConfig {
   readonly dkim?: DkimConfig;
   readonly paused: boolean;
   readonly reputation: ReputationConfig;
+}
+
+/**
+ * Asynchronous feedback: bounces (DSNs, RFC 3464) and complaints (ARF, RFC 5965) that arrive
+ * after delivery. Mail for these addresses is accepted without AUTH and consumed, never relayed.
+ */
+export interface FeedbackConfig {
+  /** When set, relayed mail gets a VERP return path at this domain (one transaction per recipient). */
+  readonly verpDomain?: string;
+  /** HMAC key for VERP addresses; without it a key is generated in the spool directory. */
+  readonly verpKeyFile?: string;
+  /** Lower case; where feedback loops deliver ARF reports. */
+  readonly complaintAddress?: string;
+}
+
+export interface SuppressionConfig {
+  /** How long a hard-bounced or complaining recipient stays suppressed (ms). */
+  readonly expiry: number;
 }
 
 export interface HttpConfig {
@@ -133,6 +156,8 @@ export interface RelayConfig {
   readonly queue: QueueConfig;
   readonly delivery: DeliveryConfig;
   readonly domains: readonly DomainConfig[];
+  readonly feedback: FeedbackConfig;
+  readonly suppression: SuppressionConfig;
   readonly http?: HttpConfig;
   readonly metrics: MetricsConfig;
 }
@@ -190,8 +215,17 @@ export interface RelayConfigFile {
     name: string;
     dkim?: { selector: string; privateKeyFile: string; algorithm?: DkimAlgorithm };
     paused?: boolean;
-    reputation?: { maxBounceRate?: number; maxComplaintRate?: number; minVolume?: number; pauseOnBreach?: boolean };
+    reputation?: {
+      maxBounceRate?: number;
+      maxComplaintRate?: number;
+      minVolume?: number;
+      pauseOnBreach?: boolean;
+      /** RFC 3339 time, e.g. `2026-11-28T18:00:00Z`. */
+      resumeBefore?: string;
+    };
   }[];
+  feedback?: { verpDomain?: string; verpKeyFile?: string; complaintAddress?: string };
+  suppression?: { expiry?: Duration };
   http?: { address?: string; port?: number; tokensFile?: string };
   metrics?: { address?: string; port?: number };
 }

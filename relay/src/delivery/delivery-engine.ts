@@ -5,14 +5,14 @@ import { readSecretFile } from '../config/load-config.ts';
 import type { Logger } from '../log.ts';
 import type { RelayMetrics } from '../metrics/metrics.ts';
 import type { Spool } from '../spool/spool.ts';
-import type { RecipientState, SpoolEntry } from '../spool/types.ts';
+import type { MessageMeta, RecipientState, SpoolEntry } from '../spool/types.ts';
 import { newQueueId } from '../spool/queue-id.ts';
 import { domainOf } from '../mail-address.ts';
 import { describeError } from '../errors.ts';
 import { RelaxedBodyHash } from '../dkim/dkim-signer.ts';
 import type { DomainSigner } from '../dkim/domain-signer.ts';
 import { DestinationQueue } from './destination-queue.ts';
-import { buildDsn, type FailedRecipient } from './dsn.ts';
+import { buildDsn, statusOf, type FailedRecipient } from './dsn.ts';
 import { ConnectionBudget } from './limits.ts';
 import type { OutboundConnection, OutboundTarget } from './outbound-connection.ts';
 import type { RecipientOutcome } from './outcome.ts';
@@ -29,6 +29,19 @@ export interface DeliveryEngineDeps {
   readonly signer?: DomainSigner;
   readonly now?: () => number;
   readonly random?: () => number;
+  /** Told every recipient result of messages that have a sending domain (reputation). */
+  readonly onRecipientOutcome?: (event: RecipientOutcomeEvent) => void;
+  /** A per-recipient envelope sender (VERP), or undefined to keep the message's own. */
+  readonly returnPath?: (queueId: string, index: number, sendingDomain: string, recipient: string) => string | undefined;
+}
+
+export interface RecipientOutcomeEvent {
+  readonly domain: string;
+  readonly recipient: string;
+  readonly status: 'delivered' | 'bounced' | 'deferred' | 'expired';
+  /** RFC 3463 status of the reply, e.g. `5.1.1`. */
+  readonly enhancedStatus: string;
+  readonly reply: string;
 }
 
 interface RouteGroup {
@@ -167,13 +180,14 @@ export class DeliveryEngine {
     let source: Promise<BodySource> | undefined;
     const loadBody = async () => (await (source ??= this.prepareBody(entry)))();
     const outcomes: Array<RecipientOutcome & { provider: Provider }> = failed.map((o) => ({ ...o, provider: 'other' as Provider }));
+    const transactions = groups.flatMap((group) => this.envelopes(meta, group.recipients).map((envelope) => ({ group, ...envelope })));
     await Promise.all(
-      groups.map(
-        (group) =>
+      transactions.map(
+        ({ group, from, recipients }) =>
           new Promise<void>((resolve) => {
             group.queue.push({
-              from: meta.from,
-              recipients: group.recipients,
+              from,
+              recipients,
               body: loadBody,
               done: (results, tlsVersion) => {
                 if (tlsVersion) this.deps.metrics.tlsSessions.inc({ direction: 'outbound', version: tlsVersion });
@@ -185,6 +199,17 @@ export class DeliveryEngine {
       ),
     );
     await this.record(entry, outcomes);
+  }
+
+  /** One transaction for the recipients, or one each when every recipient gets its own (VERP) return path. */
+  private envelopes(meta: MessageMeta, recipients: string[]): Array<{ from: string; recipients: string[] }> {
+    const { returnPath } = this.deps;
+    const domain = meta.sendingDomain;
+    // the null sender (our DSNs) stays null: nothing may bounce back to a bounce
+    if (!returnPath || !domain || meta.from === '') return [{ from: meta.from, recipients }];
+    const each = recipients.map((r) => ({ from: returnPath(meta.id, meta.recipients.findIndex((x) => x.address === r), domain, r), recipients: [r] }));
+    if (each.some((e) => e.from === undefined)) return [{ from: meta.from, recipients }];
+    return each as Array<{ from: string; recipients: string[] }>;
   }
 
   private async route(recipients: readonly string[]): Promise<{ groups: RouteGroup[]; failed: RecipientOutcome[] }> {
@@ -295,6 +320,10 @@ export class DeliveryEngine {
       const o = byRecipient.get(r.address);
       if (!o) return r;
       const fields = { queueId: meta.id, domain, to: r.address, provider: o.provider, reply: o.reply, attempt: meta.attempts + 1 };
+      if (meta.sendingDomain) {
+        const status = o.status === 'delivered' || o.status === 'bounced' ? o.status : expired ? 'expired' : 'deferred';
+        this.deps.onRecipientOutcome?.({ domain, recipient: r.address, status, enhancedStatus: statusOf(o.reply, false), reply: o.reply });
+      }
       if (o.status === 'delivered') {
         metrics.delivered.inc({ domain, provider: o.provider });
         metrics.deliveryDuration.observe({ domain }, (now - meta.createdAt) / 1000);

@@ -7,11 +7,32 @@ import type { QueueStats } from '../spool/types.ts';
  */
 const EMPTY_QUEUE: QueueStats = { ready: 0, deferred: 0, held: 0, oldestCreatedAt: undefined };
 
+/** One sending domain's 24 h rates and pause flag, as the reputation gauges export them. */
+export interface DomainReputationSample {
+  readonly domain: string;
+  readonly bounceRate: number;
+  readonly complaintRate: number;
+  readonly deferralRate: number;
+  readonly paused: boolean;
+}
+
 export function createMetrics(now: () => number = Date.now) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
   let queueStats: () => QueueStats = () => EMPTY_QUEUE;
+  let reputation: () => readonly DomainReputationSample[] = () => [];
+  const reputationGauge = (name: string, help: string, value: (s: DomainReputationSample) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['domain'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const sample of reputation()) this.set({ domain: sample.domain }, value(sample));
+      },
+    });
   let cached: { at: number; stats: QueueStats } | undefined;
   // the two queue metrics are collected together; walk the queue once per scrape
   const stats = () => {
@@ -27,6 +48,42 @@ export function createMetrics(now: () => number = Date.now) {
       queueStats = source;
       cached = undefined;
     },
+    /** Where the reputation gauges read from: the reputation service, once it is open. */
+    observeReputation(source: () => readonly DomainReputationSample[]) {
+      reputation = source;
+    },
+    complaints: new Counter({
+      name: 'mailrelay_complaints_total',
+      help: 'Complaints (ARF feedback reports) attributed to a sending domain.',
+      labelNames: ['domain'] as const,
+      registers: [registry],
+    }),
+    feedbackReports: new Counter({
+      name: 'mailrelay_feedback_reports_total',
+      help: 'Mail received at the VERP domain or complaint address, by kind (dsn, arf) and result (counted, forged, unattributed, duplicate, not_a_failure, not_a_complaint, not_a_report).',
+      labelNames: ['kind', 'result'] as const,
+      registers: [registry],
+    }),
+    domainBounceRate: reputationGauge(
+      'mailrelay_domain_bounce_rate',
+      'Hard bounces (5xx at delivery, or a DSN later) / recipients sent (delivered or hard-bounced at delivery), over 24 h, by sending domain.',
+      (s) => s.bounceRate,
+    ),
+    domainComplaintRate: reputationGauge(
+      'mailrelay_domain_complaint_rate',
+      'Complaints / recipients delivered, over 24 h, by sending domain.',
+      (s) => s.complaintRate,
+    ),
+    domainDeferralRate: reputationGauge(
+      'mailrelay_domain_deferral_rate',
+      'Deferred attempts / (deferred attempts + recipients sent), over 24 h, by sending domain.',
+      (s) => s.deferralRate,
+    ),
+    domainPaused: reputationGauge(
+      'mailrelay_domain_paused',
+      '1 while new and queued mail of the sending domain is held (a reputation breach or domains[].paused).',
+      (s) => (s.paused ? 1 : 0),
+    ),
     messagesReceived: new Counter({
       name: 'mailrelay_messages_received_total',
       help: 'Messages accepted (250 after the spool fsync), by listener.',

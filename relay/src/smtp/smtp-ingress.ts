@@ -16,6 +16,8 @@ import { checkRelayAllowed, checkSender } from './sender-policy.ts';
 import { headerFromDomain } from '../mail-address.ts';
 import { buildDateHeader, buildMessageIdHeader, buildReceivedHeader, protocolName } from './trace-headers.ts';
 import type { CertificatePair } from './tls-certificates.ts';
+import type { SendGate } from '../reputation/reputation-service.ts';
+import type { FeedbackIntake } from '../reputation/feedback-processor.ts';
 
 export interface IngressDeps {
   readonly config: RelayConfig;
@@ -26,7 +28,17 @@ export interface IngressDeps {
   readonly certificates?: CertificatePair;
   /** Base delay of the AUTH failure back-off (tests shorten it). */
   readonly authDelayMs?: number;
+  /** Paused sending domains and suppressed recipients. */
+  readonly gate?: SendGate;
+  /** Bounce and complaint addresses: taken from anyone, consumed, never relayed. */
+  readonly feedback?: FeedbackIntake;
 }
+
+/** What the current transaction carries: mail to relay, or reports to consume; never both. */
+type TransactionKind = 'relay' | 'feedback';
+
+/** Feedback reports are read into memory to be parsed; the report parts come first, the rest is the original. */
+const MAX_FEEDBACK_READ = 1024 * 1024;
 
 interface SessionState {
   readonly startedAt: number;
@@ -35,9 +47,21 @@ interface SessionState {
   /** Whether the client address is in trustedNetworks, decided once per connection. */
   readonly trusted: boolean;
   sendingDomain: string | undefined;
+  /**
+   * With feedback addresses configured, a sender the relay would refuse at MAIL FROM (an
+   * outsider's DSN from <>) is let through to RCPT, where only feedback addresses are taken
+   * and every other recipient gets this refusal.
+   */
+  senderError: SmtpReplyError | undefined;
+  kind: TransactionKind | undefined;
 }
 
 type Callback = (err?: Error | null) => void;
+
+/** RFC 5321 4.5.3.1.10: 452 makes the client send the rest of the recipients in a new transaction. */
+function separateTransaction(): SmtpReplyError {
+  return new SmtpReplyError(452, '4.5.3', 'Feedback reports and other mail go in separate transactions', 'mixed_transaction');
+}
 
 function tlsVersionOf(session: SMTPServerSession): string | undefined {
   const cipher = session.tlsOptions as { version?: string } | false | undefined;
@@ -203,6 +227,8 @@ export class SmtpIngress {
       logFields: { sessionId: session.id, listener: listener.name, remoteAddress },
       trusted: this.trusted.contains(remoteAddress),
       sendingDomain: undefined,
+      senderError: undefined,
+      kind: undefined,
     });
     // RFC 4954 section 4: do not offer AUTH before STARTTLS; passwords never travel in clear
     if (listener.tls === 'starttls' && listener.auth !== 'none') session.disabledCommands = [...this.baseDisabled(listener), 'AUTH'];
@@ -245,22 +271,73 @@ export class SmtpIngress {
     if (!this.deps.spool.hasRoomFor(Math.max(declared, 64 * 1024))) {
       throw this.reject(listener, new SmtpReplyError(452, '4.3.1', 'Insufficient system storage, try again later', 'spool_full'));
     }
-    const verdict = checkSender(address.address, this.user(session), this.domains);
-    if ('error' in verdict) throw this.reject(listener, verdict.error);
     const state = this.sessions.get(session.id);
+    if (state) {
+      state.sendingDomain = undefined;
+      state.senderError = undefined;
+      state.kind = undefined;
+    }
+    const verdict = checkSender(address.address, this.user(session), this.domains);
+    if ('error' in verdict) {
+      if (!this.deps.feedback || !state) throw this.reject(listener, verdict.error);
+      state.senderError = verdict.error;
+      return;
+    }
+    const mayRelay = Boolean(this.user(session)) || (state?.trusted ?? false);
+    const paused = verdict.sendingDomain && mayRelay ? this.deps.gate?.pausedReason(verdict.sendingDomain) : undefined;
+    if (paused) {
+      throw this.reject(listener, new SmtpReplyError(451, '4.7.1', `Sending domain ${verdict.sendingDomain} is paused: ${paused}; try again later`, 'domain_paused'));
+    }
     if (state) state.sendingDomain = verdict.sendingDomain;
   }
 
   private onRcptTo(listener: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession): void {
-    const denied = checkRelayAllowed({ trusted: this.sessions.get(session.id)?.trusted ?? false, user: this.user(session) });
+    const state = this.sessions.get(session.id);
+    if (this.deps.feedback?.isFeedbackAddress(address.address) && state) {
+      if (state.kind === 'relay') throw this.reject(listener, separateTransaction());
+      state.kind = 'feedback';
+      return;
+    }
+    const denied = checkRelayAllowed({ trusted: state?.trusted ?? false, user: this.user(session) });
     if (denied) throw this.reject(listener, denied);
+    if (state?.senderError) throw this.reject(listener, state.senderError);
+    if (state?.kind === 'feedback') throw this.reject(listener, separateTransaction());
     if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@\[[^\]]+\]$/.test(address.address)) {
       throw this.reject(listener, new SmtpReplyError(550, '5.1.3', 'Recipient address must be user@domain', 'bad_recipient'));
     }
+    const domain = state?.sendingDomain;
+    if (domain && this.deps.gate?.isSuppressed(domain, address.address)) {
+      throw this.reject(
+        listener,
+        new SmtpReplyError(550, '5.1.1', `Recipient is suppressed for ${domain} after a hard bounce or complaint`, 'suppressed'),
+      );
+    }
+    if (state) state.kind = 'relay';
+  }
+
+  /** Reads a message for feedback addresses and hands it over; it is never queued. */
+  private async consumeFeedback(feedback: FeedbackIntake, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (size >= MAX_FEEDBACK_READ) continue;
+      chunks.push(chunk);
+      size += chunk.length;
+    }
+    if (stream.sizeExceeded) return ''; // smtp-server answers 552 5.3.4 itself
+    const recipients = session.envelope.rcptTo.map((r) => r.address);
+    try {
+      await feedback.consume(Buffer.concat(chunks), recipients, { ...this.sessions.get(session.id)?.logFields });
+    } catch (err) {
+      this.log(session, 'error', 'feedback report not recorded', { error: describeError(err), code: errorCode(err) });
+      throw new SmtpReplyError(451, '4.3.0', 'Temporary local problem, try again later', 'feedback_error', { cause: err });
+    }
+    return '2.0.0 Ok: report received';
   }
 
   private async onData(listener: ListenerConfig, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
     const state = this.sessions.get(session.id);
+    if (state?.kind === 'feedback' && this.deps.feedback) return this.consumeFeedback(this.deps.feedback, stream, session);
     const id = newQueueId();
     const now = new Date();
     let incoming: IncomingMessage;

@@ -1,0 +1,103 @@
+import type { ReputationService } from './reputation-service.ts';
+
+/**
+ * The reputation routes of the HTTP API as framework-free handlers: path parameters and the
+ * query in, status and JSON body out. The HTTP server (relay/src/api/) authenticates the caller
+ * and maps routes to these:
+ *
+ *   GET    /v1/domains/{domain}/reputation        getReputation
+ *   POST   /v1/domains/{domain}/resume            resumeDomain
+ *   GET    /v1/suppressions?domain=..&limit=..    listSuppressions
+ *   DELETE /v1/suppressions/{domain}/{recipient}  deleteSuppression
+ */
+export interface HttpResult {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+type Query = Readonly<Record<string, string | undefined>>;
+
+const DEFAULT_LIMIT = 1000;
+const MAX_LIMIT = 10_000;
+
+function problem(status: number, code: string, message: string): HttpResult {
+  return { status, body: { error: { code, message } } };
+}
+
+function unknownDomain(domain: string): HttpResult {
+  return problem(404, 'domain_not_found', `${domain} is not a sending domain of this relay`);
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+export function createReputationHandlers(reputation: ReputationService) {
+  const normalise = (domain: string | undefined) => (domain ?? '').trim().toLowerCase();
+
+  return {
+    async getReputation(params: { domain?: string }): Promise<HttpResult> {
+      const domain = normalise(params.domain);
+      const report = reputation.report(domain);
+      if (!report) return unknownDomain(domain);
+      const { paused } = report;
+      return {
+        status: 200,
+        body: {
+          domain,
+          paused: paused ? { source: paused.source, reason: paused.reason, ...(paused.source === 'reputation' ? { since: iso(paused.since) } : {}) } : null,
+          thresholds: report.thresholds,
+          windows: report.windows,
+        },
+      };
+    },
+
+    /** Lifts a reputation pause. A pause set by relay.yaml (domains[].paused) is lifted there, not here. */
+    async resumeDomain(params: { domain?: string }): Promise<HttpResult> {
+      const domain = normalise(params.domain);
+      if (!reputation.has(domain)) return unknownDomain(domain);
+      const resumed = await reputation.resume(domain, 'api');
+      const still = reputation.report(domain)!.paused;
+      if (still?.source === 'config') {
+        return problem(409, 'paused_by_config', `${domain} is paused by relay.yaml (domains[].paused); change the configuration to resume it`);
+      }
+      return { status: 200, body: { domain, resumed, paused: false } };
+    },
+
+    async listSuppressions(_params: Record<string, never>, query: Query): Promise<HttpResult> {
+      const domain = normalise(query.domain);
+      if (!domain) return problem(400, 'invalid_request', 'query parameter domain is required');
+      if (!reputation.has(domain)) return unknownDomain(domain);
+      const limitText = query.limit ?? String(DEFAULT_LIMIT);
+      const limit = /^\d{1,6}$/.test(limitText) ? Number(limitText) : NaN;
+      if (!(limit >= 1 && limit <= MAX_LIMIT)) return problem(400, 'invalid_request', `limit must be an integer between 1 and ${MAX_LIMIT}`);
+      const all = reputation.listSuppressions(domain);
+      return {
+        status: 200,
+        body: {
+          domain,
+          total: all.length,
+          suppressions: all.slice(0, limit).map((s) => ({
+            recipient: s.recipient,
+            reason: s.reason,
+            detail: s.detail,
+            since: iso(s.since),
+            expiresAt: iso(s.expiresAt),
+          })),
+        },
+      };
+    },
+
+    async deleteSuppression(params: { domain?: string; recipient?: string }): Promise<HttpResult> {
+      const domain = normalise(params.domain);
+      if (!reputation.has(domain)) return unknownDomain(domain);
+      const recipient = normalise(params.recipient);
+      if (!recipient.includes('@')) return problem(400, 'invalid_request', 'recipient must be an address');
+      const removed = await reputation.removeSuppression(domain, recipient);
+      if (!removed) return problem(404, 'suppression_not_found', `${recipient} is not suppressed for ${domain}`);
+      return { status: 204, body: null };
+    },
+  };
+}
+
+export type ReputationHandlers = ReturnType<typeof createReputationHandlers>;

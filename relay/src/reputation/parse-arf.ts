@@ -1,0 +1,59 @@
+import addressparser from 'nodemailer/lib/addressparser';
+import { addressOfField, decodedBody, header, parseContentType, parseEntity, parseFieldBlocks, walkParts, type MimePart } from './mime.ts';
+
+/** An abuse report in the Abuse Reporting Format (RFC 5965). */
+export interface ArfReport {
+  /** abuse | fraud | virus | other | not-spam ..., lower case. */
+  readonly feedbackType: string;
+  readonly userAgent: string | undefined;
+  /** Envelope sender of the reported message: our VERP return path when we used one. */
+  readonly originalMailFrom: string | undefined;
+  readonly originalRcptTo: readonly string[];
+  /** Header fields of the attached original (message/rfc822 or text/rfc822-headers), if any. */
+  readonly original: MimePart | undefined;
+}
+
+/** Returns undefined when the message has no message/feedback-report part. */
+export function parseArf(message: string): ArfReport | undefined {
+  const parts = walkParts(parseEntity(message));
+  const report = parts.find((p) => parseContentType(header(p, 'content-type')).type === 'message/feedback-report');
+  if (!report) return undefined;
+  const fields = new Map<string, string[]>();
+  for (const block of parseFieldBlocks(decodedBody(report))) {
+    for (const [name, values] of block) fields.set(name, [...(fields.get(name) ?? []), ...values]);
+  }
+  const attached = parts.find((p) => ['message/rfc822', 'text/rfc822-headers'].includes(parseContentType(header(p, 'content-type')).type));
+  return {
+    feedbackType: (fields.get('feedback-type')?.[0] ?? '').toLowerCase(),
+    userAgent: fields.get('user-agent')?.[0],
+    originalMailFrom: addressOfField(fields.get('original-mail-from')?.[0]),
+    originalRcptTo: (fields.get('original-rcpt-to') ?? []).map((v) => addressOfField(v)).filter((a): a is string => a !== undefined),
+    original: attached ? parseEntity(decodedBody(attached)) : undefined,
+  };
+}
+
+/** Return paths the report names: Original-Mail-From, then the attached original's Return-Path. */
+export function returnPathsOf(report: ArfReport): string[] {
+  const fromHeaders = (report.original?.headers.get('return-path') ?? []).map((v) => addressOfField(v));
+  return [report.originalMailFrom, ...fromHeaders].filter((a): a is string => a !== undefined);
+}
+
+/** Who complained, as far as the report says (providers often redact it). */
+export function complainantCandidates(report: ArfReport): string[] {
+  const headers = report.original?.headers;
+  const fromHeaders = ['to', 'delivered-to', 'x-original-to'].flatMap((name) => (headers?.get(name) ?? []).flatMap(addressesIn));
+  return [...new Set([...report.originalRcptTo, ...fromHeaders])];
+}
+
+/** The domain of the attached original's From: header, lower case. */
+export function originalFromDomain(report: ArfReport): string | undefined {
+  const from = report.original?.headers.get('from')?.[0];
+  const address = from ? addressesIn(from)[0] : undefined;
+  return address?.slice(address.lastIndexOf('@') + 1);
+}
+
+function addressesIn(value: string): string[] {
+  return addressparser(value, { flatten: true })
+    .map((a) => ('address' in a && a.address ? a.address.toLowerCase() : ''))
+    .filter((a) => a.includes('@'));
+}

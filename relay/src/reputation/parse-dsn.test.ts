@@ -1,0 +1,90 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isHardBounce, parseDsn } from './parse-dsn.ts';
+import { gmailDsn, outlookDsn, postfixDelayDsn, arfReport } from '../../../test/helpers/feedback-reports.ts';
+import { buildDsn } from '../delivery/dsn.ts';
+
+const TO = 'b-0mx0ocs85001omw8-0-0123456789ab-ba9876543210@bounces.example.com';
+
+test('a Gmail bounce (nested multipart/related, folded Diagnostic-Code) is a hard bounce for its recipient', () => {
+  const dsn = parseDsn(gmailDsn({ to: TO, recipient: 'Nobody@gmail.com' }));
+  assert.ok(dsn);
+  assert.equal(dsn.reportingMta, 'googlemail.com');
+  assert.equal(dsn.recipients.length, 1);
+  const [r] = dsn.recipients;
+  assert.equal(r!.finalRecipient, 'nobody@gmail.com');
+  assert.equal(r!.action, 'failed');
+  assert.equal(r!.status, '5.1.1');
+  assert.match(r!.diagnostic!, /^smtp; 550-5\.1\.1 The email account .*\?p=NoSuchUser$/);
+  assert.ok(isHardBounce(r!));
+});
+
+test('a Microsoft 365 NDR with a base64 delivery-status part gives Original- and Final-Recipient', () => {
+  const dsn = parseDsn(outlookDsn({ to: TO, recipient: 'gone.user@contoso.com' }));
+  assert.ok(dsn);
+  assert.deepEqual(
+    dsn.recipients.map((r) => [r.originalRecipient, r.finalRecipient, r.action, r.status]),
+    [['gone.user@contoso.com', 'gone.user@contoso.com', 'failed', '5.1.10']],
+  );
+  assert.ok(isHardBounce(dsn.recipients[0]!));
+});
+
+test('a Postfix delay warning is a DSN but not a hard bounce', () => {
+  const dsn = parseDsn(postfixDelayDsn({ to: TO, recipient: 'slow@example.org' }));
+  assert.ok(dsn);
+  assert.equal(dsn.recipients[0]!.action, 'delayed');
+  assert.equal(dsn.recipients[0]!.status, '4.4.1');
+  assert.equal(isHardBounce(dsn.recipients[0]!), false);
+});
+
+test("the relay's own DSNs parse back to what they report", () => {
+  const message = buildDsn({
+    hostname: 'relay.example.com',
+    queueId: 'Q1',
+    originalSender: 'app@example.com',
+    arrivalDate: new Date(0),
+    failures: [
+      { recipient: 'a@example.net', reply: '550 5.1.1 no such user', remoteHost: 'mx.example.net', expired: false },
+      { recipient: 'b@example.net', reply: '451 4.4.1 timeout', expired: true },
+    ],
+    originalHeaders: Buffer.from('Subject: x\r\n\r\n'),
+    now: new Date(0),
+    dsnId: 'D1',
+  });
+  const dsn = parseDsn(message.toString('latin1'));
+  assert.deepEqual(
+    dsn?.recipients.map((r) => [r.finalRecipient, r.status, isHardBounce(r)]),
+    [
+      ['a@example.net', '5.1.1', true],
+      ['b@example.net', '4.4.7', false],
+    ],
+  );
+});
+
+test('messages that are not delivery reports are not DSNs: an ARF report, an auto-reply, garbage', () => {
+  assert.equal(parseDsn(arfReport({ to: 'fbl@example.com', originalTo: 'x@example.net' })), undefined);
+  assert.equal(parseDsn('From: someone@example.net\r\nSubject: Out of office\r\n\r\nI am away until Monday.\r\n'), undefined);
+  assert.equal(parseDsn('\u0000\u0001 not even headers'), undefined);
+  assert.equal(parseDsn('Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x\r\n'), undefined);
+});
+
+test('hostile input parses to nothing instead of hanging or throwing', () => {
+  const long = `a@${'b'.repeat(200_000)}<`;
+  const report = [
+    'Content-Type: multipart/report; report-type=delivery-status; boundary="b"',
+    '',
+    '--b',
+    'Content-Type: message/delivery-status',
+    '',
+    'Reporting-MTA: dns; x',
+    '',
+    `Final-Recipient: rfc822; ${long}`,
+    'Action: failed',
+    `Status: 5.${'1'.repeat(100_000)}`,
+    '--b--',
+  ].join('\r\n');
+  const dsn = parseDsn(report);
+  assert.equal(dsn?.recipients[0]?.finalRecipient, undefined);
+  assert.equal(dsn?.recipients[0]?.status, '', 'no valid status');
+  assert.equal(parseDsn(`Content-Type: multipart/report; boundary="${'"'.repeat(50_000)}\r\n\r\n${'\r\n'.repeat(50_000)}`), undefined);
+});

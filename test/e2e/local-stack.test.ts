@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import nodemailer from 'nodemailer';
+import { parse } from 'yaml';
+import { getJson, condition } from '../operator/operator-helpers.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+import { LocalStack } from '../local-stack/local-stack.ts';
+
+/** The product as `npm start` runs it: resources applied with kubectl, mail in over SMTP and HTTP, out at the sink. */
+describe('end to end through the local stack', { timeout: 900_000 }, () => {
+  let stack: LocalStack;
+  const port = (name: string) => stack.pod()!.ports.get(name)!;
+  const metric = async (pattern: RegExp): Promise<number> => {
+    const text = await (await fetch(`http://127.0.0.1:${port('metrics')}/metrics`)).text();
+    return [...text.matchAll(new RegExp(`^${pattern.source} (\\d+(?:\\.\\d+)?)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+  };
+  const banner = (p: number) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(p, '127.0.0.1');
+      socket.once('data', (d) => {
+        resolve(d.toString());
+        socket.end('QUIT\r\n');
+      });
+      socket.once('error', reject);
+    });
+
+  before(async () => {
+    stack = await LocalStack.start({ dataDir: await tempDir('local-stack-') });
+  });
+
+  after(async () => {
+    await stack?.stop();
+  });
+
+  it('runs the relay pod the operator declares, and both resources become Ready', async () => {
+    await waitFor('the relay pod', () => stack.pod() !== undefined, 180_000);
+    await waitFor('MailRelay Ready', async () => condition(await getJson(stack.cp, stack.namespace, 'mailrelay/local'), 'Ready')?.status === 'True', 120_000);
+    await waitFor('SendingDomain Ready and DNSVerified', async () => {
+      const sd = await getJson(stack.cp, stack.namespace, 'sendingdomain/example-com');
+      return condition(sd, 'Ready')?.status === 'True' && condition(sd, 'DNSVerified')?.status === 'True';
+    }, 120_000);
+    assert.match(await banner(port('smtp')), /^220 relay\.local-stack\.test /);
+  });
+
+  it('delivers mail sent with AUTH over STARTTLS, DKIM-signed, to the sink', async () => {
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: port('submission'),
+      requireTLS: true,
+      tls: { ca: readFileSync(stack.credentials.caFile), servername: 'localhost' },
+      auth: { user: stack.credentials.username, pass: stack.credentials.password },
+    });
+    const info = await transport.sendMail({ from: 'app@example.com', to: 'someone@gmail.example', subject: 'e2e smtp', text: 'hello over SMTP' });
+    assert.match(info.response, /^250 2\.0\.0 Ok: queued as /);
+    await waitFor('the SMTP message at the sink', () => stack.sink.messages.some((m) => m.raw.includes('e2e smtp')), 120_000);
+    const got = stack.sink.messages.find((m) => m.raw.includes('e2e smtp'))!;
+    assert.deepEqual(got.to, ['someone@gmail.example']);
+    assert.deepEqual(got.dkim, ['pass example.com']);
+  });
+
+  it('refuses AUTH with a wrong password and relaying for unauthenticated clients outside trusted networks', async () => {
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: port('submission'),
+      requireTLS: true,
+      tls: { ca: readFileSync(stack.credentials.caFile), servername: 'localhost' },
+      auth: { user: stack.credentials.username, pass: 'wrong' },
+    });
+    await assert.rejects(transport.sendMail({ from: 'app@example.com', to: 'x@example.net', text: 'no' }), /535/);
+  });
+
+  it('delivers mail sent through the HTTP API, DKIM-signed', async () => {
+    const res = await fetch(`http://127.0.0.1:${port('http')}/v1/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.credentials.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ from: 'app@example.com', to: ['reader@outlook.example'], subject: 'e2e http', text: 'hello over HTTP' }),
+    });
+    assert.equal(res.status, 202, await res.clone().text());
+    assert.ok(((await res.json()) as { id?: string }).id);
+    await waitFor('the HTTP message at the sink', () => stack.sink.messages.some((m) => m.raw.includes('e2e http')), 120_000);
+    assert.deepEqual(stack.sink.messages.find((m) => m.raw.includes('e2e http'))!.dkim, ['pass example.com']);
+  });
+
+  it("shows the traffic in the relay's metrics", async () => {
+    assert.ok((await metric(/mailrelay_messages_received_total\{listener="submission"\}/)) >= 1);
+    assert.ok((await metric(/mailrelay_messages_received_total\{listener="http"\}/)) >= 1);
+    await waitFor('deliveries counted', async () => (await metric(/mailrelay_messages_delivered_total\{domain="example\.com",provider="[a-z]+"\}/)) >= 2, 30_000);
+  });
+
+  it('rolls the local relay to a new config when the MailRelay spec changes', async () => {
+    await stack.cp.kubectl(['patch', 'mailrelay', 'local', '-n', stack.namespace, '--type=merge', '-p', '{"spec":{"hostname":"relay2.local-stack.test"}}']);
+    await waitFor('the relay greets with the new name', async () => {
+      const pod = stack.pod();
+      return !!pod && /^220 relay2\.local-stack\.test /.test(await banner(pod.ports.get('smtp')!).catch(() => ''));
+    }, 120_000);
+    const config = parse(readFileSync(`${stack.pod()!.dir}/relay.yaml`, 'utf8')) as { hostname: string };
+    assert.equal(config.hostname, 'relay2.local-stack.test');
+  });
+});
