@@ -13,6 +13,7 @@ export type RelayErrorCode =
   | 'ERELAY_SPOOL_CLOSED'
   | 'ERELAY_TLS_LOAD'
   | 'ERELAY_USERS_INVALID'
+  | 'ERELAY_TOKENS_INVALID'
   | 'ERELAY_LISTEN';
 
 export class RelayError extends Error {
@@ -39,6 +40,25 @@ export class SmtpReplyError extends Error {
     this.responseCode = responseCode;
     this.enhancedCode = enhancedCode;
     this.reason = reason;
+  }
+}
+
+/**
+ * An HTTP API answer other than success: the status, a stable `error` code for clients, and
+ * the problems found (every bad field of a request at once). `reason` is the label of
+ * `mailrelay_messages_rejected_total`.
+ */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    message: string,
+    readonly reason: string,
+    readonly extra: { readonly problems?: ReadonlyArray<{ field: string; message: string }>; readonly retryAfter?: number; readonly body?: Record<string, unknown> } = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'HttpError';
   }
 }
 

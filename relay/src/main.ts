@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { loadConfig, loadDkimKeyFiles, loadUsers, loadVerpKeyFile } from './config/load-config.ts';
+import { loadConfig, loadDkimKeyFiles, loadTokens, loadUsers, loadVerpKeyFile } from './config/load-config.ts';
 import { createDomainSigner } from './dkim/domain-signer.ts';
 import { hashPassword } from './config/password.ts';
 import { parseDuration } from './config/units.ts';
@@ -9,7 +9,7 @@ import { createLogger } from './log.ts';
 import { Relay } from './relay.ts';
 import { describeError } from './errors.ts';
 
-const HELP = `mail-relay — the mail-relay-operator data plane: SMTP in, crash-safe spool, delivery out.
+const HELP = `mail-relay — the mail-relay-operator data plane: SMTP and HTTP in, crash-safe spool, delivery out.
 
 Usage:
   mail-relay --config FILE [--log-level LEVEL] [--shutdown-grace DURATION]
@@ -19,7 +19,8 @@ Usage:
 
 Options:
   -c, --config FILE          relay.yaml (see DESIGN.md "Relay config contract")
-      --check                validate the configuration, users file, DKIM and VERP keys, print every problem, exit
+      --check                validate the configuration, users file, API tokens file, DKIM and
+                             VERP keys, print every problem, exit
       --log-level LEVEL      error | warn | info | debug (default: info, or MAIL_RELAY_LOG_LEVEL)
       --shutdown-grace DUR   on SIGTERM, time for sessions in DATA to finish (default: 25s)
   -h, --help                 this text
@@ -101,10 +102,11 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  let config, users;
+  let config, users, tokens;
   try {
     config = loadConfig(values.config);
     users = loadUsers(config);
+    tokens = loadTokens(config);
     createDomainSigner(loadDkimKeyFiles(config));
     if (config.feedback.verpKeyFile) loadVerpKeyFile(config.feedback.verpKeyFile);
   } catch (err) {
@@ -112,14 +114,15 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (values.check) {
-    process.stdout.write(`${values.config}: ok (${config.listeners.length} listeners, ${users.length} users, ${config.domains.length} domains)\n`);
+    const api = config.http ? `; http API on port ${config.http.port} with ${tokens.length} tokens` : '';
+    process.stdout.write(`${values.config}: ok (${config.listeners.length} listeners, ${users.length} users, ${config.domains.length} domains)${api}\n`);
     return 0;
   }
 
   const logger = createLogger(values['log-level'] ?? process.env.MAIL_RELAY_LOG_LEVEL ?? 'info');
   let relay: Relay;
   try {
-    relay = await Relay.start(config, { logger, users, configPath: values.config });
+    relay = await Relay.start(config, { logger, users, tokens, configPath: values.config });
   } catch (err) {
     logger.error('relay failed to start', { error: describeError(err), code: (err as { code?: string }).code });
     return 1;

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { RelayConfig, UserEntry } from './config/schema.ts';
+import type { ApiTokenEntry, RelayConfig, UserEntry } from './config/schema.ts';
 import type { Logger } from './log.ts';
 import { createMetrics, type RelayMetrics } from './metrics/metrics.ts';
 import { createMetricsServer } from './metrics/metrics-server.ts';
@@ -14,10 +14,13 @@ import { loadDkimKeyFiles } from './config/load-config.ts';
 import { createDomainSigner } from './dkim/domain-signer.ts';
 import { ReputationService } from './reputation/reputation-service.ts';
 import { FeedbackProcessor } from './reputation/feedback-processor.ts';
+import { HttpApi } from './api/http-api.ts';
 
 export interface RelayOptions {
   readonly logger: Logger;
   readonly users: readonly UserEntry[];
+  /** Tokens of the HTTP API (http.tokensFile). */
+  readonly tokens?: readonly ApiTokenEntry[];
   /** How often mounted certificate files are checked for renewal. */
   readonly tlsPollMs?: number;
   readonly authDelayMs?: number;
@@ -46,7 +49,13 @@ export class Relay {
     readonly smtpPorts: ReadonlyMap<string, number>,
     readonly metricsPort: number,
     private readonly logger: Logger,
+    private readonly api: HttpApi | undefined,
   ) {}
+
+  /** Port of the HTTP API, when `http` is configured. */
+  get httpPort(): number | undefined {
+    return this.api?.port;
+  }
 
   static async start(config: RelayConfig, options: RelayOptions): Promise<Relay> {
     const { logger } = options;
@@ -60,6 +69,7 @@ export class Relay {
     let relay: Relay | undefined;
     const metricsServer = createMetricsServer(metrics.registry, () => relay?.ready ?? false);
     let reputation: ReputationService | undefined;
+    let api: HttpApi | undefined;
     try {
       reputation = await ReputationService.open({ config, metrics, logger });
       const rep = reputation;
@@ -86,6 +96,8 @@ export class Relay {
         });
       });
       certificates?.watch((pair) => ingress.updateCertificates(pair), options.tlsPollMs);
+      // The API refuses what SMTP refuses: reputation pauses and suppressed recipients.
+      api = config.http ? await HttpApi.start({ config, tokens: options.tokens ?? [], spool, gate: rep, metrics, logger }) : undefined;
       const delivery = new DeliveryEngine({
         config,
         spool,
@@ -106,12 +118,14 @@ export class Relay {
           })
         : undefined;
       watcher?.start(options.configPollMs ?? 5000);
-      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, rep, watcher, smtpPorts, metricsPort, logger);
+      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, rep, watcher, smtpPorts, metricsPort, logger, api);
       relay.ready = true;
-      logger.info('relay started', { hostname: config.hostname, listeners: Object.fromEntries(smtpPorts), metricsPort, queued: spool.size });
+      logger.info('relay started', { hostname: config.hostname, listeners: Object.fromEntries(smtpPorts), metricsPort, httpPort: api?.port, queued: spool.size });
       return relay;
     } catch (err) {
       metricsServer.close();
+      await api?.stop(0);
+      await api?.close();
       await reputation?.close();
       await spool.close();
       throw err;
@@ -124,7 +138,8 @@ export class Relay {
     this.logger.info('relay stopping', { graceMs, connections: this.ingress.connectionCount });
     this.certificates?.stop();
     this.watcher?.stop();
-    await Promise.all([this.ingress.close(graceMs), this.delivery.stop(graceMs)]);
+    await Promise.all([this.ingress.close(graceMs), this.delivery.stop(graceMs), this.api?.stop(graceMs)]);
+    await this.api?.close();
     await this.reputation.close();
     await this.spool.close();
     await new Promise<void>((resolve) => {

@@ -6,25 +6,31 @@
 #   postfix:    smtp-source -> Postfix relay -> smtp-sink (../shared/bench/postfix-anchor.sh)
 #   memory:     relay RSS while relaying at concurrency 50, RSS growth for one 25 MiB message,
 #               RSS with 100,000 messages queued for a dead destination, and the restart time to recover them
+#   http:       wrk (50 connections, 1 KiB JSON messages) -> relay HTTP API (202 after the spool fsync)
+#               -> smtp-sink, against a bare node:http server answering 202 (the ceiling) and the
+#               relay's own SMTP acceptance of the same message size at concurrency 50
 #
 # Absolute figures on a shared 2-core machine are noise: read the ratios, which come from
 # the same run. Results: bench-results/<time>/ (TSV from the shared harness, summary.md).
 # Options: -n N messages per run (default 4000), -r RUNS (default 3), -q quick (n=1000, r=1),
-#          -P skip the Postfix anchor.
+#          -P skip the Postfix anchor, -H only the HTTP API part.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
-N=4000; RUNS=3; POSTFIX=1; QUEUED=100000
-while getopts "n:r:qP" o; do
-  case $o in n) N=$OPTARG;; r) RUNS=$OPTARG;; q) N=1000; RUNS=1; QUEUED=20000;; P) POSTFIX=0;; *) sed -n 2,14p "$0"; exit 2;; esac
+N=4000; RUNS=3; POSTFIX=1; QUEUED=100000; HTTP_ONLY=0; HTTP_SECS=10
+while getopts "n:r:qPH" o; do
+  case $o in n) N=$OPTARG;; r) RUNS=$OPTARG;; q) N=1000; RUNS=1; QUEUED=20000; HTTP_SECS=5;; P) POSTFIX=0;; H) HTTP_ONLY=1; POSTFIX=0;; *) sed -n 2,18p "$0"; exit 2;; esac
 done
-RELAY_PORT=2525; SINK_PORT=2600; POSTFIX_PORT=2625; METRICS_PORT=9190
+RELAY_PORT=2525; SINK_PORT=2600; POSTFIX_PORT=2625; METRICS_PORT=9190; HTTP_PORT=8180; BASE_PORT=8181
+export BENCH_TOKEN=bench-token-0123456789abcdef
 OUT=$ROOT/bench-results/$(date +%Y%m%d-%H%M%S); mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/mail-relay-bench.XXXXXX)
-RELAY_PID=""; SAMPLER_PID=""
+RELAY_PID=""; SAMPLER_PID=""; BASE_PID=""; SINK_PID=""
 
 cleanup() {
   [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null || true
+  [ -n "$BASE_PID" ] && kill "$BASE_PID" 2>/dev/null || true
+  [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null || true
   if [ -n "$RELAY_PID" ]; then kill "$RELAY_PID" 2>/dev/null || true; wait "$RELAY_PID" 2>/dev/null || true; fi
   [ "$POSTFIX" = 1 ] && RELAY_PORT=$POSTFIX_PORT "$SHARED/postfix-anchor.sh" stop >/dev/null 2>&1 || true
   rm -rf "$WORK"
@@ -34,6 +40,7 @@ trap 'exit 130' INT TERM
 
 if ! command -v smtp-source >/dev/null && [ ! -x /usr/sbin/smtp-source ]; then "$SHARED/postfix-anchor.sh" install; fi
 command -v bc >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y bc; }
+command -v wrk >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; }
 PATH=$PATH:/usr/sbin
 (cd "$ROOT" && npm run --silent build)
 
@@ -46,7 +53,9 @@ limits: { maxMessageSize: 50Mi, maxConnections: 5000 }
 queue: { dir: $WORK/spool, minFreeSpace: 0 }
 delivery: { mode: smarthost, smarthost: { host: 127.0.0.1, port: $SINK_PORT, tls: none } }
 metrics: { address: 127.0.0.1, port: $METRICS_PORT }
+http: { address: 127.0.0.1, port: $HTTP_PORT, tokensFile: $WORK/tokens.yaml }
 YAML
+echo "- { name: bench, token: $BENCH_TOKEN }" > "$WORK/tokens.yaml"
 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 start_relay() { # keep: reuse the spool of the last run
@@ -64,6 +73,61 @@ sample_rss() { local peak=0 r; while :; do r=$(rss_kib "$1"); [ "$r" -gt "$peak"
 queue_size() { curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^mailrelay_queue_messages\{/ {s+=$2} END {print s+0}'; }
 wait_empty() { for _ in $(seq 1 1200); do [ "$(queue_size)" = 0 ] && return 0; sleep 0.1; done; return 1; }
 export -f queue_size wait_empty; export METRICS_PORT
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "NA"; exit}; print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2}'; }
+rate() { awk -F'\t' -v l="$1" -v s="$2" -v c="$3" -v col="$4" '$1==l && $3==s && $4==c && $col ~ /^[0-9.]+$/ {print $col}' "$OUT/results.tsv" | median; }
+ratio() { if [ "$1" = NA ] || [ "$2" = NA ]; then echo NA; else printf '%.2f' "$(echo "$1 / $2" | bc -l)"; fi; }
+
+# wrk at 50 connections for HTTP_SECS against URL; appends "label rate non2xx errors accepted" to http.tsv.
+# accepted: messages the relay counted as received over HTTP during the run (0 for the baseline).
+http_received() { curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^mailrelay_messages_received_total\{listener="http"\}/ {print $2+0}'; }
+# CPU seconds the relay process has used (user + system)
+relay_cpu() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$RELAY_PID/stat"; }
+# relay CPU microseconds per message over a run: accepting and delivering (measured until the queue is empty)
+cpu_per_msg() { if [ "$3" -gt 0 ]; then printf '%.0f' "$(echo "($2 - $1) * 1000000 / $3" | bc -l)"; else echo NA; fi; }
+wrk_run() {
+  local before=0 after=0 c0=0 c1=0 cpu=NA
+  if [ "$1" = ours ]; then before=$(http_received); c0=$(relay_cpu); fi
+  wrk -t1 -c50 -d"${HTTP_SECS}s" -s "$ROOT/test/bench/http-post.lua" "$2" > "$WORK/wrk.out" 2>&1
+  if [ "$1" = ours ]; then after=$(http_received); wait_empty || true; c1=$(relay_cpu); cpu=$(cpu_per_msg "$c0" "$c1" "$((after - before))"); fi
+  local r bad err
+  r=$(awk '/^Requests\/sec/ {print $2}' "$WORK/wrk.out"); bad=$(awk '/Non-2xx/ {print $5}' "$WORK/wrk.out")
+  err=$(awk '/Socket errors/ {gsub(",", ""); print $4+$6+$8+$10}' "$WORK/wrk.out")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "${r:-NA}" "${bad:-0}" "${err:-0}" "$((after - before))" "$cpu" | tee -a "$OUT/http.tsv"
+}
+http_col() { awk -F'\t' -v l="$1" -v c="$2" '$1==l {print $c}' "$OUT/http.tsv"; }
+
+echo "== HTTP API: wrk (50 connections, 1 KiB JSON) -> relay (durable spool) -> smtp-sink; baselines: bare node:http, our SMTP"
+node "$ROOT/test/bench/http-baseline.mjs" $BASE_PORT & BASE_PID=$!
+sleep 0.5
+for _ in $(seq 1 "$RUNS"); do wrk_run node-http "http://127.0.0.1:$BASE_PORT/v1/messages"; done
+kill "$BASE_PID"; wait "$BASE_PID" 2>/dev/null || true; BASE_PID=""
+start_relay
+smtp_received() { curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^mailrelay_messages_received_total\{listener="bench"\}/ {print $2+0}'; }
+m0=$(smtp_received); c0=$(relay_cpu)
+"$SHARED/relay-bench.sh" -p $RELAY_PORT -k $SINK_PORT -n "$N" -s 1024 -c 50 -r "$RUNS" -L ours-smtp -o "$OUT/results.tsv" -w wait_empty >/dev/null
+wait_empty || true
+smtp_cpu=$(cpu_per_msg "$c0" "$(relay_cpu)" "$(( $(smtp_received) - ${m0:-0} ))")
+smtp-sink -u nobody 127.0.0.1:$SINK_PORT 1024 >/dev/null 2>&1 & SINK_PID=$!
+for _ in $(seq 1 "$RUNS"); do wait_empty; wrk_run ours "http://127.0.0.1:$HTTP_PORT/v1/messages"; done
+wait_empty || true
+kill "$SINK_PID"; wait "$SINK_PID" 2>/dev/null || true; SINK_PID=""
+stop_relay
+h_ours=$(http_col ours 2 | median); h_base=$(http_col node-http 2 | median); h_smtp=$(rate ours-smtp 1024 50 9)
+h_bad=$(http_col ours 3 | awk '{s+=$1} END {print s+0}'); h_err=$(http_col ours 4 | awk '{s+=$1} END {print s+0}')
+h_cpu=$(http_col ours 6 | median)
+{
+  echo "## HTTP API submission ($(date -u +%FT%TZ), wrk 50 connections, ${HTTP_SECS}s x $RUNS runs, 1 KiB JSON messages, medians)"
+  echo
+  echo "| HTTP API msg/s (202 after fsync) | bare node:http 202 req/s | ours/node:http | our SMTP acceptance, 1 KiB c50 msg/s | HTTP/SMTP | target |"
+  echo "|---|---|---|---|---|---|"
+  echo "| $h_ours | $h_base | $(ratio "$h_ours" "$h_base") | $h_smtp | $(ratio "$h_ours" "$h_smtp") | >= 1500 msg/s |"
+  echo
+  echo "Relay CPU per message, accepted and delivered: HTTP ${h_cpu} us, SMTP ${smtp_cpu} us (HTTP/SMTP $(ratio "$h_cpu" "$smtp_cpu"))."
+  echo "Non-2xx answers: $h_bad; socket errors: $h_err; messages the relay counted per run: $(http_col ours 5 | tr '\n' ' ')"
+  echo
+} | tee "$OUT/http-summary.md"
+[ "$HTTP_ONLY" = 1 ] && exit 0
 
 echo "== ceiling (smtp-source -> smtp-sink)"
 for size in 4096 102400; do for conc in 10 50; do
@@ -111,10 +175,7 @@ if [ "$POSTFIX" = 1 ]; then
   RELAY_PORT=2525
 fi
 
-# median accept rate per label/size/conc, and the ratios
-median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "NA"; exit}; print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2}'; }
-rate() { awk -F'\t' -v l="$1" -v s="$2" -v c="$3" -v col="$4" '$1==l && $3==s && $4==c && $col ~ /^[0-9.]+$/ {print $col}' "$OUT/results.tsv" | median; }
-ratio() { if [ "$1" = NA ] || [ "$2" = NA ]; then echo NA; else printf '%.2f' "$(echo "$1 / $2" | bc -l)"; fi; }
+# median accept rate per label/size/conc, and the ratios (helpers above)
 {
   echo "## mail-relay acceptance benchmark ($(date -u +%FT%TZ), n=$N, runs=$RUNS, medians)"
   echo
@@ -130,4 +191,6 @@ ratio() { if [ "$1" = NA ] || [ "$2" = NA ]; then echo NA; else printf '%.2f' "$
   echo "Relay RSS growth accepting one 25 MiB message: $(( (peak25 - base) / 1024 )) MiB (from $(( base / 1024 )) MiB)"
   echo "Relay RSS with $queued_before messages queued for a dead destination: $(( rss_queued / 1024 )) MiB"
   echo "Restart with that spool: ready after ${recover_s}s (process start included) with $queued_after messages recovered"
+  echo
+  cat "$OUT/http-summary.md"
 } | tee "$OUT/summary.md"

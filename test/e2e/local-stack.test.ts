@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
 import { parse } from 'yaml';
 import { getJson, condition } from '../operator/operator-helpers.ts';
-import { tempDir } from '../helpers/temp-dir.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { LocalStack } from '../local-stack/local-stack.ts';
 
@@ -27,12 +28,16 @@ describe('end to end through the local stack', { timeout: 900_000 }, () => {
       socket.once('error', reject);
     });
 
+  // Made here, not with tempDir(): its after() hook would run at the end of before().
+  const dataDir = mkdtempSync(join(tmpdir(), 'local-stack-'));
+
   before(async () => {
-    stack = await LocalStack.start({ dataDir: await tempDir('local-stack-') });
+    stack = await LocalStack.start({ dataDir });
   });
 
   after(async () => {
     await stack?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('runs the relay pod the operator declares, and both resources become Ready', async () => {
@@ -88,6 +93,14 @@ describe('end to end through the local stack', { timeout: 900_000 }, () => {
     assert.ok((await metric(/mailrelay_messages_received_total\{listener="submission"\}/)) >= 1);
     assert.ok((await metric(/mailrelay_messages_received_total\{listener="http"\}/)) >= 1);
     await waitFor('deliveries counted', async () => (await metric(/mailrelay_messages_delivered_total\{domain="example\.com",provider="[a-z]+"\}/)) >= 2, 30_000);
+  });
+
+  it('reports the relay figures in the SendingDomain status', async () => {
+    await waitFor('status.reputation.delivered', async () => {
+      const sd = (await getJson(stack.cp, stack.namespace, 'sendingdomain/example-com')) as { status?: { reputation?: { delivered?: number; pods?: number } } } | undefined;
+      return (sd?.status?.reputation?.delivered ?? 0) >= 2 && sd?.status?.reputation?.pods === 1;
+    }, 60_000);
+    assert.equal(condition(await getJson(stack.cp, stack.namespace, 'sendingdomain/example-com'), 'Paused')?.status, 'False');
   });
 
   it('rolls the local relay to a new config when the MailRelay spec changes', async () => {

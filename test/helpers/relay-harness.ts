@@ -5,7 +5,8 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../../relay/src/config/parse-config.ts';
 import { hashPassword } from '../../relay/src/config/password.ts';
 import { Relay } from '../../relay/src/relay.ts';
-import type { UserEntry } from '../../relay/src/config/schema.ts';
+import type { ApiTokenEntry, UserEntry } from '../../relay/src/config/schema.ts';
+import { loadTokens } from '../../relay/src/config/load-config.ts';
 import { testLogger } from './logger.ts';
 import { makeCertificates, type TestCertificates } from './certs.ts';
 import { tempDir } from './temp-dir.ts';
@@ -15,6 +16,8 @@ export interface HarnessOptions {
   readonly config?: Record<string, unknown>;
   readonly users?: ReadonlyArray<{ username: string; password: string; allowedSenderDomains?: string[] }>;
   readonly dir?: string;
+  /** Enables the HTTP API on 127.0.0.1 with these tokens (written to a tokens file, read back as the CLI does). */
+  readonly tokens?: readonly ApiTokenEntry[];
 }
 
 export interface Harness {
@@ -23,6 +26,8 @@ export interface Harness {
   readonly certs: TestCertificates;
   port(listener: string): number;
   metricsUrl: string;
+  /** `http://127.0.0.1:PORT` of the HTTP API (with `tokens`). */
+  apiUrl: string;
   /** relay.yaml as written (the relay re-reads it every 100 ms). */
   configPath: string;
   restart(): Promise<Harness>;
@@ -42,6 +47,8 @@ export async function startRelay(options: HarnessOptions = {}): Promise<Harness>
   }
   const usersFile = join(dir, 'users.yaml');
   writeFileSync(usersFile, stringify(users));
+  const tokensFile = join(dir, 'tokens.yaml');
+  if (options.tokens) writeFileSync(tokensFile, stringify(options.tokens));
   const raw = {
     hostname: 'relay.test',
     listeners: [
@@ -57,12 +64,13 @@ export async function startRelay(options: HarnessOptions = {}): Promise<Harness>
     // nothing listens on port 1: delivery attempts are deferred and nothing leaves loopback
     delivery: { mode: 'smarthost', smarthost: { host: '127.0.0.1', port: 1, tls: 'none' } },
     metrics: { address: '127.0.0.1', port: 0 },
+    ...(options.tokens ? { http: { address: '127.0.0.1', port: 0, tokensFile } } : {}),
     ...options.config,
   };
   const config = parseConfig(raw);
   const configPath = join(dir, 'relay.yaml');
   writeFileSync(configPath, stringify(raw));
-  const relay = await Relay.start(config, { logger: testLogger, users, tlsPollMs: 100, authDelayMs: 20, configPath, configPollMs: 100 });
+  const relay = await Relay.start(config, { logger: testLogger, users, tokens: loadTokens(config), tlsPollMs: 100, authDelayMs: 20, configPath, configPollMs: 100 });
   let stopped = false;
   const stop = async () => {
     if (!stopped) {
@@ -81,6 +89,7 @@ export async function startRelay(options: HarnessOptions = {}): Promise<Harness>
       return port;
     },
     metricsUrl: `http://127.0.0.1:${relay.metricsPort}/metrics`,
+    apiUrl: `http://127.0.0.1:${relay.httpPort ?? 0}`,
     configPath,
     async restart() {
       await stop();

@@ -78,7 +78,7 @@ export class LocalStack {
       cleanup.push(() => publisher.stop());
 
       const operatorLog = createWriteStream(join(opts.dataDir, 'operator.log'));
-      const operator = spawnOperator(cp, ['--no-leader-elect', '--resolvers', dns.server, '--dns-check-interval', '5s', '--relay-image', 'local/mail-relay:dev']);
+      const operator = spawnOperator(cp, ['--no-leader-elect', '--resolvers', dns.server, '--dns-check-interval', '5s', '--reputation-interval', '2s', '--relay-image', 'local/mail-relay:dev']);
       cleanup.push(async () => {
         if (operator.exitCode === null) {
           const exited = new Promise((r) => operator.once('exit', r));

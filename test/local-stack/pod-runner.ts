@@ -231,9 +231,32 @@ export class PodRunner {
     clearTimeout(timer);
   }
 
-  /** What the StatefulSet controller would report, so the operator sees the rollout finish. */
+  /**
+   * What the StatefulSet and EndpointSlice controllers would report: the rollout's progress, and
+   * where each ready pod's ports are (here: its local ports), which the operator reads metrics from.
+   */
   async #reportStatus(set: V1StatefulSet, hash: string): Promise<void> {
     const pods = [...this.pods.values()].filter((p) => p.namespace === set.metadata!.namespace && p.relay === set.metadata!.name);
+    const headless = set.spec!.serviceName!;
+    for (const pod of pods) {
+      await this.#rest.request('PATCH', resourcePath('discovery.k8s.io/v1', 'endpointslices', pod.namespace, `${headless}-${pod.name}`), {
+        contentType: 'application/apply-patch+yaml',
+        query: { fieldManager: 'local-stack', force: true },
+        body: {
+          apiVersion: 'discovery.k8s.io/v1',
+          kind: 'EndpointSlice',
+          metadata: {
+            name: `${headless}-${pod.name}`,
+            namespace: pod.namespace,
+            // As the EndpointSlice controller does: the Service's labels plus its name.
+            labels: { ...set.metadata!.labels, 'kubernetes.io/service-name': headless, 'endpointslice.kubernetes.io/managed-by': 'local-stack' },
+          },
+          addressType: 'IPv4',
+          endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: pod.ready }, hostname: pod.name }],
+          ports: [...pod.ports].map(([name, port]) => ({ name, port, protocol: 'TCP' })),
+        },
+      });
+    }
     const ready = pods.filter((p) => p.ready).length;
     const revision = `${set.metadata!.name}-${hash.slice(0, 10)}`;
     await this.#rest.request('PATCH', resourcePath('apps/v1', 'statefulsets', set.metadata!.namespace, set.metadata!.name, 'status'), {

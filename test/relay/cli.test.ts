@@ -62,6 +62,29 @@ test('--check reads the VERP key file and refuses a short one', async () => {
   assert.equal(ok.code, 0, ok.stderr);
 });
 
+test('--check validates the HTTP API tokens file and names how many tokens the API has', async () => {
+  const dir = await tempDir();
+  const tokensFile = join(dir, 'tokens.yaml');
+  const config = writeConfig(dir, {
+    hostname: 'relay.test',
+    listeners: [{ name: 'smtp', port: 2525 }],
+    queue: { dir: join(dir, 'q') },
+    http: { port: 8080, tokensFile },
+  });
+  writeFileSync(tokensFile, '- { name: app1, token: app1-secret-token-0001, allowedSenderDomains: [example.com] }\n- { name: app2, tokenHash: "sha256:' + '0'.repeat(64) + '" }\n');
+  const ok = await runCli(['--config', config, '--check']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /ok \(1 listeners, 0 users, 0 domains\); http API on port 8080 with 2 tokens/);
+
+  writeFileSync(tokensFile, '- { name: app1, token: short }\n- { name: app1, tokenHash: nope }\n');
+  const bad = await runCli(['--config', config, '--check']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /tokens\.yaml\[0\]\.token: must be at least 16/);
+  assert.match(bad.stderr, /tokens\.yaml\[1\]\.tokenHash: must be sha256:/);
+  assert.match(bad.stderr, /tokens\.yaml\[1\]\.name: duplicates token app1/);
+  assert.doesNotMatch(bad.stderr, /short/, 'a token is never printed');
+});
+
 test('hash-password prints an scrypt hash that verifies the password from stdin', async () => {
   const { code, stdout } = await runCli(['hash-password'], 's3cret pass\n');
   assert.equal(code, 0);

@@ -1,4 +1,4 @@
-import type { KubernetesObject, V1ConfigMap, V1PodDisruptionBudget, V1Secret, V1Service, V1StatefulSet } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ConfigMap, V1EndpointSlice, V1PodDisruptionBudget, V1Secret, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { MailRelay, SendingDomain } from '../api/v1alpha1/types.ts';
 import type { Applier } from '../kube/apply.ts';
@@ -7,6 +7,7 @@ import type { Informer } from '../kube/informer.ts';
 import type { RestClient } from '../kube/rest-client.ts';
 import type { DnsVerifier } from './dns-verifier.ts';
 import type { PasswordHashes } from './password-hashes.ts';
+import type { DomainFigures } from './relay-figures.ts';
 
 /** The caches the controllers read instead of the API server. */
 export interface Caches {
@@ -17,6 +18,8 @@ export interface Caches {
   readonly statefulSets: Informer<V1StatefulSet>;
   readonly services: Informer<V1Service>;
   readonly pdbs: Informer<V1PodDisruptionBudget>;
+  /** Of the relays' headless Services: where their pods' metrics are. */
+  readonly endpointSlices: Informer<V1EndpointSlice>;
 }
 
 export interface ControllerSettings {
@@ -34,6 +37,8 @@ export interface ControllerContext {
   readonly dns: DnsVerifier;
   readonly hashes: PasswordHashes;
   readonly settings: ControllerSettings;
+  /** What the relay pods last reported for a domain. */
+  readonly reputation: { get(namespace: string, relay: string, domain: string): DomainFigures | undefined };
   readonly logger: Logger;
   readonly now: () => Date;
 }

@@ -13,6 +13,7 @@ import type { Caches, ControllerContext, ControllerSettings } from './context.ts
 import { DnsVerifier } from './dns-verifier.ts';
 import { reconcileMailRelay } from './mail-relay-controller.ts';
 import { PasswordHashes } from './password-hashes.ts';
+import { ReputationPoller } from './reputation-poller.ts';
 import { reconcileSendingDomain, type DnsCheckState } from './sending-domain-controller.ts';
 
 export interface ManagerOptions extends ControllerSettings {
@@ -20,6 +21,8 @@ export interface ManagerOptions extends ControllerSettings {
   readonly resolvers: readonly string[];
   readonly resyncMs: number;
   readonly workers: number;
+  /** How often relay pods' /metrics are read for SendingDomain reputation. */
+  readonly reputationIntervalMs: number;
   /** This replica's name, as the reporting instance of its Events. */
   readonly identity: string;
   readonly logger: Logger;
@@ -39,6 +42,7 @@ export class Manager {
   readonly caches: Caches;
   readonly applier: Applier;
   readonly queue: WorkQueue;
+  readonly poller: ReputationPoller;
   readonly #ctx: ControllerContext;
   readonly #dnsState = new Map<string, DnsCheckState>();
   readonly #opts: ManagerOptions;
@@ -59,7 +63,18 @@ export class Manager {
       statefulSets: informer('apps/v1', 'StatefulSet', 'statefulsets', MANAGED_SELECTOR),
       services: informer('v1', 'Service', 'services', MANAGED_SELECTOR),
       pdbs: informer('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets', MANAGED_SELECTOR),
+      // The EndpointSlice controller copies the Service's labels, ours included.
+      endpointSlices: informer('discovery.k8s.io/v1', 'EndpointSlice', 'endpointslices', MANAGED_SELECTOR),
     };
+    this.poller = new ReputationPoller(
+      this.caches.endpointSlices,
+      () => this.caches.relays.list().map((r) => ({ namespace: r.metadata!.namespace!, name: r.metadata!.name! })),
+      (namespace, relay) => {
+        for (const sd of this.caches.domains.list(namespace)) if (sd.spec.relayRef.name === relay) this.queue.add(`SendingDomain/${namespace}/${sd.metadata!.name}`);
+      },
+      opts.logger,
+      opts.reputationIntervalMs,
+    );
     this.applier = new Applier(kc, { onWrite: (w) => opts.metrics.apiWrites.inc({ kind: w.kind, result: w.result }) });
     this.queue = new WorkQueue({ onError: (key, err) => opts.logger.warn('reconcile failed; retrying with backoff', { key, error: describeError(err) }) });
     this.#ctx = {
@@ -70,6 +85,7 @@ export class Manager {
       dns: new DnsVerifier(opts.resolvers),
       hashes: new PasswordHashes(),
       settings: { relayImage: opts.relayImage, dnsCheckIntervalMs: opts.dnsCheckIntervalMs },
+      reputation: this.poller,
       logger: opts.logger,
       now: () => new Date(),
     };
@@ -83,6 +99,7 @@ export class Manager {
     await Promise.all(all.map((i) => i.waitForSync()));
     this.#opts.logger.info('caches synced', { namespaces: this.#opts.namespaces });
     this.#running = this.queue.run(this.#opts.workers, (key) => this.#reconcile(key));
+    this.poller.start();
   }
 
   get synced(): boolean {
@@ -90,6 +107,7 @@ export class Manager {
   }
 
   async stop(): Promise<void> {
+    await this.poller.stop();
     await this.queue.shutdown();
     await this.#running;
     await Promise.all((Object.values(this.caches) as Informer<KubernetesObject>[]).map((i) => i.stop()));

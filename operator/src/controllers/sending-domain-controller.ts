@@ -9,6 +9,7 @@ import { buildDnsRecords, dkimAlgorithmOf, type DkimAlgorithm, type DnsRecord } 
 import { names } from '../resources/names.ts';
 import { secretString, type ControllerContext, type ReconcileResult } from './context.ts';
 import type { RecordCheck } from './dns-verifier.ts';
+import type { DomainFigures } from './relay-figures.ts';
 
 type DkimState =
   | { readonly ready: true; readonly secretName: string; readonly key: string; readonly algorithm: DkimAlgorithm; readonly publicKey: KeyObject; readonly reason: string; readonly message: string }
@@ -50,23 +51,57 @@ export async function reconcileSendingDomain(ctx: ControllerContext, dnsState: M
   const verifiedRecords: DnsRecord[] = records.map((r, i) => ({ ...r, verified: checked.results[i]!.verified, result: checked.results[i]!.result }));
 
   const generation = sd.metadata.generation ?? 0;
+  const figures = ctx.reputation.get(namespace, sd.spec.relayRef.name, sd.spec.domain);
   const conditions: ConditionInput[] = [
     readyCondition(sd, relay !== undefined, dkim),
     { type: SendingDomainConditions.DKIMKeyReady, status: dkim.ready ? 'True' : 'False', reason: dkim.reason, message: dkim.message },
     dnsCondition(verifiedRecords),
-    sd.spec.paused
-      ? { type: SendingDomainConditions.Paused, status: 'True', reason: Reasons.PausedBySpec, message: 'spec.paused is true: new mail is refused and queued mail is held' }
-      : { type: SendingDomainConditions.Paused, status: 'False', reason: Reasons.NotPaused, message: 'the domain may send' },
+    pausedCondition(sd, figures),
   ];
   const status: SendingDomainStatus = {
     observedGeneration: generation,
     ...(dkim.ready ? { dkim: { secretName: dkim.secretName, key: dkim.key, selector: sd.spec.dkim.selector, algorithm: dkim.algorithm } } : {}),
     dnsRecords: verifiedRecords,
-    ...(sd.status?.reputation ? { reputation: sd.status.reputation } : {}),
+    ...(figures ? { reputation: reputationStatus(figures) } : sd.status?.reputation ? { reputation: sd.status.reputation } : {}),
     conditions: buildConditions(sd.status?.conditions, conditions, generation, ctx.now().toISOString().replace(/\.\d{3}Z$/, 'Z')),
   };
   await ctx.applier.applyStatus({ apiVersion: sd.apiVersion, kind: sd.kind, metadata: { name, namespace }, status }, { live: sd });
   return { requeueAfterMs: Math.max(1000, checked.at + ctx.settings.dnsCheckIntervalMs - nowMs) };
+}
+
+function pausedCondition(sd: SendingDomain, figures: DomainFigures | undefined): ConditionInput {
+  const type = SendingDomainConditions.Paused;
+  if (sd.spec.paused) return { type, status: 'True', reason: Reasons.PausedBySpec, message: 'spec.paused is true: new mail is held' };
+  if (figures && figures.pausedPods > 0) {
+    const { maxBounceRate, maxComplaintRate } = sd.spec.reputation;
+    const why =
+      figures.bounceRate > maxBounceRate
+        ? `bounce rate ${percent(figures.bounceRate)} over ${percent(maxBounceRate)}`
+        : figures.complaintRate > maxComplaintRate
+          ? `complaint rate ${percent(figures.complaintRate)} over ${percent(maxComplaintRate)}`
+          : 'a reputation threshold was crossed';
+    return { type, status: 'True', reason: Reasons.ReputationBreach, message: `paused by ${figures.pausedPods} of ${figures.pods} relay pods: ${why} (24 h); new mail is refused, queued mail held until resumed` };
+  }
+  return { type, status: 'False', reason: Reasons.NotPaused, message: 'the domain may send' };
+}
+
+function percent(rate: number): string {
+  return `${(rate * 100).toFixed(rate < 0.01 ? 2 : 1)}%`;
+}
+
+/** Rates rounded so that noise in the last digits does not cost a status write. */
+function reputationStatus(f: DomainFigures): NonNullable<SendingDomainStatus['reputation']> {
+  const round = (n: number) => Math.round(n * 10_000) / 10_000;
+  return {
+    bounceRate: round(f.bounceRate),
+    complaintRate: round(f.complaintRate),
+    deferralRate: round(f.deferralRate),
+    delivered: f.delivered,
+    bounced: f.bounced,
+    complaints: f.complaints,
+    pausedPods: f.pausedPods,
+    pods: f.pods,
+  };
 }
 
 function readyCondition(sd: SendingDomain, relayFound: boolean, dkim: DkimState): ConditionInput {

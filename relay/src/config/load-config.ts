@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { RelayError } from '../errors.ts';
-import type { RelayConfig, UserEntry } from './schema.ts';
+import type { ApiTokenEntry, RelayConfig, UserEntry } from './schema.ts';
 import { parseConfig } from './parse-config.ts';
 import { parseUsers } from './parse-users.ts';
+import { parseTokens } from './parse-tokens.ts';
 
 /** The only place the relay reads its configuration files. */
 
@@ -51,4 +52,10 @@ export function loadVerpKeyFile(path: string): Buffer {
   const key = Buffer.from(readSecretFile(path), 'utf8');
   if (key.length < 16) throw new RelayError('ERELAY_CONFIG_INVALID', `${path}: feedback.verpKeyFile must hold at least 16 bytes`);
   return key;
+}
+
+/** The HTTP API's tokens (`http.tokensFile`); none when the API is off or has no file. */
+export function loadTokens(config: RelayConfig): ApiTokenEntry[] {
+  if (!config.http?.tokensFile) return [];
+  return parseTokens(readYamlFile(config.http.tokensFile), config.http.tokensFile);
 }

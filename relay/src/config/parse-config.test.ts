@@ -184,3 +184,10 @@ test('bad feedback and suppression settings are each reported', () => {
   ]);
   assert.deepEqual(problems({ ...minimal, feedback: { verpKeyFile: '/k' } }), ['feedback.verpKeyFile: needs verpDomain']);
 });
+
+test('listener names http and dsn are reserved for the HTTP API and DSNs', () => {
+  assert.deepEqual(problems({ ...minimal, listeners: [{ name: 'http', port: 25 }, { name: 'dsn', port: 26 }] }), [
+    'listeners[0].name: http is reserved',
+    'listeners[1].name: dsn is reserved',
+  ]);
+});

@@ -103,6 +103,8 @@ function parseListeners(root: ObjectReader, problems: Problems): ListenerConfig[
     const submission = r.boolean('submission', true);
     r.done();
     if (names.has(name)) problems.add(join(r.path, 'name'), `duplicates listener ${name}`);
+    // these name the origin of HTTP API messages and DSNs in metrics and message metadata
+    if (name === 'http' || name === 'dsn') problems.add(join(r.path, 'name'), `${name} is reserved`);
     names.add(name);
     const socket = `${address}:${port}`;
     if (port !== 0 && sockets.has(socket)) problems.add(join(r.path, 'port'), `${socket} is used by another listener`);

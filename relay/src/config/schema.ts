@@ -172,6 +172,19 @@ export interface UserEntry {
 }
 
 /**
+ * One entry of `http.tokensFile`. Exactly one of `token` (the bearer token itself) and
+ * `tokenHash` (`sha256:<64 hex digits>` of the token, so the plaintext need not be stored).
+ */
+export interface ApiTokenEntry {
+  /** Who sends; recorded as the message's origin user and in logs (never the token). */
+  readonly name: string;
+  readonly token?: string;
+  readonly tokenHash?: string;
+  /** Empty means any configured sending domain. */
+  readonly allowedSenderDomains: readonly string[];
+}
+
+/**
  * relay.yaml as written on disk (what the operator renders): durations are strings such as
  * `30s` or `4h`, sizes strings such as `25Mi` or byte counts, and optional keys take the
  * relay's defaults. `parseConfig` turns this into `RelayConfig`.

@@ -11,15 +11,7 @@ import { ensureDir, readIfExists, writeDurable } from './durable-file.ts';
 import { buildVerpAddress } from './verp.ts';
 import type { RecipientOutcomeEvent } from '../delivery/delivery-engine.ts';
 
-/**
- * What the intake asks before taking mail for a sending domain. The HTTP API declares the same
- * shape in relay/src/api/; this service implements it.
- */
-export interface SendGate {
-  /** Why new mail for the domain is refused, or undefined when it is not paused. */
-  pausedReason(domain: string): string | undefined;
-  isSuppressed(domain: string, recipient: string): boolean;
-}
+import type { SendGate } from './send-gate.ts';
 
 export interface PauseInfo {
   readonly since: number;

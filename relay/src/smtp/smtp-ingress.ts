@@ -16,7 +16,7 @@ import { checkRelayAllowed, checkSender } from './sender-policy.ts';
 import { headerFromDomain } from '../mail-address.ts';
 import { buildDateHeader, buildMessageIdHeader, buildReceivedHeader, protocolName } from './trace-headers.ts';
 import type { CertificatePair } from './tls-certificates.ts';
-import type { SendGate } from '../reputation/reputation-service.ts';
+import type { SendGate } from '../reputation/send-gate.ts';
 import type { FeedbackIntake } from '../reputation/feedback-processor.ts';
 
 export interface IngressDeps {

@@ -38,7 +38,8 @@ export type CorruptKind = 'record' | 'torn_tail' | 'missing_body';
  * memory and rebuilt by replaying the segments on start-up; a segment is deleted once no live
  * message references it.
  *
- * Events: `message` (a new message was committed), `corrupt` (kind, path).
+ * Events: `message` (a new message was committed), `finished` (the final MessageMeta of a
+ * message that left the spool: no recipient pending), `corrupt` (kind, path).
  */
 export class Spool extends EventEmitter {
   private readonly entries = new Map<string, SpoolEntry>();
@@ -246,6 +247,7 @@ export class Spool extends EventEmitter {
     if (finished) {
       await this.log.append(encodeJsonRecord(RecordType.Remove, { id }));
       this.remove(entry);
+      this.emit('finished', { ...entry.meta, ...state });
       return;
     }
     const loc = await this.log.append(encodeJsonRecord(RecordType.State, { id, ...state }));

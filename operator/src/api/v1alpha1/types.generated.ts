@@ -237,8 +237,25 @@ export interface SendingDomainStatus {
     /** What the last check found. */
     result?: string;
   })[];
-  /** Figures reported by the relay. */
-  reputation?: Record<string, unknown>;
+  /** What the relay pods report on /metrics for this domain, read every --reputation-interval. */
+  reputation?: {
+    /** Hard bounces per message sent over 24 h (the highest of the pods). */
+    bounceRate?: number;
+    /** Complaints per message delivered over 24 h (the highest of the pods). */
+    complaintRate?: number;
+    /** Deferrals per delivery attempt over 24 h (the highest of the pods). */
+    deferralRate?: number;
+    /** Messages delivered since the pods started. */
+    delivered?: number;
+    /** Messages bounced since the pods started. */
+    bounced?: number;
+    /** Complaints since the pods started. */
+    complaints?: number;
+    /** Relay pods that have paused the domain. */
+    pausedPods?: number;
+    /** Relay pods that reported. */
+    pods?: number;
+  };
   /** Ready, DKIMKeyReady, DNSVerified and Paused (True while the domain is paused). */
   conditions?: ({
     /** Condition type. */

@@ -63,6 +63,7 @@ export const Reasons = {
   RecordMismatch: 'RecordMismatch',
   LookupFailed: 'LookupFailed',
   PausedBySpec: 'PausedBySpec',
+  ReputationBreach: 'ReputationBreach',
   NotPaused: 'NotPaused',
   DomainNotReady: 'DomainNotReady',
 } as const;

@@ -1,0 +1,86 @@
+import type { V1EndpointSlice } from '@kubernetes/client-node';
+import type { Logger } from 'winston';
+import type { Informer } from '../kube/informer.ts';
+import { names, ports } from '../resources/names.ts';
+import { mergeFigures, parseRelayFigures, type DomainFigures } from './relay-figures.ts';
+
+const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+/**
+ * Reads each relay's pods' /metrics (found through the EndpointSlices of the relay's headless
+ * Service, as Prometheus would) and keeps per-domain figures for SendingDomain status. Calls
+ * `onChange(namespace, relay)` when a relay's figures differ from the last poll, so status is
+ * written only when something moved.
+ */
+export class ReputationPoller {
+  readonly #figures = new Map<string, Map<string, DomainFigures>>();
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(
+    private readonly slices: Informer<V1EndpointSlice>,
+    private readonly relays: () => { namespace: string; name: string }[],
+    private readonly onChange: (namespace: string, relay: string) => void,
+    private readonly logger: Logger,
+    private readonly intervalMs: number,
+  ) {}
+
+  /** Figures of a domain sent through a relay, once a poll has seen it. */
+  get(namespace: string, relay: string, domain: string): DomainFigures | undefined {
+    return this.#figures.get(`${namespace}/${relay}`)?.get(domain);
+  }
+
+  start(): void {
+    const tick = () => {
+      this.#running = this.pollAll().finally(() => {
+        this.#timer = setTimeout(tick, this.intervalMs);
+        this.#timer.unref();
+      });
+    };
+    this.#timer = setTimeout(tick, 0);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  async pollAll(): Promise<void> {
+    await Promise.all(this.relays().map((r) => this.#poll(r.namespace, r.name)));
+  }
+
+  async #poll(namespace: string, relay: string): Promise<void> {
+    const headless = names.relayHeadlessService(relay);
+    const targets = this.slices
+      .list(namespace)
+      .filter((s) => s.metadata?.labels?.[SERVICE_NAME_LABEL] === headless)
+      .flatMap((s) => {
+        const port = s.ports?.find((p) => p.name === 'metrics')?.port ?? ports.metrics;
+        return (s.endpoints ?? [])
+          .filter((e) => e.conditions?.ready !== false)
+          .flatMap((e) => e.addresses.slice(0, 1).map((a) => (a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`)));
+      });
+    let merged: Map<string, DomainFigures> | undefined;
+    for (const target of targets) {
+      let text: string;
+      try {
+        const res = await fetch(`http://${target}/metrics`, { signal: AbortSignal.timeout(5000) });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        text = await res.text();
+      } catch (err) {
+        this.logger.debug('relay metrics unavailable', { namespace, name: relay, target, error: (err as Error).message });
+        continue;
+      }
+      const pod = parseRelayFigures(text);
+      if (!merged) merged = pod;
+      else for (const [domain, f] of pod) merged.set(domain, merged.has(domain) ? mergeFigures(merged.get(domain)!, f) : f);
+    }
+    if (!merged) return;
+    const key = `${namespace}/${relay}`;
+    if (JSON.stringify([...(this.#figures.get(key) ?? [])]) !== JSON.stringify([...merged])) {
+      this.#figures.set(key, merged);
+      this.onChange(namespace, relay);
+    }
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * The OpenAPI 3.1 description of the HTTP send API, written by hand and served at
+ * `GET /v1/openapi.json`. http-api.test.ts checks that its paths are exactly the
+ * routes the server serves.
+ */
+
+const mailbox = {
+  oneOf: [
+    { type: 'string', description: '`user@example.com` or `Name <user@example.com>`', examples: ['App <app@example.com>'] },
+    {
+      type: 'object',
+      required: ['address'],
+      additionalProperties: false,
+      properties: { name: { type: 'string' }, address: { type: 'string', format: 'email' } },
+    },
+  ],
+};
+const mailboxes = { oneOf: [mailbox, { type: 'array', items: mailbox }] };
+const error = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
+const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' } } };
+
+const submitResponses = {
+  '202': {
+    description: 'Queued: the message is durable in the spool (fsynced) before this answer.',
+    content: { 'application/json': { schema: { $ref: '#/components/schemas/Accepted' } } },
+  },
+  '400': error('Invalid JSON or fields (every bad field is listed in `problems`), or every recipient suppressed (`rejected`).'),
+  '401': error('Missing or unknown bearer token.'),
+  '403': error("The sender's domain is not a sending domain of this relay, or not one this token may use."),
+  '413': error('The request body or the resulting message exceeds limits.maxMessageSize.'),
+  '415': error('The body is not application/json.'),
+  '422': error('The Idempotency-Key was used before with a different request.'),
+  '423': error('The sending domain is paused; `message` says why.'),
+  '503': { ...error('The spool is full or failing, or the relay is shutting down; retry later.'), headers: retryAfter },
+};
+
+const submitParameters = [
+  {
+    name: 'Idempotency-Key',
+    in: 'header',
+    required: false,
+    description:
+      'Makes a retry safe: a request repeating a key used by the same token within 24 h returns the first 202 and queues nothing. ' +
+      'Only successful requests are remembered. The same key with a different body gets 422. Kept across restarts.',
+    schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' },
+  },
+];
+
+export const OPENAPI = {
+  openapi: '3.1.0',
+  info: {
+    title: 'mail-relay HTTP send API',
+    version: '1',
+    description:
+      'Queue mail through the relay over HTTP, with the same sender policy, limits and durability as SMTP submission. ' +
+      'Authenticate with `Authorization: Bearer <token>` (http.tokensFile).',
+  },
+  security: [{ bearer: [] }],
+  paths: {
+    '/v1/messages': {
+      post: {
+        summary: 'Compose and queue a message',
+        operationId: 'sendMessage',
+        parameters: submitParameters,
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/MessageRequest' } } } },
+        responses: submitResponses,
+      },
+    },
+    '/v1/messages/raw': {
+      post: {
+        summary: 'Queue a complete RFC 5322 message with its envelope',
+        description:
+          'The message is relayed as given, with line endings normalised to CRLF and a Received: line (and Message-ID:/Date: if missing) added.',
+        operationId: 'sendRawMessage',
+        parameters: submitParameters,
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/RawRequest' } } } },
+        responses: submitResponses,
+      },
+    },
+    '/v1/messages/{id}': {
+      get: {
+        summary: 'Per-recipient delivery state of a message',
+        description:
+          'Only the token that sent the message may read it; for any other token it does not exist (404). ' +
+          'Finished messages are remembered for 7 days (the most recent 100,000).',
+        operationId: 'getMessage',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9A-Z]{16}$' } }],
+        responses: {
+          '200': { description: 'The message state.', content: { 'application/json': { schema: { $ref: '#/components/schemas/MessageStatus' } } } },
+          '401': error('Missing or unknown bearer token.'),
+          '404': error('No such message sent with this token (or no longer remembered).'),
+        },
+      },
+    },
+    '/v1/openapi.json': {
+      get: {
+        summary: 'This document',
+        operationId: 'getOpenApi',
+        security: [],
+        responses: { '200': { description: 'OpenAPI 3.1 document.', content: { 'application/json': { schema: { type: 'object' } } } } },
+      },
+    },
+  },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A token from http.tokensFile.' } },
+    schemas: {
+      MessageRequest: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['from'],
+        description: 'At least one of to, cc, bcc and one of text, html. Header values, subject, names and addresses must not contain CR or LF.',
+        properties: {
+          from: { ...mailbox, description: 'Also the envelope sender; its domain must be a sending domain the token may use.' },
+          to: mailboxes,
+          cc: mailboxes,
+          bcc: { ...mailboxes, description: 'Envelope recipients not written to the headers.' },
+          replyTo: mailboxes,
+          subject: { type: 'string', maxLength: 998 },
+          text: { type: 'string' },
+          html: { type: 'string' },
+          headers: {
+            type: 'object',
+            description: 'Extra header fields. From, To, Cc, Bcc, Reply-To, Subject, Sender, Received, Return-Path, MIME and DKIM headers are refused; Message-ID and Date replace the generated ones.',
+            additionalProperties: { type: 'string', maxLength: 998 },
+          },
+          attachments: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['filename', 'content'],
+              properties: {
+                filename: { type: 'string', maxLength: 255 },
+                content: { type: 'string', contentEncoding: 'base64' },
+                contentType: { type: 'string', description: 'Media type; guessed from filename when absent.' },
+              },
+            },
+          },
+        },
+      },
+      RawRequest: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['from', 'to'],
+        description: 'Exactly one of message and messageBase64.',
+        properties: {
+          from: { type: 'string', format: 'email', description: 'Envelope sender (MAIL FROM).' },
+          to: { type: 'array', minItems: 1, items: { type: 'string', format: 'email' }, description: 'Envelope recipients (RCPT TO).' },
+          message: { type: 'string', description: 'The RFC 5322 message as text (sent as UTF-8).' },
+          messageBase64: { type: 'string', contentEncoding: 'base64', description: 'The RFC 5322 message, base64-encoded (for 8-bit or binary content).' },
+        },
+      },
+      Accepted: {
+        type: 'object',
+        required: ['id', 'rejected'],
+        properties: {
+          id: { type: 'string', description: 'Queue id, for GET /v1/messages/{id}.' },
+          rejected: { $ref: '#/components/schemas/Rejected' },
+        },
+      },
+      Rejected: {
+        type: 'array',
+        description: 'Recipients not queued (e.g. suppressed), each with a reason.',
+        items: { type: 'object', required: ['recipient', 'reason'], properties: { recipient: { type: 'string' }, reason: { type: 'string' } } },
+      },
+      MessageStatus: {
+        type: 'object',
+        required: ['id', 'createdAt', 'state', 'recipients'],
+        properties: {
+          id: { type: 'string' },
+          createdAt: { type: 'string', format: 'date-time' },
+          state: { enum: ['queued', 'finished'] },
+          recipients: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['recipient', 'state'],
+              properties: {
+                recipient: { type: 'string' },
+                state: { enum: ['queued', 'deferred', 'delivered', 'bounced'] },
+                reply: { type: 'string', description: 'Last reply of the next hop (deferred, delivered, bounced).' },
+                updatedAt: { type: 'string', format: 'date-time' },
+              },
+            },
+          },
+        },
+      },
+      Error: {
+        type: 'object',
+        required: ['error', 'message'],
+        properties: {
+          error: { type: 'string', description: 'Stable code, e.g. invalid_request, unauthorized, domain_paused, spool_full.' },
+          message: { type: 'string' },
+          problems: {
+            type: 'array',
+            items: { type: 'object', required: ['field', 'message'], properties: { field: { type: 'string' }, message: { type: 'string' } } },
+          },
+          rejected: { $ref: '#/components/schemas/Rejected' },
+        },
+      },
+    },
+  },
+} as const;
