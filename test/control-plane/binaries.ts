@@ -41,10 +41,12 @@ export function pinnedVersion(moduleDir: string, modulePath: string): string {
   return match[1];
 }
 
-function goModuleStamp(moduleDir: string, version: string, ldflags: string[]): string {
+function goModuleStamp(moduleDir: string, version: string, ldflags: string[], tags: string[] = []): string {
   const hash = createHash('sha256');
-  for (const file of ['go.mod', 'go.sum', 'main.go']) hash.update(readFileSync(join(moduleDir, file)));
+  // a module that builds a dependency's own main package (a `tool` directive) has no main.go
+  for (const file of ['go.mod', 'go.sum', 'main.go']) hash.update(readText(join(moduleDir, file)) ?? '');
   hash.update(ldflags.join(' '));
+  if (tags.length > 0) hash.update(` tags=${tags.join(',')}`);
   return `${version} ${process.platform}/${process.arch} ${hash.digest('hex').slice(0, 16)}\n`;
 }
 
@@ -85,10 +87,17 @@ function kubernetesVersionFlags(version: string): string[] {
   ];
 }
 
-async function buildGoBinary(name: string, moduleDir: string, version: string, log: Log, ldflags: string[] = []): Promise<string> {
+interface GoBuild {
+  ldflags?: string[];
+  /** the main package to build; default: the wrapper module's own main.go */
+  pkg?: string;
+  tags?: string[];
+}
+
+async function buildGoBinary(name: string, moduleDir: string, version: string, log: Log, { ldflags = [], pkg = '.', tags = [] }: GoBuild = {}): Promise<string> {
   const target = join(testbinDir, name);
   const stampFile = `${target}.stamp`;
-  const stamp = goModuleStamp(moduleDir, version, ldflags);
+  const stamp = goModuleStamp(moduleDir, version, ldflags, tags);
   if (isExecutable(target) && readText(stampFile) === stamp) return target;
 
   log(`building ${name} ${version} (a cold build takes many minutes on 2 cores)`);
@@ -97,7 +106,7 @@ async function buildGoBinary(name: string, moduleDir: string, version: string, l
   rmSync(stampFile, { force: true });
   await run(
     findGo(),
-    ['build', '-trimpath', `-ldflags=${['-s', '-w', ...ldflags].join(' ')}`, '-o', partial, '.'],
+    ['build', '-trimpath', `-ldflags=${['-s', '-w', ...ldflags].join(' ')}`, ...(tags.length > 0 ? [`-tags=${tags.join(',')}`] : []), '-o', partial, pkg],
     moduleDir,
     {
       ...process.env,
@@ -196,7 +205,7 @@ export async function ensureBinaries(log: Log = (m) => console.error(`[control-p
     const assets = assetsFromEnv();
     const built: Record<string, string> = {};
     if (!assets) {
-      for (const { name, dir, version, ldflags } of goBinaries()) built[name] = await buildGoBinary(name, dir, version, log, ldflags);
+      for (const { name, dir, version, ldflags } of goBinaries()) built[name] = await buildGoBinary(name, dir, version, log, { ldflags });
     }
     const kubeApiserver = assets?.kubeApiserver ?? built['kube-apiserver'];
     const etcd = assets?.etcd ?? built['etcd'];
@@ -206,4 +215,24 @@ export async function ensureBinaries(log: Log = (m) => console.error(`[control-p
   // Skipping the lock when warm keeps parallel test files from queueing on each other.
   if (allCached()) return compute();
   return withDirLock(join(testbinDir, '.build-lock'), compute);
+}
+
+const PROMTOOL: GoBuild = {
+  pkg: 'github.com/prometheus/prometheus/cmd/promtool',
+  // rules and their unit tests need no service discovery: leaving out the cloud SDKs shortens the build
+  tags: ['remove_all_sd'],
+};
+
+/**
+ * promtool (`check rules`, `test rules`) for the chart's alert tests, built from the Prometheus
+ * module pinned by go/promtool's `tool` directive. Separate from ensureBinaries so that starting
+ * a control plane never waits for it.
+ */
+export async function ensurePromtool(log: Log = (m) => console.error(`[control-plane] ${m}`)): Promise<string> {
+  mkdirSync(testbinDir, { recursive: true });
+  const version = pinnedVersion(goModuleDirs.promtool, 'github.com/prometheus/prometheus');
+  const target = join(testbinDir, 'promtool');
+  // as in ensureBinaries: no lock when warm, so parallel test files do not queue
+  if (isExecutable(target) && readText(`${target}.stamp`) === goModuleStamp(goModuleDirs.promtool, version, [], PROMTOOL.tags)) return target;
+  return withDirLock(join(testbinDir, '.build-lock'), () => buildGoBinary('promtool', goModuleDirs.promtool, version, log, PROMTOOL));
 }

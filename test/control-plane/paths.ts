@@ -11,6 +11,7 @@ export const testbinDir = join(repoRoot, '.testbin');
 export const goModuleDirs = {
   kubeApiserver: join(here, 'go', 'kube-apiserver'),
   etcd: join(here, 'go', 'etcd'),
+  promtool: join(here, 'go', 'promtool'),
 } as const;
 
 export const kubectlLayerZip = join(
