@@ -65,7 +65,7 @@ let operatorPid = 0;
 try {
   await applyCrds(cp);
   const ns = await cp.newNamespace('bench');
-  const child = spawnOperator(cp, ['--namespaces', ns, '--no-leader-elect', '--resolvers', dns.server], true);
+  const child = spawnOperator(cp, ['--namespaces', ns, '--no-leader-elect', '--resolvers', dns.server], { built: true });
   operatorPid = child.pid!;
   child.stderr!.resume();
   const metricsPort = await new Promise<number>((resolve, reject) => {

@@ -25,10 +25,13 @@ export async function startOperator(cp: ControlPlane, namespace: string, extra: 
   return operator;
 }
 
-/** The operator as its own process (for leader election and kill -9); `built` runs dist/ as the image does. */
-export function spawnOperator(cp: ControlPlane, args: string[], built = false): ChildProcess {
-  const entry = built ? ['dist/operator/src/main.js'] : ['--import', 'tsx', operatorMain];
-  return spawn(process.execPath, [...entry, '--kubeconfig', cp.kubeconfigPath, '--metrics-address', '127.0.0.1', '--metrics-port', '0', ...args], {
+/**
+ * The operator as its own process (for leader election and kill -9): `built` runs dist/ as the
+ * image does; `kubeconfig` replaces the admin one (a service account's, say).
+ */
+export function spawnOperator(cp: ControlPlane, args: string[], opts: { built?: boolean; kubeconfig?: string } = {}): ChildProcess {
+  const entry = opts.built ? ['dist/operator/src/main.js'] : ['--import', 'tsx', operatorMain];
+  return spawn(process.execPath, [...entry, '--kubeconfig', opts.kubeconfig ?? cp.kubeconfigPath, '--metrics-address', '127.0.0.1', '--metrics-port', '0', ...args], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
