@@ -112,7 +112,7 @@ test('ARF complaints over SMTP pause the domain when the complaint rate passes t
   assert.equal(await w.metric(/^mailrelay_feedback_reports_total\{kind="arf",result="counted"\}/), 2);
 });
 
-test('a config resumeBefore later than the pause lifts it at start-up; config pauses hold mail but do not refuse it', async () => {
+test('a config resumeBefore later than the pause lifts it at start-up; a config pause refuses new mail and only the config lifts it', async () => {
   const w = await reputationWorld({ reputation: { minVolume: 1, maxBounceRate: 0 }, mx: { onRcpt: (a) => (a.startsWith('bad') ? { code: 550, text: '5.1.1 no such user' } : undefined) } });
   await w.settled(await w.send({ to: 'bad@example.net' }));
   assert.equal(await w.metric(PAUSED), 1);
@@ -123,12 +123,12 @@ test('a config resumeBefore later than the pause lifts it at start-up; config pa
   raw.domains[0]!.paused = true;
   writeFileSync(w.h.configPath, stringify(raw));
   await waitFor('paused by the config', async () => (await w.metric(PAUSED)) === 1);
-  const id = await w.send({ to: 'held@example.net' });
-  await waitFor('held', async () => (await w.metric(/^mailrelay_queue_messages\{state="held"\}/)) === 1);
+  await assert.rejects(w.send({ to: 'refused@example.net' }), /451.*4\.7\.1/);
   const handlers = createReputationHandlers(w.h.relay.reputation);
   const conflict = await handlers.resumeDomain({ domain: 'example.com' });
   assert.equal(conflict.status, 409);
   raw.domains[0]!.paused = false;
   writeFileSync(w.h.configPath, stringify(raw));
-  await w.settled(id);
+  await waitFor('unpaused by the config', async () => (await w.metric(PAUSED)) === 0);
+  await w.settled(await w.send({ to: 'later@example.net' }));
 });
