@@ -23,7 +23,7 @@ SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
 N=4000; RUNS=3; POSTFIX=1; QUEUED=100000; HTTP_ONLY=0; HTTP_SECS=10
 while getopts "n:r:qPHO" o; do
   case $o in n) N=$OPTARG;; r) RUNS=$OPTARG;; q) N=1000; RUNS=1; QUEUED=20000; HTTP_SECS=5;; P) POSTFIX=0;; H) HTTP_ONLY=1; POSTFIX=0;;
-    O) exec node --import tsx "$(dirname "$0")/operator-bench.ts" --out "$(cd "$(dirname "$0")/../.." && pwd)/bench-results/$(date +%Y%m%d-%H%M%S)";;
+    O) for alg in rsa-sha256 ed25519-sha256; do node --import tsx "$(dirname "$0")/operator-bench.ts" --algorithm $alg; done; exit 0;;
     *) sed -n 2,21p "$0"; exit 2;; esac
 done
 RELAY_PORT=2525; SINK_PORT=2600; POSTFIX_PORT=2625; METRICS_PORT=9190; HTTP_PORT=8180; BASE_PORT=8181
@@ -201,4 +201,6 @@ fi
 } | tee "$OUT/summary.md"
 
 # the operator last: it starts its own control plane and needs the machine to itself
-node --import tsx "$ROOT/test/bench/operator-bench.ts" --out "$OUT" && cat "$OUT/operator.md" >> "$OUT/summary.md"
+for alg in rsa-sha256 ed25519-sha256; do
+  node --import tsx "$ROOT/test/bench/operator-bench.ts" --algorithm $alg --out "$OUT" && cat "$OUT/operator-$alg.md" >> "$OUT/summary.md"
+done

@@ -8,6 +8,7 @@ import type { RestClient } from '../kube/rest-client.ts';
 import type { DnsVerifier } from './dns-verifier.ts';
 import type { PasswordHashes } from './password-hashes.ts';
 import type { DomainFigures } from './relay-figures.ts';
+import type { Settle } from './settle.ts';
 
 /** The caches the controllers read instead of the API server. */
 export interface Caches {
@@ -37,6 +38,8 @@ export interface ControllerContext {
   readonly dns: DnsVerifier;
   readonly hashes: PasswordHashes;
   readonly settings: ControllerSettings;
+  /** Bursts of input changes per relay (`namespace/name`), waited out before writing. */
+  readonly settle: Settle;
   /** What the relay pods last reported for a domain. */
   readonly reputation: { get(namespace: string, relay: string, domain: string): DomainFigures | undefined };
   readonly logger: Logger;

@@ -40,6 +40,8 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
   const log = ctx.logger.child({ kind: 'MailRelay', namespace, name });
   const generation = relay.metadata.generation ?? 0;
 
+  const wait = ctx.settle.waitMs(`${namespace}/${name}`);
+  if (wait > 0) return { requeueAfterMs: wait };
   const pending = pendingDomains(ctx, relay);
   if (pending > 0) {
     // Domains created together (kubectl apply -f dir/) settle their DKIM keys first, so the

@@ -14,6 +14,7 @@ import { DnsVerifier } from './dns-verifier.ts';
 import { reconcileMailRelay } from './mail-relay-controller.ts';
 import { PasswordHashes } from './password-hashes.ts';
 import { ReputationPoller } from './reputation-poller.ts';
+import { Settle } from './settle.ts';
 import { reconcileSendingDomain, type DnsCheckState } from './sending-domain-controller.ts';
 
 export interface ManagerOptions extends ControllerSettings {
@@ -31,8 +32,9 @@ export interface ManagerOptions extends ControllerSettings {
 
 type Kind = 'MailRelay' | 'SendingDomain';
 
-/** How long SendingDomain changes are gathered before their relay is reconciled. */
-const COALESCE_MS = 1000;
+/** Quiet time after the last change to a relay's inputs before its config is written, and the longest wait. */
+const SETTLE_QUIET_MS = 2000;
+const SETTLE_MAX_MS = 60_000;
 
 /**
  * Informers for both kinds and everything they own, one deduplicated work queue keyed
@@ -45,6 +47,7 @@ export class Manager {
   readonly poller: ReputationPoller;
   readonly #ctx: ControllerContext;
   readonly #dnsState = new Map<string, DnsCheckState>();
+  readonly #settle = new Settle(SETTLE_QUIET_MS, SETTLE_MAX_MS);
   readonly #opts: ManagerOptions;
   #running: Promise<void> | undefined;
 
@@ -88,6 +91,7 @@ export class Manager {
       hashes: new PasswordHashes(),
       settings: { relayImage: opts.relayImage, dnsCheckIntervalMs: opts.dnsCheckIntervalMs },
       reputation: this.poller,
+      settle: this.#settle,
       logger: opts.logger,
       now: () => new Date(),
     };
@@ -123,6 +127,10 @@ export class Manager {
     const onAll = <T extends KubernetesObject>(informer: Informer<T>, fn: (obj: T, old?: T) => void): void => {
       informer.on('add', fn).on('update', fn).on('delete', fn);
     };
+    relays.on('add', (relay) => {
+      // A new relay usually arrives with its domains (one apply): let them land first.
+      if (Date.now() - new Date(relay.metadata?.creationTimestamp ?? 0).getTime() < SETTLE_QUIET_MS) this.#settle.touch(`${relay.metadata?.namespace}/${relay.metadata?.name}`);
+    });
     onAll(relays, (relay) => {
       enqueue('MailRelay', relay);
       // A SendingDomain's Ready and SPF record depend on its relay.
@@ -130,9 +138,9 @@ export class Manager {
     });
     onAll(domains, (sd, old) => {
       enqueue('SendingDomain', sd);
-      // Delayed: a bulk apply of domains becomes one relay reconcile instead of one per domain.
-      this.#enqueueRelay(sd.metadata?.namespace, sd.spec.relayRef.name, COALESCE_MS);
-      if (old && old.spec.relayRef.name !== sd.spec.relayRef.name) this.#enqueueRelay(old.metadata?.namespace, old.spec.relayRef.name, COALESCE_MS);
+      // Settled: a bulk apply of domains becomes one relay write instead of one per domain.
+      this.#touchRelay(sd.metadata?.namespace, sd.spec.relayRef.name);
+      if (old && old.spec.relayRef.name !== sd.spec.relayRef.name) this.#touchRelay(old.metadata?.namespace, old.spec.relayRef.name);
     });
     for (const owned of [configMaps, statefulSets, services, pdbs] as Informer<KubernetesObject>[]) onAll(owned, (obj) => this.#enqueueOwner(obj));
     onAll(secrets, (secret) => this.#onSecret(secret));
@@ -141,10 +149,14 @@ export class Manager {
     }
   }
 
-  #enqueueRelay(namespace: string | undefined, name: string, delayMs = 0): void {
+  #enqueueRelay(namespace: string | undefined, name: string): void {
+    if (namespace) this.queue.add(`MailRelay/${namespace}/${name}`);
+  }
+
+  #touchRelay(namespace: string | undefined, name: string): void {
     if (!namespace) return;
-    if (delayMs > 0) this.queue.addAfter(`MailRelay/${namespace}/${name}`, delayMs);
-    else this.queue.add(`MailRelay/${namespace}/${name}`);
+    this.#settle.touch(`${namespace}/${name}`);
+    this.queue.addAfter(`MailRelay/${namespace}/${name}`, SETTLE_QUIET_MS);
   }
 
   #enqueueOwner(obj: KubernetesObject): void {
