@@ -154,6 +154,21 @@ describe('operator reconciles the samples against a real API server', { timeout:
     await waitFor('replicas corrected', async () => (await statefulSet())!.spec!.replicas === 2, 20_000);
   });
 
+  it('keeps one VERP key per relay in its auth Secret, generated once', async () => {
+    await kubectl(['patch', 'mailrelay', 'outbound', '--type=merge', '-p', '{"spec":{"feedback":{"verpDomain":"bounces.example.com","complaintAddress":"fbl@example.com"}}}']);
+    const key = async () => {
+      const data = (await get<V1Secret>('v1', 'secrets', 'outbound-auth'))?.data?.['verp.key'];
+      return data ? Buffer.from(data, 'base64').toString() : undefined;
+    };
+    await waitFor('the VERP key', async () => (await key()) !== undefined, 20_000);
+    const first = await key();
+    assert.ok(first!.length >= 32);
+    await waitFor('feedback in relay.yaml', async () => parseConfig(parse((await configMap())!.data!['relay.yaml']!)).feedback.verpKeyFile === '/etc/mail-relay/auth/verp.key', 20_000);
+    await kubectl(['patch', 'mailrelay', 'outbound', '--type=merge', '-p', '{"spec":{"suppression":{"expiry":"7d"}}}']);
+    await waitFor('the next change applied', async () => parseConfig(parse((await configMap())!.data!['relay.yaml']!)).suppression.expiry === 7 * 86_400_000, 20_000);
+    assert.equal(await key(), first, 'the key survives other changes');
+  });
+
   it('writes nothing when nothing changed: resourceVersions hold across full resyncs', async () => {
     const snapshot = async () => {
       const out: Record<string, string | undefined> = {};

@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { KubernetesObject, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { UserEntry } from '../../../relay/src/config/schema.ts';
 import { MailRelayConditions, Reasons, type MailRelay, type MailRelayStatus } from '../api/v1alpha1/types.ts';
-import { describeError, isConflict } from '../errors.ts';
+import { describeError, isConflict, isNotFound } from '../errors.ts';
+import { resourcePath } from '../kube/rest-client.ts';
 import { allowedDomainsFor, buildTokensFile, buildUsersFile, type TokenEntry } from '../resources/auth-files.ts';
 import { buildConditions, type ConditionInput } from '../resources/conditions.ts';
 import { names } from '../resources/names.ts';
@@ -62,10 +63,11 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
   const relayYaml = renderRelayConfig(buildRelayConfig(relay, { domains: inputs.domains, smarthostUsername: inputs.smarthost?.username }));
   const usersYaml = inputs.users ? buildUsersFile(inputs.users) : undefined;
   const tokensYaml = inputs.tokens ? buildTokensFile(inputs.tokens) : undefined;
-  const configHash = hashInputs([relayYaml, usersYaml ?? '', tokensYaml ?? '', inputs.smarthost?.password ?? '', ...inputs.dkimKeys.map((k) => `${k.domain}\0${k.pem}`)]);
+  const verpKey = relay.spec.feedback?.verpDomain ? await verpKeyOf(ctx, relay) : undefined;
+  const configHash = hashInputs([relayYaml, usersYaml ?? '', tokensYaml ?? '', verpKey ?? '', inputs.smarthost?.password ?? '', ...inputs.dkimKeys.map((k) => `${k.domain}\0${k.pem}`)]);
 
   const desired: KubernetesObject[] = [buildConfigMap(relay, relayYaml)];
-  if (usersYaml !== undefined || tokensYaml !== undefined) desired.push(buildAuthSecret(relay, { usersYaml, tokensYaml }));
+  if (usersYaml !== undefined || tokensYaml !== undefined || verpKey !== undefined) desired.push(buildAuthSecret(relay, { usersYaml, tokensYaml, verpKey }));
   const certificate = buildCertificate(relay);
   if (certificate) desired.push(certificate);
   desired.push(buildHeadlessService(relay), buildClientService(relay), buildPodDisruptionBudget(relay));
@@ -185,6 +187,26 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
   }
 
   return { domains, dkimKeys, users, tokens, smarthost, tlsSecretName, missing };
+}
+
+/**
+ * The relay's VERP key: the one already in its auth Secret, else a new random one. All pods
+ * share it, so a DSN for a message sent by one pod verifies on whichever pod it reaches.
+ */
+async function verpKeyOf(ctx: ControllerContext, relay: MailRelay): Promise<string> {
+  const { namespace } = relay.metadata;
+  const name = names.relayAuthSecret(relay.metadata.name);
+  let secret = ctx.caches.secrets.get(namespace, name);
+  // The cache may not have our own write yet; a second key would roll the pods and void every
+  // return path already sent.
+  if (!secret?.data?.['verp.key']) {
+    secret = await ctx.rest.request<V1Secret>('GET', resourcePath('v1', 'secrets', namespace, name)).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
+  }
+  const current = secretString(secret, 'verp.key');
+  return current && current.length >= 32 ? current : randomBytes(32).toString('base64url');
 }
 
 /** Hashes already in the users file we rendered, so unchanged passwords keep theirs. */

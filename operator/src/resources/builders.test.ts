@@ -50,6 +50,15 @@ describe('relay config', () => {
     assert.equal(config.queue.maxAge, 5 * 86_400_000);
   });
 
+  it('renders feedback with the shared VERP key file, and the suppression expiry', () => {
+    const relay = sampleRelay({ feedback: { verpDomain: 'bounces.example.com', complaintAddress: 'fbl@example.com' }, suppression: { expiry: '7d' } });
+    const config = parseConfig(parse(renderRelayConfig(buildRelayConfig(relay, { domains }))));
+    assert.deepEqual(config.feedback, { verpDomain: 'bounces.example.com', verpKeyFile: '/etc/mail-relay/auth/verp.key', complaintAddress: 'fbl@example.com' });
+    assert.equal(config.suppression.expiry, 7 * 86_400_000);
+    const mounts = buildStatefulSet(sampleRelay({ auth: { trustedNetworks: [] }, http: { enabled: false, port: 8080 }, feedback: { verpDomain: 'b.example.com' } }), { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!.containers[0]!.volumeMounts!;
+    assert.ok(mounts.some((m) => m.mountPath === '/etc/mail-relay/auth'), 'the VERP key is mounted even without users or tokens');
+  });
+
   it('renders smarthost delivery with the username and a mounted password file', () => {
     const relay = sampleRelay({
       delivery: {

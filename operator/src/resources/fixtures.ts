@@ -20,6 +20,7 @@ export function sampleRelay(overrides: Partial<MailRelay['spec']> = {}): MailRel
       queue: { storage: { size: '5Gi' }, retrySchedule: ['1m', '5m', '15m', '30m', '1h', '2h', '4h'], maxAge: '5d' },
       limits: { maxMessageSize: '25Mi', maxRecipients: 100, maxConnections: 1000 },
       http: { enabled: true, port: 8080, tokensSecretName: 'outbound-api-tokens' },
+      suppression: { expiry: '30d' },
       service: { type: 'ClusterIP', annotations: {} },
       pod: { resources: { requests: { cpu: '100m', memory: '128Mi' } } },
       ...overrides,

@@ -23,6 +23,8 @@ export const paths = {
   authDir: '/etc/mail-relay/auth',
   usersFile: '/etc/mail-relay/auth/users.yaml',
   tokensFile: '/etc/mail-relay/auth/tokens.yaml',
+  /** HMAC key of the VERP return paths: one per relay, shared by its pods. */
+  verpKeyFile: '/etc/mail-relay/auth/verp.key',
   smarthostDir: '/etc/mail-relay/smarthost',
   dkimDir: '/etc/mail-relay/dkim',
   spoolDir: '/var/spool/mail-relay',

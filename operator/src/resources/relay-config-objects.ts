@@ -13,11 +13,12 @@ export function buildConfigMap(relay: MailRelay, relayYaml: string): V1ConfigMap
   };
 }
 
-/** The users file (scrypt hashes only) and the API tokens file, as the relay mounts them. */
-export function buildAuthSecret(relay: MailRelay, files: { usersYaml?: string; tokensYaml?: string }): V1Secret {
+/** The users file (scrypt hashes only), the API tokens file and the VERP key, as the relay mounts them. */
+export function buildAuthSecret(relay: MailRelay, files: { usersYaml?: string; tokensYaml?: string; verpKey?: string }): V1Secret {
   const stringData: Record<string, string> = {};
   if (files.usersYaml !== undefined) stringData['users.yaml'] = files.usersYaml;
   if (files.tokensYaml !== undefined) stringData['tokens.yaml'] = files.tokensYaml;
+  if (files.verpKey !== undefined) stringData['verp.key'] = files.verpKey;
   return {
     apiVersion: 'v1',
     kind: 'Secret',

@@ -49,8 +49,15 @@ export function buildRelayConfig(relay: MailRelay, ctx: RelayConfigContext): Rel
       paused: d.paused,
       reputation: { ...d.reputation },
     })),
+    suppression: { expiry: spec.suppression.expiry },
     metrics: { address: '0.0.0.0', port: ports.metrics },
   };
+  if (spec.feedback?.verpDomain || spec.feedback?.complaintAddress) {
+    config.feedback = {
+      ...(spec.feedback.verpDomain ? { verpDomain: spec.feedback.verpDomain, verpKeyFile: paths.verpKeyFile } : {}),
+      ...(spec.feedback.complaintAddress ? { complaintAddress: spec.feedback.complaintAddress } : {}),
+    };
+  }
   if (spec.tls) {
     config.tls = { certFile: `${paths.tlsDir}/tls.crt`, keyFile: `${paths.tlsDir}/tls.key`, minVersion: spec.tls.minVersion };
   }

@@ -112,7 +112,7 @@ function buildVolumes(relay: MailRelay, ctx: StatefulSetContext): { volumes: V1V
     volumes.push({ name: 'tls', secret: { secretName: ctx.tlsSecretName, items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] } });
     mounts.push({ name: 'tls', mountPath: paths.tlsDir, readOnly: true });
   }
-  if (spec.auth.usersSecretName || spec.http.tokensSecretName) {
+  if (spec.auth.usersSecretName || spec.http.tokensSecretName || spec.feedback?.verpDomain) {
     volumes.push({ name: 'auth', secret: { secretName: names.relayAuthSecret(name) } });
     mounts.push({ name: 'auth', mountPath: paths.authDir, readOnly: true });
   }

@@ -104,6 +104,18 @@ export interface MailRelaySpec {
     /** Secret whose keys are API client names and values their bearer tokens. */
     tokensSecretName?: string;
   };
+  /** Asynchronous bounces and complaints. Both keys are optional. */
+  feedback?: {
+    /** Domain of the VERP return paths (its MX must point at the relay). The operator keeps one HMAC key for all replicas, so a DSN may reach any pod. */
+    verpDomain?: string;
+    /** The address registered with mailbox providers' feedback loops (ARF reports). */
+    complaintAddress?: string;
+  };
+  /** Recipients that hard-bounced or complained. */
+  suppression: {
+    /** How long a recipient stays suppressed. */
+    expiry: string;
+  };
   /** The client Service. */
   service: {
     /** Service type. */
