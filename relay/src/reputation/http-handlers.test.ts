@@ -1,16 +1,17 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../config/parse-config.ts';
 import { createMetrics } from '../metrics/metrics.ts';
 import { testLogger } from '../../../test/helpers/logger.ts';
-import { tempDir } from '../../../test/helpers/temp-dir.ts';
 import { waitFor } from '../../../test/helpers/wait-for.ts';
 import { ReputationService } from './reputation-service.ts';
 import { createReputationHandlers } from './http-handlers.ts';
 
 async function service(now: () => number) {
-  const dir = await tempDir();
+  const dir = await mkdtemp(join(tmpdir(), 'mail-relay-'));
   const config = parseConfig({
     hostname: 'relay.example.com',
     listeners: [{ name: 'smtp', port: 0 }],
@@ -18,7 +19,11 @@ async function service(now: () => number) {
     domains: [{ name: 'example.com', reputation: { minVolume: 2, maxBounceRate: 0.4 } }, { name: 'example.org', paused: true }],
   });
   const s = await ReputationService.open({ config, metrics: createMetrics(), logger: testLogger, now });
-  after(() => s.close());
+  // Close before removing the folder: closing saves the counters into it.
+  after(async () => {
+    await s.close();
+    await rm(dir, { recursive: true, force: true });
+  });
   return s;
 }
 
