@@ -28,7 +28,7 @@ export class OperatorError extends Error {
   }
 }
 
-export function errorCode(err: unknown): string | undefined {
+function errorCode(err: unknown): string | undefined {
   if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') return err.code;
   return undefined;
 }

@@ -25,5 +25,3 @@ export function matchDomain(domain: string, candidates: Iterable<string>): strin
   }
   return best;
 }
-
-/** `trusted`: the client address is inside trustedNetworks. */

@@ -49,7 +49,8 @@ export class LocalStack {
     readonly runner: PodRunner,
     readonly namespace: string,
     readonly credentials: Credentials,
-    private readonly publisher: Informer<SendingDomain & KubernetesObject>,
+    /** Stops what start() started, last started first. */
+    private readonly cleanup: (() => Promise<unknown>)[],
   ) {}
 
   static async start(opts: LocalStackOptions): Promise<LocalStack> {
@@ -108,7 +109,7 @@ export class LocalStack {
 
       const credentials = await createSecrets(cp, namespace, opts.dataDir);
       await cp.kubectl(['apply', '-n', namespace, '-f', EXAMPLE]);
-      return new LocalStack(cp, dns, sink, operator, operatorMetricsPort, runner, namespace, credentials, publisher);
+      return new LocalStack(cp, dns, sink, operator, operatorMetricsPort, runner, namespace, credentials, cleanup);
     } catch (err) {
       for (const fn of cleanup.reverse()) await fn().catch(() => {});
       throw err;
@@ -121,16 +122,7 @@ export class LocalStack {
   }
 
   async stop(): Promise<void> {
-    await this.runner.stop();
-    if (this.operator.exitCode === null) {
-      const exited = new Promise((r) => this.operator.once('exit', r));
-      this.operator.kill('SIGTERM');
-      await exited;
-    }
-    await this.publisher.stop();
-    await this.sink.close();
-    await this.dns.close();
-    await this.cp.stop();
+    for (const fn of this.cleanup.reverse()) await fn();
   }
 }
 

@@ -93,10 +93,9 @@ describe('leader election between operator processes', { timeout: 300_000 }, () 
     const b = start(cp, 'replica-b', ns, lease);
     replicas.push(b);
     await waitFor('b is up', () => b.metricsPort !== undefined, 90_000);
-    const acquiredAt = Date.now();
     a.child.kill('SIGTERM');
     assert.equal(await a.exited, 0, 'clean exit');
+    // The bound is the assertion: without the release b would wait for the 60 s lease to expire.
     await waitFor('b leads', async () => (await holder(ns)) === 'replica-b', 20_000);
-    assert.ok(Date.now() - acquiredAt < 60_000);
   });
 });

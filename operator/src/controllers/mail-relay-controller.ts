@@ -15,9 +15,6 @@ import { buildStatefulSet } from '../resources/relay-statefulset.ts';
 import { parse } from 'yaml';
 import { secretString, type ControllerContext, type ReconcileResult } from './context.ts';
 
-/** How long a relay waits for a newly created SendingDomain's first reconcile before going ahead without it. */
-const SETTLE_MS = 60_000;
-
 /** Inputs read from Secrets; `missing` names every Secret or key that is not there yet. */
 interface RelayInputs {
   readonly domains: RelayDomain[];
@@ -99,21 +96,22 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
     ctx.events.record(relay, 'Normal', 'ConfigChanged', `configuration changed; rolling the relay pods (config hash ${configHash.slice(0, 12)})`);
   }
   // Pod readiness arrives as StatefulSet status updates through the informer: nothing to poll.
-  return writeStatus(ctx, relay, {
+  await writeStatus(ctx, relay, {
     reconciled: { status: 'True', reason: Reasons.Reconciled, message: `generation ${generation} applied` },
     statefulSet: appliedSet,
     configHash,
   });
+  return {};
 }
 
-/** SendingDomains of this relay, created within SETTLE_MS, that their controller has not handled yet. */
+/** SendingDomains of this relay, created within the settle maximum, that their controller has not handled yet. */
 function pendingDomains(ctx: ControllerContext, relay: MailRelay): number {
   const now = ctx.now().getTime();
   return ctx.caches.domains
     .list(relay.metadata.namespace)
     .filter((sd) => sd.spec.relayRef.name === relay.metadata.name)
     .filter((sd) => sd.status?.observedGeneration !== sd.metadata.generation)
-    .filter((sd) => now - new Date(sd.metadata.creationTimestamp ?? 0).getTime() < SETTLE_MS).length;
+    .filter((sd) => now - new Date(sd.metadata.creationTimestamp ?? 0).getTime() < ctx.settle.maxWait).length;
 }
 
 async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<RelayInputs> {
@@ -251,7 +249,7 @@ interface StatusInput {
   readonly configHash?: string;
 }
 
-async function writeStatus(ctx: ControllerContext, relay: MailRelay, input: StatusInput): Promise<ReconcileResult> {
+async function writeStatus(ctx: ControllerContext, relay: MailRelay, input: StatusInput): Promise<void> {
   const generation = relay.metadata.generation ?? 0;
   const sts = input.statefulSet ?? ctx.caches.statefulSets.get(relay.metadata.namespace, names.relayStatefulSet(relay.metadata.name));
   const want = relay.spec.replicas;
@@ -291,5 +289,4 @@ async function writeStatus(ctx: ControllerContext, relay: MailRelay, input: Stat
     { apiVersion: relay.apiVersion, kind: relay.kind, metadata: { name: relay.metadata.name, namespace: relay.metadata.namespace }, status },
     { live: relay },
   );
-  return {};
 }

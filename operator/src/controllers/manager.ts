@@ -54,8 +54,10 @@ export class Manager {
   constructor(kc: KubeConfig, opts: ManagerOptions) {
     this.#opts = opts;
     const { namespaces, resyncMs } = opts;
+    // One client, one keep-alive pool, for every informer and write.
+    const rest = new RestClient(kc);
     const informer = <T extends KubernetesObject>(apiVersion: string, kind: string, plural: string, labelSelector?: string): Informer<T> =>
-      new Informer<T>(kc, { apiVersion, kind, plural, namespaces, resyncMs, labelSelector });
+      new Informer<T>(kc, { apiVersion, kind, plural, namespaces, resyncMs, labelSelector, client: rest });
     this.caches = {
       relays: informer(API_VERSION, 'MailRelay', 'mailrelays'),
       domains: informer(API_VERSION, 'SendingDomain', 'sendingdomains'),
@@ -80,13 +82,13 @@ export class Manager {
       opts.logger,
       opts.reputationIntervalMs,
     );
-    this.applier = new Applier(kc, { onWrite: (w) => opts.metrics.apiWrites.inc({ kind: w.kind, result: w.result }) });
+    this.applier = new Applier(kc, { client: rest, onWrite: (w) => opts.metrics.apiWrites.inc({ kind: w.kind, result: w.result }) });
     this.queue = new WorkQueue({ onError: (key, err) => opts.logger.warn('reconcile failed; retrying with backoff', { key, error: describeError(err) }) });
     this.#ctx = {
       caches: this.caches,
       applier: this.applier,
-      rest: new RestClient(kc),
-      events: new EventRecorder(kc, { logger: opts.logger, reportingInstance: opts.identity }),
+      rest,
+      events: new EventRecorder(kc, { logger: opts.logger, reportingInstance: opts.identity, client: rest }),
       dns,
       hashes: new PasswordHashes(),
       settings: { relayImage: opts.relayImage, dnsCheckIntervalMs: opts.dnsCheckIntervalMs },

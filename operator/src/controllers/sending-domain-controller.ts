@@ -55,7 +55,7 @@ export async function reconcileSendingDomain(ctx: ControllerContext, dnsState: M
   const conditions: ConditionInput[] = [
     readyCondition(sd, relay !== undefined, dkim),
     { type: SendingDomainConditions.DKIMKeyReady, status: dkim.ready ? 'True' : 'False', reason: dkim.reason, message: dkim.message },
-    dnsCondition(verifiedRecords),
+    dnsCondition(verifiedRecords, checked.results),
     pausedCondition(sd, figures),
   ];
   const status: SendingDomainStatus = {
@@ -111,16 +111,14 @@ function readyCondition(sd: SendingDomain, relayFound: boolean, dkim: DkimState)
   return { type, status: 'True', reason: Reasons.Reconciled, message: `MailRelay ${sd.spec.relayRef.name} sends for ${sd.spec.domain} with DKIM selector ${sd.spec.dkim.selector}` };
 }
 
-function dnsCondition(records: readonly DnsRecord[]): ConditionInput {
+/** The worst finding names the reason: a failed lookup, then a wrong record, then a missing one. */
+function dnsCondition(records: readonly DnsRecord[], checks: readonly RecordCheck[]): ConditionInput {
   const type = SendingDomainConditions.DNSVerified;
   const failed = records.filter((r) => !r.verified);
   if (failed.length === 0) return { type, status: 'True', reason: Reasons.RecordsVerified, message: `${records.length} records published` };
   const message = failed.map((r) => `${r.purpose}: ${r.result}`).join('; ');
-  const reason = failed.some((r) => r.result?.includes('failed'))
-    ? Reasons.LookupFailed
-    : failed.some((r) => r.result?.includes('differs'))
-      ? Reasons.RecordMismatch
-      : Reasons.RecordsMissing;
+  const outcomes = new Set(checks.map((c) => c.outcome));
+  const reason = outcomes.has('failed') ? Reasons.LookupFailed : outcomes.has('mismatch') ? Reasons.RecordMismatch : Reasons.RecordsMissing;
   return { type, status: 'False', reason, message };
 }
 

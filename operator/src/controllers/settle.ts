@@ -32,7 +32,8 @@ export class Settle {
     return 0;
   }
 
-  get quiet(): number {
-    return this.quietMs;
+  /** New SendingDomains are waited for at most this long, too (see pendingDomains). */
+  get maxWait(): number {
+    return this.maxWaitMs;
   }
 }

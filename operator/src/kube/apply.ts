@@ -25,6 +25,8 @@ export interface ApplierOptions {
   fieldManager?: string;
   /** Called after every request that reached the API server (never for a memoised skip). */
   onWrite?: (w: WriteRecord) => void;
+  /** Shared with the caller's other components, so they use one connection pool. */
+  client?: RestClient;
 }
 
 export interface ApplyOptions {
@@ -63,7 +65,7 @@ export class Applier {
   readonly #memo = new Map<string, Memo>();
 
   constructor(kc: KubeConfig, opts: ApplierOptions = {}) {
-    this.#rest = new RestClient(kc);
+    this.#rest = opts.client ?? new RestClient(kc);
     this.#discovery = new Discovery(this.#rest);
     this.#fieldManager = opts.fieldManager ?? FIELD_MANAGER;
     this.#onWrite = opts.onWrite;
@@ -166,7 +168,7 @@ function describeRef(ref: ObjectRef): string {
 }
 
 /** Key order must not matter: builders may emit the same object with keys in another order. */
-export function hashObject(value: unknown): string {
+function hashObject(value: unknown): string {
   return createHash('sha256').update(stableJson(value)).digest('hex');
 }
 

@@ -9,13 +9,12 @@ import { Informer } from './informer.ts';
 import type { InformerOptions } from './informer.ts';
 import { RestClient } from './rest-client.ts';
 import type { Query, WatchEvent } from './rest-client.ts';
+import { waitFor as waitUntil } from '../../../test/helpers/wait-for.ts';
 
 type ConfigMap = KubernetesObject & { data?: Record<string, string> };
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(20)) if (cond()) return;
-  assert.fail(`timed out waiting for ${what}`);
-}
+/** The shared poll, with the longer default these cluster tests need. */
+const waitFor = (what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> => waitUntil(what, cond, timeoutMs);
 
 /** What a consumer rebuilds from the events alone: it must end up equal to the server. */
 function mirror(informer: Informer<ConfigMap>): { state: Map<string, string | undefined>; counts: Record<string, number> } {

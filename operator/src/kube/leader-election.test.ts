@@ -10,11 +10,10 @@ import { LeaderElector } from './leader-election.ts';
 import type { LeaderElectorOptions } from './leader-election.ts';
 import { RestClient } from './rest-client.ts';
 import type { RequestOptions } from './rest-client.ts';
+import { waitFor as waitUntil } from '../../../test/helpers/wait-for.ts';
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(20)) if (cond()) return;
-  assert.fail(`timed out waiting for ${what}`);
-}
+/** The shared poll, with the longer default these cluster tests need. */
+const waitFor = (what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> => waitUntil(what, cond, timeoutMs);
 
 interface Contender {
   elector: LeaderElector;

@@ -130,6 +130,24 @@ describe('WorkQueue', () => {
     assert.equal(new WorkQueue().backoffMs(100), 5 * 60_000);
   });
 
+  it('starts the backoff of a key afresh after a successful run', async () => {
+    const timers = new ManualTimers();
+    const q = new WorkQueue({ baseDelayMs: 200, timers });
+    let fail = true;
+    const running = q.run(1, async () => {
+      if (fail) throw new Error('once');
+    });
+    q.add('k');
+    await settle();
+    assert.equal(q.numRequeues('k'), 1);
+    fail = false;
+    timers.advance(200);
+    await settle();
+    assert.equal(q.numRequeues('k'), 0);
+    await q.shutdown();
+    await running;
+  });
+
   it('adds a delayed key when its time comes, keeping the earliest of several delays', async () => {
     const timers = new ManualTimers();
     const q = new WorkQueue({ timers });

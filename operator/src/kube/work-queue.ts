@@ -127,6 +127,8 @@ export class WorkQueue {
   async #process(key: string, handler: (key: string) => Promise<void>): Promise<void> {
     try {
       await handler(key);
+      // Success ends the key's run of failures: its next failure starts from the base delay again.
+      this.#failures.delete(key);
     } catch (err) {
       this.#onError?.(key, err);
       this.addRateLimited(key);

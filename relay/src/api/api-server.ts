@@ -151,16 +151,20 @@ export class ApiServer {
     let submits = false;
     try {
       if (this.draining) throw new HttpError(503, 'shutting_down', 'the relay is shutting down, try another instance', 'shutting_down', { retryAfter: 1 });
-      const candidates = this.routes.filter((r) => r.pattern.test(path));
-      const found = candidates.find((r) => r.method === req.method);
+      const candidates = this.routes.flatMap((route) => {
+        const match = route.pattern.exec(path);
+        return match ? [{ route, groups: match.groups ?? {} }] : [];
+      });
+      const found = candidates.find((c) => c.route.method === req.method);
       if (!found) {
         if (candidates.length === 0) throw new HttpError(404, 'no_such_route', 'no such resource', 'not_found');
-        res.setHeader('Allow', candidates.map((r) => r.method).join(', '));
-        throw new HttpError(405, 'method_not_allowed', `use ${candidates.map((r) => r.method).join(' or ')}`, 'method_not_allowed');
+        const methods = candidates.map((c) => c.route.method);
+        res.setHeader('Allow', methods.join(', '));
+        throw new HttpError(405, 'method_not_allowed', `use ${methods.join(' or ')}`, 'method_not_allowed');
       }
-      submits = found.submits;
-      const params = Object.fromEntries(Object.entries(found.pattern.exec(path)!.groups ?? {}).map(([k, v]) => [k, safeDecode(v)]));
-      const result = await found.handle({ req, path, params });
+      submits = found.route.submits;
+      const params = Object.fromEntries(Object.entries(found.groups).map(([k, v]) => [k, safeDecode(v)]));
+      const result = await found.route.handle({ req, path, params });
       send(res, result.status, result.body);
     } catch (err) {
       if (res.headersSent) {
@@ -194,8 +198,8 @@ export class ApiServer {
     if (name && client.allowedSenderDomains.length > 0 && !client.allowedSenderDomains.includes(name)) {
       throw new HttpError(403, 'forbidden', `this token may not manage ${name}`, 'forbidden');
     }
-    // The handlers answer JSON objects (or nothing, for 204).
-    return (await handle()) as ApiResult;
+    const { status, body } = await handle();
+    return { status, body: body ?? {} };
   }
 
   private authenticate(req: IncomingMessage): ApiClient {

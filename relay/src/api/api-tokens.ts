@@ -25,10 +25,6 @@ export class TokenVerifier {
     }));
   }
 
-  get size(): number {
-    return this.entries.length;
-  }
-
   /** The client an `Authorization` header value authenticates, if any. */
   verify(authorization: string | undefined): ApiClient | undefined {
     if (!authorization) return undefined;

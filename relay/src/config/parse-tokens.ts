@@ -2,7 +2,7 @@ import type { ApiTokenEntry } from './schema.ts';
 import { ObjectReader, Problems, isObject, join } from './reader.ts';
 
 /** Shortest plaintext token accepted: anything shorter can be guessed over the network. */
-export const MIN_TOKEN_LENGTH = 16;
+const MIN_TOKEN_LENGTH = 16;
 const TOKEN_HASH = /^sha256:[0-9a-f]{64}$/;
 
 /**

@@ -207,7 +207,8 @@ export class DeliveryEngine {
     const domain = meta.sendingDomain;
     // the null sender (our DSNs) stays null: nothing may bounce back to a bounce
     if (!returnPath || !domain || meta.from === '') return [{ from: meta.from, recipients }];
-    const each = recipients.map((r) => ({ from: returnPath(meta.id, meta.recipients.findIndex((x) => x.address === r), domain, r), recipients: [r] }));
+    const index = new Map(meta.recipients.map((x, i) => [x.address, i]));
+    const each = recipients.map((r) => ({ from: returnPath(meta.id, index.get(r) ?? -1, domain, r), recipients: [r] }));
     if (each.some((e) => e.from === undefined)) return [{ from: meta.from, recipients }];
     return each as Array<{ from: string; recipients: string[] }>;
   }

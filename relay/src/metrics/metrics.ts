@@ -22,6 +22,16 @@ export function createMetrics(now: () => number = Date.now) {
 
   let queueStats: () => QueueStats = () => EMPTY_QUEUE;
   let reputation: () => readonly DomainReputationSample[] = () => [];
+  let scrapeSamples: readonly DomainReputationSample[] | undefined;
+  // A scrape calls every collect() synchronously (prom-client maps all metrics at once): sum
+  // each domain's counters once for the four gauges, and forget them right after.
+  const samples = () => {
+    if (!scrapeSamples) {
+      scrapeSamples = reputation();
+      queueMicrotask(() => (scrapeSamples = undefined));
+    }
+    return scrapeSamples;
+  };
   const reputationGauge = (name: string, help: string, value: (s: DomainReputationSample) => number) =>
     new Gauge({
       name,
@@ -30,7 +40,7 @@ export function createMetrics(now: () => number = Date.now) {
       registers: [registry],
       collect() {
         this.reset();
-        for (const sample of reputation()) this.set({ domain: sample.domain }, value(sample));
+        for (const sample of samples()) this.set({ domain: sample.domain }, value(sample));
       },
     });
   let cached: { at: number; stats: QueueStats } | undefined;

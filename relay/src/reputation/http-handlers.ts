@@ -12,7 +12,8 @@ import type { ReputationService } from './reputation-service.ts';
  */
 export interface HttpResult {
   readonly status: number;
-  readonly body: unknown;
+  /** null for 204. */
+  readonly body: Record<string, unknown> | null;
 }
 
 type Query = Readonly<Record<string, string | undefined>>;
@@ -20,8 +21,9 @@ type Query = Readonly<Record<string, string | undefined>>;
 const DEFAULT_LIMIT = 1000;
 const MAX_LIMIT = 10_000;
 
+/** The error body every API route answers with (OpenAPI `Error`). */
 function problem(status: number, code: string, message: string): HttpResult {
-  return { status, body: { error: { code, message } } };
+  return { status, body: { error: code, message } };
 }
 
 function unknownDomain(domain: string): HttpResult {

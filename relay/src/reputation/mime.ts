@@ -18,7 +18,7 @@ export interface ContentType {
 }
 
 /** Header fields of a block of `Name: value` lines, folded lines joined. */
-export function parseHeaderBlock(text: string): Map<string, string[]> {
+function parseHeaderBlock(text: string): Map<string, string[]> {
   const headers = new Map<string, string[]>();
   const unfolded = text.replace(/\r?\n[ \t]+/g, ' ');
   for (const line of unfolded.split(/\r?\n/)) {
@@ -83,7 +83,7 @@ function splitOutsideQuotes(text: string, separator: string): string[] {
 }
 
 /** The body parts of a multipart entity (preamble and epilogue dropped). */
-export function splitMultipart(body: string, boundary: string): MimePart[] {
+function splitMultipart(body: string, boundary: string): MimePart[] {
   const delimiter = `--${boundary}`;
   const parts: MimePart[] = [];
   const lines = body.split(/\r?\n/);

@@ -1,5 +1,6 @@
 import addressparser from 'nodemailer/lib/addressparser';
 import { addressOfField, decodedBody, header, parseContentType, parseEntity, parseFieldBlocks, walkParts, type MimePart } from './mime.ts';
+import { headerFromDomain } from '../mail-address.ts';
 
 /** An abuse report in the Abuse Reporting Format (RFC 5965). */
 export interface ArfReport {
@@ -47,9 +48,7 @@ export function complainantCandidates(report: ArfReport): string[] {
 
 /** The domain of the attached original's From: header, lower case. */
 export function originalFromDomain(report: ArfReport): string | undefined {
-  const from = report.original?.headers.get('from')?.[0];
-  const address = from ? addressesIn(from)[0] : undefined;
-  return address?.slice(address.lastIndexOf('@') + 1);
+  return headerFromDomain(report.original?.headers.get('from')?.[0]);
 }
 
 function addressesIn(value: string): string[] {

@@ -49,7 +49,7 @@ const SAVE_INTERVAL_MS = 60_000;
  * the mailbox disabled (5.2.1), or the server gave no detail (5.0.0, a bare 550). Policy and
  * content refusals (5.7.x, 5.6.x, 5.3.x, a full mailbox) say nothing about the address.
  */
-export function suppressesRecipient(status: string): boolean {
+function suppressesRecipient(status: string): boolean {
   return /^5\.1\.\d{1,3}$/.test(status) || status === '5.2.1' || status === '5.0.0';
 }
 
@@ -139,10 +139,6 @@ export class ReputationService implements SendGate {
 
   // ---- SendGate ------------------------------------------------------------------------------
 
-  /**
-   * Only a reputation pause refuses new mail. A domain paused in relay.yaml keeps taking mail
-   * and holds it (the operator's "queue but do not send"); both hold what is queued.
-   */
   /** Paused by a breach or by relay.yaml, new mail is refused alike (SMTP 451 4.7.1, HTTP 423). */
   pausedReason(domain: string): string | undefined {
     return this.pauseOf(domain)?.reason;

@@ -4,7 +4,7 @@
  * Pure: every call takes the time from the caller.
  */
 
-export const COUNTER_KINDS = ['sent', 'delivered', 'hardBounces', 'deferrals', 'complaints'] as const;
+const COUNTER_KINDS = ['sent', 'delivered', 'hardBounces', 'deferrals', 'complaints'] as const;
 export type CounterKind = (typeof COUNTER_KINDS)[number];
 export type Counts = Record<CounterKind, number>;
 
@@ -12,7 +12,7 @@ const MINUTE = 60_000;
 export const DAY_MS = 86_400_000;
 const BUCKETS = DAY_MS / MINUTE;
 
-export function emptyCounts(): Counts {
+function emptyCounts(): Counts {
   return { sent: 0, delivered: 0, hardBounces: 0, deferrals: 0, complaints: 0 };
 }
 

@@ -11,6 +11,7 @@ interface SenderUser {
   readonly allowedSenderDomains: readonly string[];
 }
 
+/** `trusted`: the client address is inside trustedNetworks. Anyone else must have authenticated. */
 export function checkRelayAllowed(input: { readonly trusted: boolean; readonly user: SenderUser | undefined }): SmtpReplyError | undefined {
   if (input.user || input.trusted) return undefined;
   return new SmtpReplyError(550, '5.7.1', 'Relay access denied: authenticate or send from a trusted network', 'relay_denied');

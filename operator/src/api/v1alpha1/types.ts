@@ -49,7 +49,6 @@ export const Reasons = {
   Reconciled: 'Reconciled',
   ApplyFailed: 'ApplyFailed',
   SecretNotFound: 'SecretNotFound',
-  InvalidSpec: 'InvalidSpec',
   RelayNotFound: 'RelayNotFound',
   AllReplicasReady: 'AllReplicasReady',
   ReplicasNotReady: 'ReplicasNotReady',
@@ -65,5 +64,4 @@ export const Reasons = {
   PausedBySpec: 'PausedBySpec',
   ReputationBreach: 'ReputationBreach',
   NotPaused: 'NotPaused',
-  DomainNotReady: 'DomainNotReady',
 } as const;
