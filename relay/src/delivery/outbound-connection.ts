@@ -1,3 +1,4 @@
+import './data-stream-patch.ts';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';

@@ -4,6 +4,7 @@ import { appendFile, readdir, readFile, stat, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import { Spool, type CorruptKind } from './spool.ts';
 import { newQueueId } from './queue-id.ts';
+import { RecentBodies } from './recent-bodies.ts';
 import { tempDir } from '../../../test/helpers/temp-dir.ts';
 import { testLogger } from '../../../test/helpers/logger.ts';
 
@@ -168,4 +169,33 @@ test('refuses new mail when free space is below minFreeSpace', async () => {
   const roomy = await open(dir, { minFreeSpace: 0 });
   assert.equal(roomy.hasRoomFor(1000), true);
   await roomy.close();
+});
+
+test('the first read of a new inline body comes from memory, later reads from the segment, with the same bytes', async () => {
+  const dir = await tempDir();
+  const spool = await open(dir);
+  const body = 'Subject: fresh\r\n\r\n' + 'x'.repeat(5000) + '\r\n';
+  const entry = await put(spool, body);
+  const first = await spool.readBody(entry);
+  // overwrite the record's bytes on disk: a read that still returns the original came from memory
+  const segment = join(dir, 'segments', (await readdir(join(dir, 'segments')))[0]!);
+  const onDisk = await readFile(segment);
+  await writeFile(segment, Buffer.from(onDisk.toString('latin1').replace('x'.repeat(5000), 'y'.repeat(5000)), 'latin1'));
+  assert.equal(first.toString(), body);
+  assert.match((await spool.readBody(entry)).toString(), /y{5000}/, 'the second read goes to the segment');
+  await spool.close();
+});
+
+test('recent bodies stay within their byte budget, dropping the oldest', () => {
+  const recent = new RecentBodies(10);
+  recent.put('a', Buffer.alloc(4));
+  recent.put('b', Buffer.alloc(4));
+  recent.put('c', Buffer.alloc(4));
+  assert.equal(recent.size, 8);
+  assert.equal(recent.take('a'), undefined, 'oldest dropped');
+  assert.equal(recent.take('b')?.length, 4);
+  assert.equal(recent.take('b'), undefined, 'handed out once');
+  recent.put('huge', Buffer.alloc(11));
+  assert.equal(recent.take('huge'), undefined, 'larger than the budget: never kept');
+  assert.equal(recent.size, 4);
 });

@@ -6,6 +6,7 @@ import { RelayError, describeError } from '../errors.ts';
 import { DueHeap } from './due-heap.ts';
 import { close, fsyncDir, open, read } from './fs-async.ts';
 import { IncomingMessage } from './incoming-message.ts';
+import { RecentBodies } from './recent-bodies.ts';
 import { RecordType, HEADER_SIZE, decodeMessagePayload, encodeJsonRecord, encodeMessagePayload, encodeRecord } from './record-codec.ts';
 import { scanSegment } from './scan-segment.ts';
 import { SegmentLog, parseSegmentFileName, segmentFileName } from './segment-log.ts';
@@ -45,6 +46,8 @@ export class Spool extends EventEmitter {
   private readonly entries = new Map<string, SpoolEntry>();
   private readonly refs = new Map<number, number>();
   private readonly due = new DueHeap();
+  /** Enough for the first attempt of every message in flight at thousands per second. */
+  private readonly recent = new RecentBodies(8 * 2 ** 20);
   private log!: SegmentLog;
   private lock!: SpoolLock;
   private freeBytes = Infinity;
@@ -132,8 +135,8 @@ export class Spool extends EventEmitter {
       if (spilled) await incoming.seal();
       const stored = { ...meta, id: incoming.id, size: incoming.size, ...(spilled ? { bodyFile: incoming.fileName } : {}) };
       const full: MessageMeta = { ...stored, held: false };
-      const body = spilled ? [] : incoming.inlineBody();
-      const payload = encodeMessagePayload(stored, body);
+      const body = spilled ? undefined : Buffer.concat(incoming.inlineBody(), incoming.size);
+      const payload = encodeMessagePayload(stored, body ? [body] : []);
       const metaBytes = payload[0]!.length + payload[1]!.length;
       const loc = await this.log.append(encodeRecord(RecordType.Message, payload), spilled ? this.largeDir : undefined);
       const entry: SpoolEntry = {
@@ -144,6 +147,7 @@ export class Spool extends EventEmitter {
         stateSegment: loc.segment,
         leased: false,
       };
+      if (body) this.recent.put(full.id, body);
       this.insert(entry);
       this.emit('message', entry);
       return entry;
@@ -280,6 +284,8 @@ export class Spool extends EventEmitter {
   async readBody(entry: SpoolEntry): Promise<Buffer> {
     const body = entry.body;
     if ('file' in body) return readFile(join(this.largeDir, body.file));
+    const recent = this.recent.take(entry.meta.id);
+    if (recent) return recent;
     return this.log.read(body.segment, body.offset, body.length);
   }
 
@@ -335,6 +341,7 @@ export class Spool extends EventEmitter {
 
   private remove(entry: SpoolEntry): void {
     this.entries.delete(entry.meta.id);
+    this.recent.drop(entry.meta.id);
     this.dropRefs(entry);
     if ('file' in entry.body) unlink(join(this.largeDir, entry.body.file)).catch(() => undefined);
   }
