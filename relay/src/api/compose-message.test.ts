@@ -1,32 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type MimeNode from 'nodemailer/lib/mime-node';
+import { randomText, seededRandom } from '../../../test/helpers/random-text.ts';
 import { compileMessage, serializeInMemory } from './compose-message.ts';
 import { parseMessageRequest } from './message-request.ts';
 
-const ids = { messageId: '<abc@relay.test>', date: new Date('2026-11-28T10:00:00Z') };
+const ids = { messageId: '<abc@relay.test>', date: new Date('2026-11-28T10:00:00Z'), baseBoundary: '0123456789abcdef' };
 
 function build(node: MimeNode): Promise<Buffer> {
   return new Promise((resolve, reject) => node.build((err, message) => (err ? reject(err) : resolve(message))));
 }
 
-/** A small deterministic generator, so a failure can be replayed. */
-function random(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    return s / 2 ** 31;
-  };
-}
-
 const PIECES = ['a', 'Z', ' ', '\t', '\r\n', '\n', '\r', '=', '.', 'ü', '€', '😀', 'x'.repeat(90), ' '.repeat(5), '-- ', 'From ', '\u00a0'];
-
-function text(next: () => number, max: number): string {
-  let s = '';
-  const n = Math.floor(next() * max);
-  for (let i = 0; i < n; i++) s += PIECES[Math.floor(next() * PIECES.length)];
-  return s;
-}
 
 async function assertSame(body: unknown, label: string): Promise<void> {
   const node = compileMessage(parseMessageRequest(body), ids);
@@ -51,11 +36,12 @@ test('the in-memory serialisation gives exactly the bytes of nodemailer build() 
 test('the in-memory serialisation matches build() for random texts (whitespace at line ends, long lines, bare CR/LF, unicode)', async () => {
   let fastPath = 0;
   for (let seed = 1; seed <= 150; seed++) {
-    const next = random(seed);
-    const body: Record<string, unknown> = { from: 'app@example.com', to: 'u@example.net', subject: text(next, 5).replace(/[\r\n\t]/g, ' ') };
-    if (next() < 0.8) body.text = text(next, 60);
-    if (next() < 0.4 || body.text === undefined) body.html = text(next, 40);
-    if (next() < 0.3) body.attachments = [{ filename: 'f.txt', content: Buffer.from(text(next, 30)).toString('base64'), contentType: next() < 0.5 ? 'text/plain' : 'application/octet-stream' }];
+    const next = seededRandom(seed);
+    const text = (max: number) => randomText(next, max, PIECES);
+    const body: Record<string, unknown> = { from: 'app@example.com', to: 'u@example.net', subject: text(5).replace(/[\r\n\t]/g, ' ') };
+    if (next() < 0.8) body.text = text(60);
+    if (next() < 0.4 || body.text === undefined) body.html = text(40);
+    if (next() < 0.3) body.attachments = [{ filename: 'f.txt', content: Buffer.from(text(30)).toString('base64'), contentType: next() < 0.5 ? 'text/plain' : 'application/octet-stream' }];
     const node = compileMessage(parseMessageRequest(body), ids);
     const fast = serializeInMemory(node);
     const slow = await build(node);
