@@ -3,6 +3,8 @@
 #
 #   acceptance: smtp-source -> relay (durable spool) ; msgs/s until every message got 250
 #   ceiling:    smtp-source -> smtp-sink directly (../shared/bench/relay-bench.sh -D)
+#   node floor: smtp-source -> the SMTP dialogue in bare node:net (test/bench/smtp-floor.mjs: no
+#               parsing, policy or disk): the most any Node.js relay can accept here
 #   postfix:    smtp-source -> Postfix relay -> smtp-sink (../shared/bench/postfix-anchor.sh)
 #   memory:     relay RSS while relaying at concurrency 50, RSS growth for one 25 MiB message,
 #               RSS with 100,000 messages queued for a dead destination, and the restart time to recover them
@@ -26,16 +28,17 @@ while getopts "n:r:qPHO" o; do
     O) for alg in rsa-sha256 ed25519-sha256; do node --import tsx "$(dirname "$0")/operator-bench.ts" --algorithm $alg; done; exit 0;;
     *) sed -n 2,21p "$0"; exit 2;; esac
 done
-RELAY_PORT=2525; SINK_PORT=2600; POSTFIX_PORT=2625; METRICS_PORT=9190; HTTP_PORT=8180; BASE_PORT=8181
+RELAY_PORT=2525; SINK_PORT=2600; POSTFIX_PORT=2625; FLOOR_PORT=2725; METRICS_PORT=9190; HTTP_PORT=8180; BASE_PORT=8181
 export BENCH_TOKEN=bench-token-0123456789abcdef
 OUT=$ROOT/bench-results/$(date +%Y%m%d-%H%M%S); mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/mail-relay-bench.XXXXXX)
-RELAY_PID=""; SAMPLER_PID=""; BASE_PID=""; SINK_PID=""
+RELAY_PID=""; SAMPLER_PID=""; BASE_PID=""; SINK_PID=""; FLOOR_PID=""
 
 cleanup() {
   [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null || true
   [ -n "$BASE_PID" ] && kill "$BASE_PID" 2>/dev/null || true
   [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null || true
+  [ -n "$FLOOR_PID" ] && kill "$FLOOR_PID" 2>/dev/null || true
   if [ -n "$RELAY_PID" ]; then kill "$RELAY_PID" 2>/dev/null || true; wait "$RELAY_PID" 2>/dev/null || true; fi
   [ "$POSTFIX" = 1 ] && RELAY_PORT=$POSTFIX_PORT "$SHARED/postfix-anchor.sh" stop >/dev/null 2>&1 || true
   rm -rf "$WORK"
@@ -139,6 +142,16 @@ for size in 4096 102400; do for conc in 10 50; do
   "$SHARED/relay-bench.sh" -D -k $SINK_PORT -n "$N" -s $size -c $conc -r "$RUNS" -L direct -o "$OUT/results.tsv" >/dev/null
 done; done
 
+echo "== node floor (smtp-source -> bare node:net SMTP dialogue)"
+node "$ROOT/test/bench/smtp-floor.mjs" $FLOOR_PORT & FLOOR_PID=$!
+sleep 0.5
+for size in 4096 102400; do for conc in 10 50; do for _ in $(seq 1 "$RUNS"); do
+  t0=$(date +%s.%N)
+  smtp-source -s $conc -m "$N" -l $size -M client.bench.example -f sender@bench.example -t rcpt@dest.example 127.0.0.1:$FLOOR_PORT
+  printf '%s\t%s\t%s\n' $size $conc "$(echo "$N / ($(date +%s.%N) - $t0)" | bc -l)" >> "$OUT/floor.tsv"
+done; done; done
+kill "$FLOOR_PID"; wait "$FLOOR_PID" 2>/dev/null || true; FLOOR_PID=""
+
 echo "== ours: smtp-source -> relay (durable spool) -> smtp-sink"
 start_relay
 for size in 4096 102400; do for conc in 10 50; do
@@ -184,12 +197,13 @@ fi
 {
   echo "## mail-relay acceptance benchmark ($(date -u +%FT%TZ), n=$N, runs=$RUNS, medians)"
   echo
-  echo "| size | conc | ceiling msg/s | Postfix accepted | ours accepted | ours/Postfix | ours/ceiling | Postfix e2e | ours e2e | ours/Postfix e2e |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
+  echo "| size | conc | ceiling msg/s | Node floor | Postfix accepted | ours accepted | ours/Postfix | ours/ceiling | ours/Node floor | Postfix e2e | ours e2e | ours/Postfix e2e |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for size in 4096 102400; do for conc in 10 50; do
     d=$(rate direct $size $conc 9); p=$(rate postfix $size $conc 9); o=$(rate ours $size $conc 9)
+    f=$(awk -F'\t' -v s=$size -v c=$conc '$1==s && $2==c {printf "%.1f\n", $3}' "$OUT/floor.tsv" | median)
     pe=$(rate postfix $size $conc 10); oe=$(rate ours $size $conc 10)
-    echo "| $size | $conc | $d | $p | $o | $(ratio "$o" "$p") | $(ratio "$o" "$d") | $pe | $oe | $(ratio "$oe" "$pe") |"
+    echo "| $size | $conc | $d | $f | $p | $o | $(ratio "$o" "$p") | $(ratio "$o" "$d") | $(ratio "$o" "$f") | $pe | $oe | $(ratio "$oe" "$pe") |"
   done; done
   echo
   echo "Relay RSS while relaying 4 KiB at concurrency 50 (peak): $(( $(cat "$WORK/peak50") / 1024 )) MiB"
