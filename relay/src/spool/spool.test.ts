@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Spool, type CorruptKind } from './spool.ts';
 import { newQueueId } from './queue-id.ts';
 import { RecentBodies } from './recent-bodies.ts';
+import { StringPool } from './string-pool.ts';
 import { tempDir } from '../../../test/helpers/temp-dir.ts';
 import { testLogger } from '../../../test/helpers/logger.ts';
 
@@ -186,16 +187,33 @@ test('the first read of a new inline body comes from memory, later reads from th
   await spool.close();
 });
 
-test('recent bodies stay within their byte budget, dropping the oldest', () => {
+test('recent bodies are handed out once, as copies, until the ring has moved past them', () => {
   const recent = new RecentBodies(10);
-  recent.put('a', Buffer.alloc(4));
-  recent.put('b', Buffer.alloc(4));
-  recent.put('c', Buffer.alloc(4));
-  assert.equal(recent.size, 8);
-  assert.equal(recent.take('a'), undefined, 'oldest dropped');
-  assert.equal(recent.take('b')?.length, 4);
+  recent.put('a', [Buffer.from('aa'), Buffer.from('aa')], 4);
+  recent.put('b', [Buffer.from('bbbb')], 4);
+  const b = recent.take('b');
+  assert.equal(b?.toString(), 'bbbb');
   assert.equal(recent.take('b'), undefined, 'handed out once');
-  recent.put('huge', Buffer.alloc(11));
-  assert.equal(recent.take('huge'), undefined, 'larger than the budget: never kept');
-  assert.equal(recent.size, 4);
+  // 'c' does not fit behind 'b': it starts the ring again, over 'a'
+  recent.put('c', [Buffer.from('cccc')], 4);
+  assert.equal(recent.take('a'), undefined, 'overwritten bodies are never handed out');
+  recent.put('d', [Buffer.from('dddd')], 4);
+  assert.equal(b.toString(), 'bbbb', 'a body handed out is a copy: d took its place in the ring');
+  assert.equal(recent.take('c')?.toString(), 'cccc');
+  assert.equal(recent.take('d')?.toString(), 'dddd');
+  recent.put('huge', [Buffer.alloc(11)], 11);
+  assert.equal(recent.take('huge'), undefined, 'larger than the ring: never kept');
+  for (let i = 0; i < 100; i++) recent.put(`m${i}`, [Buffer.from('xyz')], 3);
+  assert.ok(recent.count <= 4, `only the bodies still in the ring are indexed (${recent.count})`);
+  assert.equal(recent.take('m99')?.toString(), 'xyz');
+});
+
+test('the string pool gives back exact copies, shares repeats and stays within its bound', () => {
+  const pool = new StringPool(3);
+  const header = 'From: Jürgen <j@example.de>\r\n\ud800 lone surrogate';
+  for (const value of [header, header.slice(6, 13), 'a@b.example', '']) assert.equal(pool.get(value), value);
+  assert.equal(pool.size, 1, 'full at three: the fourth value started the pool over');
+  pool.get('x');
+  pool.get('x');
+  assert.equal(pool.size, 2, 'a repeated value takes one slot');
 });

@@ -7,11 +7,12 @@ import { DueHeap } from './due-heap.ts';
 import { close, fsyncDir, open, read } from './fs-async.ts';
 import { IncomingMessage } from './incoming-message.ts';
 import { RecentBodies } from './recent-bodies.ts';
+import { StringPool } from './string-pool.ts';
 import { RecordType, HEADER_SIZE, decodeMessagePayload, encodeJsonRecord, encodeMessagePayload, encodeRecord } from './record-codec.ts';
 import { scanSegment } from './scan-segment.ts';
 import { SegmentLog, parseSegmentFileName, segmentFileName } from './segment-log.ts';
 import { SpoolLock } from './spool-lock.ts';
-import type { MessageMeta, MessageState, QueueStats, SpoolEntry } from './types.ts';
+import type { MessageMeta, MessageOrigin, MessageState, QueueStats, RecipientState, SpoolEntry } from './types.ts';
 import { parseMessageMeta, parseMessageState } from './parse-meta.ts';
 
 export interface SpoolOptions {
@@ -48,6 +49,7 @@ export class Spool extends EventEmitter {
   private readonly due = new DueHeap();
   /** Enough for the first attempt of every message in flight at thousands per second. */
   private readonly recent = new RecentBodies(8 * 2 ** 20);
+  private readonly pool = new StringPool();
   private log!: SegmentLog;
   private lock!: SpoolLock;
   private freeBytes = Infinity;
@@ -134,9 +136,9 @@ export class Spool extends EventEmitter {
       const spilled = incoming.spilled;
       if (spilled) await incoming.seal();
       const stored = { ...meta, id: incoming.id, size: incoming.size, ...(spilled ? { bodyFile: incoming.fileName } : {}) };
-      const full: MessageMeta = { ...stored, held: false };
-      const body = spilled ? undefined : Buffer.concat(incoming.inlineBody(), incoming.size);
-      const payload = encodeMessagePayload(stored, body ? [body] : []);
+      const full = this.compact({ ...stored, held: false });
+      const body = spilled ? [] : incoming.inlineBody();
+      const payload = encodeMessagePayload(stored, body);
       const metaBytes = payload[0]!.length + payload[1]!.length;
       const loc = await this.log.append(encodeRecord(RecordType.Message, payload), spilled ? this.largeDir : undefined);
       const entry: SpoolEntry = {
@@ -147,7 +149,7 @@ export class Spool extends EventEmitter {
         stateSegment: loc.segment,
         leased: false,
       };
-      if (body) this.recent.put(full.id, body);
+      if (!spilled) this.recent.put(full.id, body, incoming.size);
       this.insert(entry);
       this.emit('message', entry);
       return entry;
@@ -255,7 +257,7 @@ export class Spool extends EventEmitter {
       return;
     }
     const loc = await this.log.append(encodeJsonRecord(RecordType.State, { id, ...state }));
-    entry.meta = { ...entry.meta, ...state, held: false };
+    entry.meta = { ...entry.meta, ...state, recipients: this.compactRecipients(state.recipients), held: false };
     this.moveState(entry, loc.segment);
     entry.leased = false;
     this.schedule(entry);
@@ -318,6 +320,30 @@ export class Spool extends EventEmitter {
   }
 
   // ---- index bookkeeping ---------------------------------------------------------------------
+
+  /** The metadata kept in memory for every queued message, with repeated strings shared. */
+  private compact(meta: MessageMeta): MessageMeta {
+    const p = this.pool;
+    const o = meta.origin;
+    const origin: MessageOrigin = {
+      listener: p.get(o.listener),
+      clientAddress: p.get(o.clientAddress),
+      ...(o.user !== undefined ? { user: p.get(o.user) } : {}),
+      ...(o.helo !== undefined ? { helo: p.get(o.helo) } : {}),
+    };
+    return {
+      ...meta,
+      from: p.get(meta.from),
+      recipients: this.compactRecipients(meta.recipients),
+      ...(meta.sendingDomain !== undefined ? { sendingDomain: p.get(meta.sendingDomain) } : {}),
+      ...(meta.headerFromDomain !== undefined ? { headerFromDomain: p.get(meta.headerFromDomain) } : {}),
+      origin,
+    };
+  }
+
+  private compactRecipients(recipients: readonly RecipientState[]): RecipientState[] {
+    return recipients.map((r) => (r.lastReply === undefined ? r : { ...r, lastReply: this.pool.get(r.lastReply) }));
+  }
 
   private insert(entry: SpoolEntry): void {
     const previous = this.entries.get(entry.meta.id);
@@ -425,7 +451,7 @@ export class Spool extends EventEmitter {
   private applyRecord(segment: number, type: RecordType, offset: number, payload: Buffer): void {
     if (type === RecordType.Message) {
       const { meta, bodyOffset, bodyLength } = decodeMessagePayload(payload);
-      const parsed = parseMessageMeta(meta);
+      const parsed = this.compact(parseMessageMeta(meta));
       const body = parsed.bodyFile ? { file: parsed.bodyFile } : { segment, offset: offset + HEADER_SIZE + bodyOffset, length: bodyLength };
       this.insert({ meta: parsed, body, stateSegment: segment, leased: false });
       return;
@@ -435,7 +461,7 @@ export class Spool extends EventEmitter {
       const { id, state } = parseMessageState(value);
       const entry = this.entries.get(id);
       if (!entry) return; // its MESSAGE record was in a segment already deleted: the message is done
-      entry.meta = { ...entry.meta, ...state, held: false };
+      entry.meta = { ...entry.meta, ...state, recipients: this.compactRecipients(state.recipients), held: false };
       this.moveState(entry, segment);
       this.schedule(entry);
       return;
