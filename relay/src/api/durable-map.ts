@@ -1,4 +1,4 @@
-import { JsonJournal } from './json-journal.ts';
+import { JsonJournal } from '../spool/json-journal.ts';
 
 export interface DurableMapOptions<V> {
   /** Entries older than this are dropped (ms). */
@@ -70,7 +70,7 @@ export class DurableMap<V> {
       if (this.entries.get(key)?.value === value) this.entries.delete(key);
       throw err;
     }
-    if (this.journal.appended > Math.max(10_000, 2 * this.entries.size)) this.compact();
+    if (this.journal.lines > Math.max(10_000, 2 * this.entries.size)) this.compact();
   }
 
   private expire(): void {

@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import type { RelayMetrics } from '../metrics/metrics.ts';
 import { DAY_MS, RollingCounters, ratesOf, type CounterKind, type Counts, type Rates } from './rolling-counters.ts';
 import { SuppressionList, type Suppression, type SuppressionReason } from './suppression-list.ts';
-import { ensureDir, readIfExists, writeDurable } from './durable-file.ts';
+import { ensureDir, readIfExists, writeDurable } from '../spool/durable-file.ts';
 import { buildVerpAddress } from './verp.ts';
 import type { RecipientOutcomeEvent } from '../delivery/delivery-engine.ts';
 

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
-import { close, fsync, open, write } from '../spool/fs-async.ts';
-import { readIfExists, writeDurable } from './durable-file.ts';
+import { JsonJournal } from '../spool/json-journal.ts';
 
 export type SuppressionReason = 'hard_bounce' | 'complaint';
 
@@ -25,38 +24,26 @@ function key(domain: string, recipient: string): string {
 }
 
 /**
- * Recipients not to send to, per sending domain. An append-only log of JSON lines (`add`,
- * `del`), each append fsynced before the caller goes on; on open the log is replayed, expired
- * entries dropped, and the file rewritten (compacted) when most of its lines are dead.
+ * Recipients not to send to, per sending domain. A journal of `add` and `del` lines (group
+ * committed: each change resolves once fsynced); on open the journal is replayed and expired
+ * entries dropped, and it is rewritten (compacted) when most of its lines are dead.
  */
 export class SuppressionList {
   private readonly entries = new Map<string, Suppression>();
-  private fd = -1;
-  private lines = 0;
-  private tail: Promise<void> = Promise.resolve();
 
-  private constructor(private readonly path: string) {}
+  private constructor(private readonly journal: JsonJournal<LogLine>) {}
 
   static async open(dir: string, now: number): Promise<SuppressionList> {
-    const list = new SuppressionList(join(dir, FILE));
-    const text = (await readIfExists(list.path))?.toString('utf8') ?? '';
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      list.lines++;
-      try {
-        list.apply(JSON.parse(line) as LogLine);
-      } catch {
-        // a torn last line from a crash mid-append: the append was never acknowledged
-      }
-    }
-    for (const [k, s] of list.entries) if (s.expiresAt <= now) list.entries.delete(k);
-    if (list.lines > 2 * list.entries.size + COMPACT_SLACK || !text.endsWith('\n')) await list.compact();
-    list.fd = await open(list.path, 'a');
+    const { journal, records } = await JsonJournal.open<LogLine>(join(dir, FILE));
+    const list = new SuppressionList(journal);
+    for (const record of records) list.apply(record as LogLine);
+    list.expire(now);
+    if (list.mostlyDead()) await journal.rewrite(list.addLines());
     return list;
   }
 
   private apply(line: LogLine): void {
-    if (typeof line.domain !== 'string' || typeof line.recipient !== 'string') return;
+    if (typeof line?.domain !== 'string' || typeof line.recipient !== 'string') return;
     if (line.op === 'add' && typeof line.expiresAt === 'number') {
       const { op: _op, ...entry } = line;
       this.entries.set(key(line.domain, line.recipient), entry);
@@ -65,14 +52,16 @@ export class SuppressionList {
     }
   }
 
-  private serialise(): string {
-    return [...this.entries.values()].map((s) => `${JSON.stringify({ op: 'add', ...s })}\n`).join('');
+  private expire(now: number): void {
+    for (const [k, s] of this.entries) if (s.expiresAt <= now) this.entries.delete(k);
   }
 
-  private async compact(): Promise<void> {
-    const text = this.serialise();
-    await writeDurable(this.path, text);
-    this.lines = this.entries.size;
+  private mostlyDead(): boolean {
+    return this.journal.lines > 2 * this.entries.size + COMPACT_SLACK;
+  }
+
+  private addLines(): LogLine[] {
+    return [...this.entries.values()].map((s) => ({ op: 'add' as const, ...s }));
   }
 
   get(domain: string, recipient: string, now: number): Suppression | undefined {
@@ -89,50 +78,24 @@ export class SuppressionList {
   async add(entry: Suppression): Promise<void> {
     const normalised = { ...entry, recipient: entry.recipient.toLowerCase() };
     this.entries.set(key(entry.domain, entry.recipient), normalised);
-    await this.append({ op: 'add', ...normalised });
+    await this.journal.append({ op: 'add', ...normalised });
   }
 
   /** Lifts a suppression; false when there was none. */
   async remove(domain: string, recipient: string, now: number): Promise<boolean> {
     if (!this.get(domain, recipient, now)) return false;
     this.entries.delete(key(domain, recipient));
-    await this.append({ op: 'del', domain, recipient: recipient.toLowerCase() });
+    await this.journal.append({ op: 'del', domain, recipient: recipient.toLowerCase() });
     return true;
   }
 
-  private append(line: LogLine): Promise<void> {
-    const bytes = Buffer.from(`${JSON.stringify(line)}\n`);
-    return this.serial(async () => {
-      let done = 0;
-      while (done < bytes.length) done += await write(this.fd, bytes, done, bytes.length - done, null);
-      this.lines++;
-      await fsync(this.fd);
-    });
-  }
-
-  /** Forgets expired entries and, when most lines of the log are dead, rewrites it while running. */
-  maintain(now: number): Promise<void> {
-    return this.serial(async () => {
-      for (const [k, s] of this.entries) if (s.expiresAt <= now) this.entries.delete(k);
-      if (this.lines <= 2 * this.entries.size + COMPACT_SLACK) return;
-      await this.compact();
-      // the old descriptor points at the replaced file
-      const old = this.fd;
-      this.fd = await open(this.path, 'a');
-      await close(old);
-    });
-  }
-
-  /** Appends and rewrites run one at a time, in order. */
-  private serial(work: () => Promise<void>): Promise<void> {
-    const next = this.tail.then(work);
-    this.tail = next.catch(() => undefined);
-    return next;
+  /** Forgets expired entries and, when most lines of the journal are dead, rewrites it while running. */
+  async maintain(now: number): Promise<void> {
+    this.expire(now);
+    if (this.mostlyDead()) await this.journal.rewrite(this.addLines());
   }
 
   async close(): Promise<void> {
-    await this.tail;
-    if (this.fd >= 0) await close(this.fd);
-    this.fd = -1;
+    await this.journal.close();
   }
 }

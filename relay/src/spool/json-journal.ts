@@ -1,48 +1,47 @@
-import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, truncate, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { fsyncDir } from '../spool/fs-async.ts';
+import { readIfExists, writeDurable } from './durable-file.ts';
+import { fsyncDir } from './fs-async.ts';
 
 /**
- * An append-only file of JSON lines for the API's small durable stores (idempotency keys,
- * finished-message status). Appends are group-committed: every caller waits for the fsync
- * that covers its line, and appends arriving during one fsync share the next. `rewrite`
+ * An append-only file of JSON lines for the relay's small durable stores beside the spool
+ * (idempotency keys, finished-message status, suppressions). Appends are group-committed:
+ * every caller waits for the fsync that covers its line, and appends arriving during one
+ * fsync share the next. `rewrite`
  * replaces the file with the live records (compaction) via a synced temporary file and a
  * rename, so a crash leaves either the old or the new file. A torn last line (a crash in
- * the middle of an append that nobody was answered for) is skipped on reading.
+ * the middle of an append that nobody was answered for) is cut off on opening: the next append
+ * would otherwise continue it, and both lines would be unreadable.
  */
 export class JsonJournal<T> {
   private batch: Array<{ line: string; done: () => void; fail: (err: unknown) => void }> = [];
   private tail: Promise<void> = Promise.resolve();
   private flushQueued = false;
-  /** Lines written since the last rewrite; the owner compacts when this outgrows its live set. */
-  appended = 0;
-
   private constructor(
     private readonly path: string,
     private handle: FileHandle,
+    /** Lines in the file; the owner compacts when this outgrows its live set. */
+    public lines: number,
   ) {}
 
   /** Opens (creating) the journal and returns every readable record in file order. */
   static async open<T>(path: string): Promise<{ journal: JsonJournal<T>; records: unknown[] }> {
     await mkdir(dirname(path), { recursive: true });
-    let text = '';
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    const bytes = (await readIfExists(path)) ?? Buffer.alloc(0);
+    const end = bytes.lastIndexOf(0x0a) + 1;
+    if (end < bytes.length) await truncate(path, end);
     const records: unknown[] = [];
-    for (const line of text.split('\n')) {
+    for (const line of bytes.subarray(0, end).toString('utf8').split('\n')) {
       if (!line) continue;
       try {
         records.push(JSON.parse(line));
       } catch {
-        // a torn tail from a crash; its writer was never answered
+        // a line that is not JSON (written by hand?): skipped rather than fatal
       }
     }
     const handle = await open(path, 'a');
     await fsyncDir(dirname(path));
-    return { journal: new JsonJournal<T>(path, handle), records };
+    return { journal: new JsonJournal<T>(path, handle, records.length), records };
   }
 
   /** Resolves once the record is on disk. */
@@ -63,7 +62,7 @@ export class JsonJournal<T> {
     try {
       await this.handle.write(batch.map((b) => b.line).join(''));
       await this.handle.datasync();
-      this.appended += batch.length;
+      this.lines += batch.length;
       for (const b of batch) b.done();
     } catch (err) {
       for (const b of batch) b.fail(err);
@@ -73,19 +72,11 @@ export class JsonJournal<T> {
   /** Replaces the file's content with `records`. */
   rewrite(records: readonly T[]): Promise<void> {
     return this.serial(async () => {
-      const tmp = `${this.path}.tmp`;
-      const out = await open(tmp, 'w');
-      try {
-        await out.write(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
-        await out.sync();
-      } finally {
-        await out.close();
-      }
-      await rename(tmp, this.path);
-      await fsyncDir(dirname(this.path));
+      await writeDurable(this.path, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      // the old descriptor points at the replaced file
       await this.handle.close();
       this.handle = await open(this.path, 'a');
-      this.appended = 0;
+      this.lines = records.length;
     });
   }
 

@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { close, fsync, fsyncDir, open } from '../spool/fs-async.ts';
+import { close, fsync, fsyncDir, open } from './fs-async.ts';
 
 /**
  * Small state files kept beside the spool (pauses, counters, the VERP key): written whole to a
