@@ -11,7 +11,7 @@ import { runTool } from '../../test/control-plane/tools.ts';
  * writes them; test/chart checks that they are current.
  */
 export const chartDir = join(repoRoot, 'charts', 'mail-relay-operator');
-export const crdSourceDir = join(repoRoot, 'crds');
+const crdSourceDir = join(repoRoot, 'crds');
 export const chartCrdDir = join(chartDir, 'files', 'crds');
 export const rulesFile = join(chartDir, 'monitoring', 'mail-relay.rules.yaml');
 

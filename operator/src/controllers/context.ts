@@ -1,10 +1,11 @@
 import type { KubernetesObject, V1ConfigMap, V1EndpointSlice, V1PodDisruptionBudget, V1Secret, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { MailRelay, SendingDomain } from '../api/v1alpha1/types.ts';
+import { isNotFound } from '../errors.ts';
 import type { Applier } from '../kube/apply.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
-import type { RestClient } from '../kube/rest-client.ts';
+import { resourcePath, type RestClient } from '../kube/rest-client.ts';
 import type { DnsVerifier } from './dns-verifier.ts';
 import type { PasswordHashes } from './password-hashes.ts';
 import type { DomainFigures } from './relay-figures.ts';
@@ -54,4 +55,20 @@ export interface ReconcileResult {
 export function secretString(secret: V1Secret | undefined, key: string): string | undefined {
   const data = secret?.data?.[key];
   return data === undefined ? undefined : Buffer.from(data, 'base64').toString('utf8');
+}
+
+/**
+ * A Secret the operator writes itself, holding `key` (a DKIM or VERP key): from the cache, else
+ * from the API server. The cache may not have seen our own write of a moment ago, and generating
+ * a second key would replace one already published or already used in return paths.
+ */
+export async function ownSecret(ctx: ControllerContext, namespace: string, name: string, key: string): Promise<V1Secret | undefined> {
+  const cached = ctx.caches.secrets.get(namespace, name);
+  if (cached?.data?.[key] !== undefined) return cached;
+  try {
+    return await ctx.rest.request<V1Secret>('GET', resourcePath('v1', 'secrets', namespace, name));
+  } catch (err) {
+    if (isNotFound(err)) return cached;
+    throw err;
+  }
 }

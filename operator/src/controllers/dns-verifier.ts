@@ -2,7 +2,6 @@ import { Resolver } from 'node:dns/promises';
 import type { DnsRecord } from '../resources/dns-records.ts';
 
 export interface RecordCheck {
-  readonly verified: boolean;
   /** What the check found, for the DNSVerified reason. */
   readonly outcome: 'published' | 'missing' | 'mismatch' | 'failed';
   readonly result: string;
@@ -71,16 +70,16 @@ export class DnsVerifier {
       values = (await this.#resolver.resolveTxt(record.name)).map((strings) => strings.join(''));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      if (NOT_FOUND.has(code)) return { verified: false, outcome: 'missing', result: `no TXT record at ${record.name}` };
-      return { verified: false, outcome: 'failed', result: `lookup of ${record.name} failed: ${code}` };
+      if (NOT_FOUND.has(code)) return { outcome: 'missing', result: `no TXT record at ${record.name}` };
+      return { outcome: 'failed', result: `lookup of ${record.name} failed: ${code}` };
     }
     const relevant = values.filter((v) => (record.purpose === 'spf' ? /^v=spf1/i.test(v) : record.purpose === 'dmarc' ? /^v=DMARC1/i.test(v) : true));
-    if (relevant.length === 0) return { verified: false, outcome: 'missing', result: `no ${record.purpose.toUpperCase()} record at ${record.name}` };
+    if (relevant.length === 0) return { outcome: 'missing', result: `no ${record.purpose.toUpperCase()} record at ${record.name}` };
     if (record.purpose !== 'dkim' && relevant.length > 1) {
-      return { verified: false, outcome: 'mismatch', result: `${relevant.length} ${record.purpose.toUpperCase()} records at ${record.name}; there must be exactly one` };
+      return { outcome: 'mismatch', result: `${relevant.length} ${record.purpose.toUpperCase()} records at ${record.name}; there must be exactly one` };
     }
     return relevant.some((v) => matches(record, v))
-      ? { verified: true, outcome: 'published', result: 'published' }
-      : { verified: false, outcome: 'mismatch', result: `the ${record.purpose.toUpperCase()} record at ${record.name} differs from the one to publish` };
+      ? { outcome: 'published', result: 'published' }
+      : { outcome: 'mismatch', result: `the ${record.purpose.toUpperCase()} record at ${record.name} differs from the one to publish` };
   }
 }

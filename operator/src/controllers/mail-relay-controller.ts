@@ -2,8 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { KubernetesObject, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { UserEntry } from '../../../relay/src/config/schema.ts';
 import { MailRelayConditions, Reasons, type MailRelay, type MailRelayStatus } from '../api/v1alpha1/types.ts';
-import { describeError, isConflict, isNotFound } from '../errors.ts';
-import { resourcePath } from '../kube/rest-client.ts';
+import { describeError, isConflict } from '../errors.ts';
 import { allowedDomainsFor, buildTokensFile, buildUsersFile, type TokenEntry } from '../resources/auth-files.ts';
 import { buildConditions, type ConditionInput } from '../resources/conditions.ts';
 import { names } from '../resources/names.ts';
@@ -13,7 +12,7 @@ import { buildRelayConfig, renderRelayConfig, type RelayDomain } from '../resour
 import { buildClientService, buildHeadlessService, buildPodDisruptionBudget } from '../resources/relay-services.ts';
 import { buildStatefulSet } from '../resources/relay-statefulset.ts';
 import { parse } from 'yaml';
-import { secretString, type ControllerContext, type ReconcileResult } from './context.ts';
+import { ownSecret, secretString, type ControllerContext, type ReconcileResult } from './context.ts';
 
 /** Inputs read from Secrets; `missing` names every Secret or key that is not there yet. */
 interface RelayInputs {
@@ -34,7 +33,10 @@ interface RelayInputs {
 export async function reconcileMailRelay(ctx: ControllerContext, namespace: string, name: string): Promise<ReconcileResult> {
   const relay = ctx.caches.relays.get(namespace, name);
   // Deleted: owner references let the garbage collector remove what we created.
-  if (!relay) return {};
+  if (!relay) {
+    ctx.settle.forget(`${namespace}/${name}`);
+    return {};
+  }
   const log = ctx.logger.child({ kind: 'MailRelay', namespace, name });
   const generation = relay.metadata.generation ?? 0;
 
@@ -192,18 +194,7 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
  * share it, so a DSN for a message sent by one pod verifies on whichever pod it reaches.
  */
 async function verpKeyOf(ctx: ControllerContext, relay: MailRelay): Promise<string> {
-  const { namespace } = relay.metadata;
-  const name = names.relayAuthSecret(relay.metadata.name);
-  let secret = ctx.caches.secrets.get(namespace, name);
-  // The cache may not have our own write yet; a second key would roll the pods and void every
-  // return path already sent.
-  if (!secret?.data?.['verp.key']) {
-    secret = await ctx.rest.request<V1Secret>('GET', resourcePath('v1', 'secrets', namespace, name)).catch((err: unknown) => {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    });
-  }
-  const current = secretString(secret, 'verp.key');
+  const current = secretString(await ownSecret(ctx, relay.metadata.namespace, names.relayAuthSecret(relay.metadata.name), 'verp.key'), 'verp.key');
   return current && current.length >= 32 ? current : randomBytes(32).toString('base64url');
 }
 

@@ -1,13 +1,10 @@
 import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
-import type { V1Secret } from '@kubernetes/client-node';
 import { Reasons, SendingDomainConditions, type SendingDomain, type SendingDomainStatus } from '../api/v1alpha1/types.ts';
-import { isNotFound } from '../errors.ts';
-import { resourcePath } from '../kube/rest-client.ts';
 import { buildConditions, type ConditionInput } from '../resources/conditions.ts';
 import { buildDkimSecret, DKIM_SECRET_KEY } from '../resources/dkim-secret.ts';
 import { buildDnsRecords, dkimAlgorithmOf, type DkimAlgorithm, type DnsRecord } from '../resources/dns-records.ts';
 import { names } from '../resources/names.ts';
-import { secretString, type ControllerContext, type ReconcileResult } from './context.ts';
+import { ownSecret, secretString, type ControllerContext, type ReconcileResult } from './context.ts';
 import type { RecordCheck } from './dns-verifier.ts';
 import type { DomainFigures } from './relay-figures.ts';
 
@@ -48,7 +45,7 @@ export async function reconcileSendingDomain(ctx: ControllerContext, dnsState: M
     checked = { at: nowMs, fingerprint, results: await Promise.all(records.map((r) => ctx.dns.check(r))) };
     dnsState.set(key, checked);
   }
-  const verifiedRecords: DnsRecord[] = records.map((r, i) => ({ ...r, verified: checked.results[i]!.verified, result: checked.results[i]!.result }));
+  const verifiedRecords: DnsRecord[] = records.map((r, i) => ({ ...r, verified: checked.results[i]!.outcome === 'published', result: checked.results[i]!.result }));
 
   const generation = sd.metadata.generation ?? 0;
   const figures = ctx.reputation.get(namespace, sd.spec.relayRef.name, sd.spec.domain);
@@ -136,14 +133,13 @@ async function ensureDkimKey(ctx: ControllerContext, sd: SendingDomain): Promise
 
   const algorithm = sd.spec.dkim.generate?.algorithm ?? 'rsa-sha256';
   const secretName = names.dkimSecret(sd.metadata.name, sd.spec.dkim.selector);
-  // The cache may not have seen a Secret we created a moment ago; asking the server avoids
-  // generating a second key that would replace the one already published in DNS.
-  const live = ctx.caches.secrets.get(namespace, secretName) ?? (await getSecret(ctx, namespace, secretName));
-  const existing = parseKey(secretString(live, DKIM_SECRET_KEY) ?? '');
+  const live = await ownSecret(ctx, namespace, secretName, DKIM_SECRET_KEY);
+  const livePem = secretString(live, DKIM_SECRET_KEY) ?? '';
+  const existing = parseKey(livePem);
   let pem: string;
   let generated = false;
   if (typeof existing !== 'string' && existing.algorithm === algorithm) {
-    pem = secretString(live, DKIM_SECRET_KEY)!;
+    pem = livePem;
   } else {
     pem = await generateKey(algorithm);
     generated = true;
@@ -185,11 +181,3 @@ function parseKey(pem: string): { algorithm: DkimAlgorithm; publicKey: KeyObject
   return { algorithm, publicKey: createPublicKey(key) };
 }
 
-async function getSecret(ctx: ControllerContext, namespace: string, name: string): Promise<V1Secret | undefined> {
-  try {
-    return await ctx.rest.request<V1Secret>('GET', resourcePath('v1', 'secrets', namespace, name));
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}

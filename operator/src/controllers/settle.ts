@@ -32,6 +32,11 @@ export class Settle {
     return 0;
   }
 
+  /** Drops the burst of a relay that is gone, so one created later under its name starts afresh. */
+  forget(key: string): void {
+    this.#bursts.delete(key);
+  }
+
   /** New SendingDomains are waited for at most this long, too (see pendingDomains). */
   get maxWait(): number {
     return this.maxWaitMs;

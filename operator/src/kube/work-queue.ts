@@ -2,7 +2,7 @@
  * The reconcile queue, after client-go's workqueue: keys (`kind/namespace/name`) are
  * deduplicated while they wait; a key being processed is never handed to a second worker, and
  * if it is added meanwhile it runs once more after the current run ends, so no change is
- * missed. Failed keys come back with per-key capped exponential backoff until forget().
+ * missed. Failed keys come back with per-key capped exponential backoff until a run succeeds.
  */
 
 export interface Timers {
@@ -128,7 +128,7 @@ export class WorkQueue {
     try {
       await handler(key);
       // Success ends the key's run of failures: its next failure starts from the base delay again.
-      this.#failures.delete(key);
+      this.forget(key);
     } catch (err) {
       this.#onError?.(key, err);
       this.addRateLimited(key);

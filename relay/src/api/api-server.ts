@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { HttpConfig, RelayConfig } from '../config/schema.ts';
 import { HttpError, RelayError, describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { matchDomain } from '../mail-address.ts';
 import type { RelayMetrics } from '../metrics/metrics.ts';
 import type { Spool } from '../spool/spool.ts';
 import type { ApiClient, TokenVerifier } from './api-tokens.ts';
@@ -195,7 +196,8 @@ export class ApiServer {
   private async forDomain(r: Request, domain: string | undefined, handle: () => Promise<HttpResult>): Promise<ApiResult> {
     const client = this.authenticate(r.req);
     const name = (domain ?? '').trim().toLowerCase();
-    if (name && client.allowedSenderDomains.length > 0 && !client.allowedSenderDomains.includes(name)) {
+    // the same rule as sending: a token for example.com also sends as news.example.com
+    if (name && client.allowedSenderDomains.length > 0 && !matchDomain(name, client.allowedSenderDomains)) {
       throw new HttpError(403, 'forbidden', `this token may not manage ${name}`, 'forbidden');
     }
     const { status, body } = await handle();

@@ -28,6 +28,10 @@ test('the in-memory serialisation gives exactly the bytes of nodemailer build() 
   await assertSame({ ...base, text: 'x'.repeat(2000), html: '<b>€</b>' }, 'alternative');
   await assertSame({ ...base, text: 't', attachments: [{ filename: 'a.bin', content: Buffer.alloc(3000, 7).toString('base64') }] }, 'mixed');
   await assertSame(
+    { ...base, text: 't', headers: { 'In-Reply-To': '<grüße@example.org>', References: '<ü@example.org>' }, attachments: [{ filename: 'a.txt', content: 'aGk=' }] },
+    'non-ASCII kept as UTF-8 in In-Reply-To and References',
+  );
+  await assertSame(
     { ...base, text: 't', html: '<p>h</p>', attachments: [{ filename: 'a.pdf', content: 'JVBERi0=', contentType: 'application/pdf' }, { filename: 'b.txt', content: 'aGVsbG8K' }] },
     'alternative in mixed',
   );

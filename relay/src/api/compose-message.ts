@@ -56,7 +56,8 @@ export function serializeInMemory(root: MimeNode): Buffer | undefined {
     const content = node.content;
     if (content !== undefined && typeof content !== 'string' && !Buffer.isBuffer(content)) return false;
     const encoding = node.getTransferEncoding();
-    out.push(Buffer.from(`${node.buildHeaders()}\r\n\r\n`, 'latin1'));
+    // build() writes headers as UTF-8: a few (Message-ID, In-Reply-To, References) keep non-ASCII as it is
+    out.push(Buffer.from(`${node.buildHeaders()}\r\n\r\n`, 'utf8'));
     if (content) {
       const encoded = encodeContent(typeof content === 'string' ? Buffer.from(content, 'utf8') : content, encoding, node.contentType ?? '');
       if (!encoded) return false;

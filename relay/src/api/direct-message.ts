@@ -1,18 +1,10 @@
 import { buildHeaderValue, foldLines } from 'nodemailer/lib/mime-funcs';
 import { encodeContent, endWithLineBreak, textTransferEncoding } from './build-steps.ts';
 import { encodeAddresses, encodeDate, encodeMessageId, encodeSubject } from './header-encoding.ts';
-import type { MessageRequest } from './message-request.ts';
+import { RESERVED_HEADERS, type MessageRequest } from './message-request.ts';
 import { messageFields, type MessageIds } from './message-fields.ts';
 import { referenceNode } from './reference-node.ts';
 
-/**
- * Headers the composer sets on the root itself (setHeader would replace a custom one in place),
- * or writes its own way (Bcc dropped, Content-Disposition parsed). MessageRequest reserves them.
- */
-const COMPOSER_HEADERS = new Set([
-  'From', 'To', 'Cc', 'Bcc', 'Reply-To', 'Subject', 'Message-ID', 'Date',
-  'MIME-Version', 'Content-Type', 'Content-Transfer-Encoding', 'Content-Disposition',
-]);
 
 interface Part {
   readonly contentType: string;
@@ -34,8 +26,9 @@ export function writeDirectMessage(req: MessageRequest, ids: MessageIds): Buffer
 
   const headers: string[] = [];
   for (const { key, value } of f.headers) {
+    // the composer sets these itself (setHeader would replace a custom one in place); requests cannot carry them
+    if (RESERVED_HEADERS.has(key.toLowerCase())) return undefined;
     const normalized = referenceNode._normalizeHeaderKey(key);
-    if (COMPOSER_HEADERS.has(normalized)) return undefined;
     addHeader(headers, normalized, referenceNode.encodeHeaderValue(normalized, value));
   }
   // MailComposer sets the fields that are truthy, in this order, after the custom headers

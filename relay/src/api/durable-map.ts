@@ -43,7 +43,7 @@ export class DurableMap<V> {
       }
     }
     map.expire();
-    await journal.rewrite(map.lines());
+    await journal.rewrite(() => map.lines());
     return map;
   }
 
@@ -88,7 +88,7 @@ export class DurableMap<V> {
 
   private compact(): void {
     this.compacting ??= this.journal
-      .rewrite(this.lines())
+      .rewrite(() => this.lines())
       .catch((err: unknown) => this.options.onCompactionError?.(err))
       .finally(() => {
         this.compacting = undefined;

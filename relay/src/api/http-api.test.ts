@@ -462,3 +462,14 @@ test('on shutdown a request already being received is still queued and answered;
   const restarted = await h.restart();
   assert.ok(restarted.relay.spool.get(id), 'the acknowledged message is in the spool after the restart');
 });
+
+test('a token manages the reputation of the domains it may send for, subdomains included, and no others', async () => {
+  const h = await relay();
+  const own = await call(h, 'GET', '/v1/domains/example.com/reputation', { token: APP1 });
+  assert.equal(own.status, 200);
+  const sub = await call(h, 'GET', '/v1/domains/mail.example.com/reputation', { token: APP1 });
+  assert.notEqual(sub.status, 403, 'mail.example.com is sent as under example.com, so it is managed under it too');
+  const other = await call(h, 'GET', '/v1/domains/other.test/reputation', { token: APP1 });
+  assert.equal(other.status, 403);
+  assert.equal(other.body.error, 'forbidden');
+});

@@ -18,7 +18,7 @@ const FIELDS = ['from', 'to', 'cc', 'bcc', 'replyTo', 'subject', 'text', 'html',
 /** RFC 5322 field name: printable ASCII except colon. */
 const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]{1,76}$/;
 /** Headers the request sets through its own fields, or that only the MIME composer and the relay write. */
-const RESERVED_HEADERS = new Set([
+export const RESERVED_HEADERS = new Set([
   'from', 'sender', 'to', 'cc', 'bcc', 'reply-to', 'subject', 'received', 'return-path',
   'mime-version', 'content-type', 'content-transfer-encoding', 'content-disposition', 'dkim-signature',
 ]);

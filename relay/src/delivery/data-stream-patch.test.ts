@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import DataStream from 'nodemailer/lib/smtp-connection/data-stream';
 import { passesUnchanged } from './data-stream-patch.ts';
+import { randomText, seededRandom } from '../../../test/helpers/random-text.ts';
 
 /** What DATA must carry (RFC 5321 4.5.2, and bare CR or LF as CRLF), written from the rule, not from nodemailer. */
 function expected(input: string): string {
@@ -22,23 +23,13 @@ async function encode(chunks: Buffer[]): Promise<string> {
   return Buffer.concat(out).toString('latin1');
 }
 
-function random(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    return s / 2 ** 31;
-  };
-}
-
 const PIECES = ['a', 'hello world', '\r\n', '\r\n', '\r\n', '\r', '\n', '.', '..', '\r\n.', 'x'.repeat(70)];
 
 test('DATA encoding with the fast path matches the rule for random texts split at random points', async () => {
   let unchanged = 0;
   for (let seed = 1; seed <= 400; seed++) {
-    const next = random(seed);
-    let text = '';
-    const n = Math.floor(next() * 40);
-    for (let i = 0; i < n; i++) text += PIECES[Math.floor(next() * PIECES.length)];
+    const next = seededRandom(seed);
+    const text = randomText(next, 40, PIECES);
     const bytes = Buffer.from(text, 'latin1');
     const chunks: Buffer[] = [];
     for (let at = 0; at < bytes.length; ) {

@@ -38,7 +38,7 @@ export class SuppressionList {
     const list = new SuppressionList(journal);
     for (const record of records) list.apply(record as LogLine);
     list.expire(now);
-    if (list.mostlyDead()) await journal.rewrite(list.addLines());
+    if (list.mostlyDead()) await journal.rewrite(() => list.addLines());
     return list;
   }
 
@@ -92,7 +92,7 @@ export class SuppressionList {
   /** Forgets expired entries and, when most lines of the journal are dead, rewrites it while running. */
   async maintain(now: number): Promise<void> {
     this.expire(now);
-    if (this.mostlyDead()) await this.journal.rewrite(this.addLines());
+    if (this.mostlyDead()) await this.journal.rewrite(() => this.addLines());
   }
 
   async close(): Promise<void> {

@@ -69,14 +69,18 @@ export class JsonJournal<T> {
     }
   }
 
-  /** Replaces the file's content with `records`. */
-  rewrite(records: readonly T[]): Promise<void> {
+  /**
+   * Replaces the file's content with `records()`, taken when the rewrite runs: an append
+   * acknowledged between this call and then is in the old file, so it must be in the new one.
+   */
+  rewrite(records: () => readonly T[]): Promise<void> {
     return this.serial(async () => {
-      await writeDurable(this.path, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      const live = records();
+      await writeDurable(this.path, live.map((r) => `${JSON.stringify(r)}\n`).join(''));
       // the old descriptor points at the replaced file
       await this.handle.close();
       this.handle = await open(this.path, 'a');
-      this.lines = records.length;
+      this.lines = live.length;
     });
   }
 

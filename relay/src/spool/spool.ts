@@ -50,6 +50,8 @@ export class Spool extends EventEmitter {
   /** Enough for the first attempt of every message in flight at thousands per second. */
   private readonly recent = new RecentBodies(8 * 2 ** 20);
   private readonly pool = new StringPool();
+  /** Replies apart: unique ones (naming a remote queue id) would push the senders and domains out. */
+  private readonly replies = new StringPool();
   private log!: SegmentLog;
   private lock!: SpoolLock;
   private freeBytes = Infinity;
@@ -342,7 +344,7 @@ export class Spool extends EventEmitter {
   }
 
   private compactRecipients(recipients: readonly RecipientState[]): RecipientState[] {
-    return recipients.map((r) => (r.lastReply === undefined ? r : { ...r, lastReply: this.pool.get(r.lastReply) }));
+    return recipients.map((r) => (r.lastReply === undefined ? r : { ...r, lastReply: this.replies.get(r.lastReply) }));
   }
 
   private insert(entry: SpoolEntry): void {
