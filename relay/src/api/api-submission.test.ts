@@ -35,7 +35,7 @@ const input = (recipients: string[]): Submission => ({
   remoteAddress: '127.0.0.1',
   from: 'app@example.com',
   recipients,
-  message: async () => Buffer.from('Subject: x\r\n\r\nbody\r\n'),
+  message: async () => Buffer.from('From: app@example.com\r\nSubject: x\r\n\r\nbody\r\n'),
   composed: false,
 });
 

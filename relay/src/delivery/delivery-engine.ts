@@ -7,7 +7,7 @@ import type { RelayMetrics } from '../metrics/metrics.ts';
 import type { Spool } from '../spool/spool.ts';
 import type { MessageMeta, RecipientState, SpoolEntry } from '../spool/types.ts';
 import { newQueueId } from '../spool/queue-id.ts';
-import { domainOf } from '../mail-address.ts';
+import { domainOf, matchDomain } from '../mail-address.ts';
 import { describeError } from '../errors.ts';
 import { RelaxedBodyHash } from '../dkim/dkim-signer.ts';
 import type { DomainSigner } from '../dkim/domain-signer.ts';
@@ -282,21 +282,21 @@ export class DeliveryEngine {
    */
   private async prepareBody(entry: SpoolEntry): Promise<BodySource> {
     const { spool, signer } = this.deps;
-    const fromDomain = entry.meta.headerFromDomain;
+    const signingDomain = entry.meta.signingDomain;
     const file = spool.bodyFile(entry);
     if (!file) {
       const body = await spool.readBody(entry);
-      const signed = signer ? signer.signMessage(body, fromDomain) : body;
+      const signed = signer ? signer.signMessage(body, signingDomain) : body;
       return () => signed;
     }
     let signature = Buffer.alloc(0);
-    if (signer?.signs(fromDomain)) {
+    if (signer?.signs(signingDomain)) {
       const head = await spool.readHead(entry, MAX_HEAD);
       const end = head.indexOf('\r\n\r\n');
       if (end !== -1) {
         const hash = new RelaxedBodyHash();
         for await (const chunk of createReadStream(file, { start: end + 4 })) hash.update(chunk as Buffer);
-        signature = Buffer.from(signer.signatureFor(head.subarray(0, end + 4), hash.digest(), fromDomain), 'latin1');
+        signature = Buffer.from(signer.signatureFor(head.subarray(0, end + 4), hash.digest(), signingDomain), 'latin1');
       }
     }
     return () =>
@@ -375,6 +375,8 @@ export class DeliveryEngine {
       attempts: 0,
       nextAttemptAt: now,
       headerFromDomain: config.hostname.toLowerCase(),
+      // the relay writes the DSN itself, From: MAILER-DAEMON@<hostname>
+      signingDomain: matchDomain(config.hostname.toLowerCase(), config.domains.map((d) => d.name)) ?? null,
       origin: { listener: 'dsn', clientAddress: '' },
     });
     metrics.dsnSent.inc();

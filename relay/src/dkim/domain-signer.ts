@@ -1,24 +1,26 @@
 import type { DkimAlgorithm } from '../config/schema.ts';
 import { RelayError } from '../errors.ts';
-import { matchDomain } from '../mail-address.ts';
 import { dkimAlgorithmOf, parseDkimPrivateKey, signMessage, type DkimKey } from './dkim-signer.ts';
 
+/**
+ * `signingDomain` is the message's MessageMeta.signingDomain: the configured domain decided at
+ * acceptance as one its submitter may send as (the From: domain or a parent of it, which still
+ * aligns under DMARC's relaxed mode). Only that domain's key is used, never one picked from
+ * the headers at delivery time, so no message is signed with another tenant's key.
+ */
 export interface DomainSigner {
-  /** The message with a DKIM-Signature prepended, or as it is when no key fits its From: domain. */
-  signMessage(message: Buffer, headerFromDomain: string | undefined): Buffer;
+  /** The message with a DKIM-Signature prepended, or as it is when the domain has no key. */
+  signMessage(message: Buffer, signingDomain: string | null | undefined): Buffer;
   /**
    * The DKIM-Signature field for a message streamed from disk: `head` holds its header block,
-   * `bodyHash` was computed while streaming the body. Empty when no key fits.
+   * `bodyHash` was computed while streaming the body. Empty when the domain has no key.
    */
-  signatureFor(head: Buffer, bodyHash: string, headerFromDomain: string | undefined): string;
-  /** Whether a message of this From: domain would be signed (so a caller can skip hashing). */
-  signs(headerFromDomain: string | undefined): boolean;
+  signatureFor(head: Buffer, bodyHash: string, signingDomain: string | null | undefined): string;
+  /** Whether a message would be signed (so a caller can skip hashing). */
+  signs(signingDomain: string | null | undefined): boolean;
 }
 
-/**
- * Picks the DKIM key for a message by the domain of its From: header (or a parent domain,
- * which still aligns under DMARC's relaxed mode). Messages of other domains pass unsigned.
- */
+/** The DKIM keys of the configured domains; a message without a signing domain passes unsigned. */
 export function createDomainSigner(
   keyFiles: ReadonlyArray<{ domain: string; selector: string; algorithm: string; pem: string }>,
   now: () => number = Date.now,
@@ -37,21 +39,18 @@ export function createDomainSigner(
     }
     keys.set(k.domain, { domain: k.domain, selector: k.selector, algorithm: actual as DkimAlgorithm, privateKey });
   }
-  const keyFor = (fromDomain: string | undefined) => {
-    const domain = fromDomain ? matchDomain(fromDomain, keys.keys()) : undefined;
-    return domain ? keys.get(domain) : undefined;
-  };
+  const keyFor = (signingDomain: string | null | undefined) => (signingDomain ? keys.get(signingDomain) : undefined);
   const timestamp = () => Math.floor(now() / 1000);
   return {
-    signMessage(message, fromDomain) {
-      const key = keyFor(fromDomain);
+    signMessage(message, signingDomain) {
+      const key = keyFor(signingDomain);
       if (!key) return message;
       return Buffer.concat([Buffer.from(signMessage(message, key, { timestamp: timestamp() }), 'latin1'), message]);
     },
-    signatureFor(head, bodyHash, fromDomain) {
-      const key = keyFor(fromDomain);
+    signatureFor(head, bodyHash, signingDomain) {
+      const key = keyFor(signingDomain);
       return key ? signMessage(head, key, { timestamp: timestamp(), bodyHash }) : '';
     },
-    signs: (fromDomain) => keyFor(fromDomain) !== undefined,
+    signs: (signingDomain) => keyFor(signingDomain) !== undefined,
   };
 }

@@ -89,7 +89,7 @@ test('AUTH is offered only after STARTTLS, and PLAIN then works', async () => {
   assert.match(await c.command('MAIL FROM:<app@example.com>'), /^250/);
   assert.match(await c.command('RCPT TO:<user@example.net>'), /^250/);
   assert.match(await c.command('DATA'), /^354/);
-  const id = queueIdOf(await c.command('Subject: raw\r\n\r\nbody\r\n.'));
+  const id = queueIdOf(await c.command('From: app@example.com\r\nSubject: raw\r\n\r\nbody\r\n.'));
   c.close();
   const body = await bodyOf(h, id);
   assert.match(body, /with ESMTPSA id/);

@@ -7,14 +7,13 @@ import { RelayError, SmtpReplyError, describeError, errorCode } from '../errors.
 import type { Logger } from '../log.ts';
 import type { RelayMetrics } from '../metrics/metrics.ts';
 import type { Spool } from '../spool/spool.ts';
-import { newQueueId } from '../spool/queue-id.ts';
-import type { IncomingMessage } from '../spool/incoming-message.ts';
 import type { AuthenticatedUser, Authenticator } from './authenticator.ts';
 import { AuthThrottle } from './auth-throttle.ts';
-import { MessageFilter } from './message-filter.ts';
-import { checkRelayAllowed, checkSender } from './sender-policy.ts';
-import { headerFromDomain } from '../mail-address.ts';
-import { buildDateHeader, buildMessageIdHeader, buildReceivedHeader, protocolName } from './trace-headers.ts';
+import { checkRelayAllowed } from './sender-policy.ts';
+import { SubmissionPipeline } from '../submission/submission-pipeline.ts';
+import type { Submitter } from '../submission/envelope.ts';
+import { smtpReply } from '../submission/reply-codes.ts';
+import { protocolName } from '../submission/trace-headers.ts';
 import type { CertificatePair } from './tls-certificates.ts';
 import type { SendGate } from '../reputation/send-gate.ts';
 import type { FeedbackIntake } from '../reputation/feedback-processor.ts';
@@ -84,21 +83,21 @@ function adapt(callback: Callback, work: () => Promise<void> | void): void {
 /**
  * SMTP ingress: one smtp-server per configured listener, sharing the relay policy, the
  * connection limit and the spool. Hooks are thin adapters around async functions that throw
- * SmtpReplyError; the body streams through MessageFilter into the spool, and `250` is sent
- * only after the spool's fsync.
+ * SmtpReplyError; the body streams through the submission pipeline into the spool, and `250`
+ * is sent only after the spool's fsync.
  */
 export class SmtpIngress {
   private readonly servers = new Map<string, { server: SMTPServer; listener: ListenerConfig }>();
   private readonly sessions = new Map<string, SessionState>();
   private readonly trusted: NetworkList;
-  private readonly domains: string[];
+  private readonly pipeline: SubmissionPipeline;
   private readonly throttle: AuthThrottle;
   private sweepTimer: NodeJS.Timeout | undefined;
   private draining = false;
 
   constructor(private readonly deps: IngressDeps) {
     this.trusted = new NetworkList(deps.config.trustedNetworks);
-    this.domains = deps.config.domains.map((d) => d.name);
+    this.pipeline = new SubmissionPipeline(deps);
     this.throttle = new AuthThrottle(deps.authDelayMs);
     for (const listener of deps.config.listeners) {
       const server = this.createServer(listener);
@@ -277,16 +276,13 @@ export class SmtpIngress {
       state.senderError = undefined;
       state.kind = undefined;
     }
-    const verdict = checkSender(address.address, this.user(session), this.domains);
-    if ('error' in verdict) {
-      if (!this.deps.feedback || !state) throw this.reject(listener, verdict.error);
-      state.senderError = verdict.error;
+    const verdict = this.pipeline.admit(address.address, this.submitter(session, state));
+    if (!verdict.ok) {
+      const error = smtpReply(verdict.refusal);
+      // outsiders' DSNs reach feedback addresses; a paused domain is refused to everyone
+      if (!this.deps.feedback || !state || verdict.refusal.reason === 'domain_paused') throw this.reject(listener, error);
+      state.senderError = error;
       return;
-    }
-    const mayRelay = Boolean(this.user(session)) || (state?.trusted ?? false);
-    const paused = verdict.sendingDomain && mayRelay ? this.deps.gate?.pausedReason(verdict.sendingDomain) : undefined;
-    if (paused) {
-      throw this.reject(listener, new SmtpReplyError(451, '4.7.1', `Sending domain ${verdict.sendingDomain} is paused: ${paused}; try again later`, 'domain_paused'));
     }
     if (state) state.sendingDomain = verdict.sendingDomain;
   }
@@ -335,122 +331,37 @@ export class SmtpIngress {
     return '2.0.0 Ok: report received';
   }
 
+  /** Who may send this session's mail: its user, or a trusted-network client; undefined for anyone else (refused at RCPT). */
+  private submitter(session: SMTPServerSession, state: SessionState | undefined): Submitter | undefined {
+    const user = this.user(session);
+    if (user) return { kind: 'user', name: user.username, allowedSenderDomains: user.allowedSenderDomains };
+    return state?.trusted ? { kind: 'trusted' } : undefined;
+  }
+
   private async onData(listener: ListenerConfig, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
     const state = this.sessions.get(session.id);
     if (state?.kind === 'feedback' && this.deps.feedback) return this.consumeFeedback(this.deps.feedback, stream, session);
-    const id = newQueueId();
-    const now = new Date();
-    let incoming: IncomingMessage;
-    try {
-      incoming = this.deps.spool.newMessage(id);
-    } catch (err) {
-      stream.resume();
-      throw this.reject(listener, new SmtpReplyError(451, '4.3.0', 'Temporary local problem, try again later', 'spool_error', { cause: err }));
-    }
-    const filter = new MessageFilter();
-    const recipients = session.envelope.rcptTo.map((r) => r.address);
-    let prefix: string | undefined = buildReceivedHeader({
-      queueId: id,
-      hostname: this.deps.config.hostname,
-      helo: session.hostNameAppearsAs,
-      clientAddress: session.remoteAddress ?? '',
-      protocol: session.transmissionType ?? protocolName(true, session.secure, Boolean(session.user)),
-      recipient: recipients.length === 1 ? recipients[0] : undefined,
-      tlsVersion: tlsVersionOf(session),
-      now,
-    });
-    // the trace prefix goes out once the header block is known (it may add Message-ID/Date)
-    const writePrefix = async () => {
-      if (prefix === undefined) return;
-      const complete = this.completePrefix(prefix, listener, filter, id, now);
-      prefix = undefined;
-      await incoming.write(Buffer.from(complete, 'latin1'));
-    };
-    let writable = true;
-    try {
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        if (!writable) continue;
-        if (stream.sizeExceeded || filter.hasNul) {
-          writable = false;
-          await incoming.discard();
-          continue;
-        }
-        for (const part of filter.push(chunk)) {
-          await writePrefix();
-          await incoming.write(part);
-        }
-      }
-      if (writable && !stream.sizeExceeded && !filter.hasNul) {
-        const rest = filter.end();
-        await writePrefix();
-        for (const part of rest) await incoming.write(part);
-      }
-    } catch (err) {
-      await incoming.discard();
-      if (err instanceof SmtpReplyError) throw err;
-      const code = errorCode(err);
-      if (code === 'ENOSPC' || code === 'EDQUOT') {
-        this.log(session, 'error', 'spool file system full', { queueId: id });
-        throw this.reject(listener, new SmtpReplyError(452, '4.3.1', 'Insufficient system storage, try again later', 'spool_full', { cause: err }));
-      }
-      this.log(session, 'info', 'message not received in full', { queueId: id, error: describeError(err) });
-      throw new SmtpReplyError(451, '4.3.0', 'Error while receiving the message', 'receive_error', { cause: err });
-    }
-    if (stream.sizeExceeded) {
-      await incoming.discard();
+    const outcome = await this.pipeline.submit(
+      {
+        sender: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+        recipients: session.envelope.rcptTo.map((r) => r.address),
+        // RCPT let the transaction through: the client authenticated or is trusted
+        submitter: this.submitter(session, state) ?? { kind: 'trusted' },
+        listener: listener.name,
+        clientAddress: session.remoteAddress ?? '',
+        helo: session.hostNameAppearsAs,
+        protocol: session.transmissionType ?? protocolName(true, session.secure, Boolean(session.user)),
+        tlsVersion: tlsVersionOf(session),
+        ...(state ? { logFields: state.logFields } : {}),
+      },
+      () => stream as AsyncIterable<Buffer>,
+    );
+    if (outcome.accepted) return `2.0.0 Ok: queued as ${outcome.id}`;
+    if (outcome.refusal.reason === 'message_too_big' && stream.sizeExceeded) {
       this.deps.metrics.messagesRejected.inc({ listener: listener.name, reason: 'message_too_big' });
       return ''; // smtp-server answers 552 5.3.4 itself (rejectOversized)
     }
-    if (filter.hasNul) {
-      await incoming.discard();
-      throw this.reject(listener, new SmtpReplyError(554, '5.6.0', 'Message contains NUL bytes', 'invalid_message'));
-    }
-
-    const createdAt = now.getTime();
-    const user = this.user(session);
-    const fromDomain = headerFromDomain(filter.headerInfo?.fromHeader);
-    try {
-      await this.deps.spool.commit(incoming, {
-        from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-        recipients: recipients.map((address) => ({ address, status: 'pending' as const })),
-        createdAt,
-        attempts: 0,
-        nextAttemptAt: createdAt,
-        ...(state?.sendingDomain ? { sendingDomain: state.sendingDomain } : {}),
-        ...(fromDomain ? { headerFromDomain: fromDomain } : {}),
-        origin: {
-          listener: listener.name,
-          clientAddress: session.remoteAddress ?? '',
-          ...(user ? { user: user.username } : {}),
-          ...(session.hostNameAppearsAs ? { helo: session.hostNameAppearsAs } : {}),
-        },
-      });
-    } catch (err) {
-      this.log(session, 'error', 'spool commit failed', { queueId: id, code: errorCode(err), error: describeError(err) });
-      if (errorCode(err) === 'ERELAY_SPOOL_FULL') {
-        throw this.reject(listener, new SmtpReplyError(452, '4.3.1', 'Insufficient system storage, try again later', 'spool_full', { cause: err }));
-      }
-      throw this.reject(listener, new SmtpReplyError(451, '4.3.0', 'Temporary local problem, try again later', 'spool_error', { cause: err }));
-    }
-    this.deps.metrics.messagesReceived.inc({ listener: listener.name });
-    this.deps.metrics.bytesReceived.inc({ listener: listener.name }, incoming.size);
-    this.log(session, 'info', 'message queued', {
-      queueId: id,
-      from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-      recipients: recipients.length,
-      size: incoming.size,
-    });
-    return `2.0.0 Ok: queued as ${id}`;
-  }
-
-  /** Adds Message-ID:/Date: to the trace prefix on submission listeners when the message lacks them. */
-  private completePrefix(prefix: string, listener: ListenerConfig, filter: MessageFilter, id: string, now: Date): string {
-    if (!listener.submission) return prefix;
-    const info = filter.headerInfo;
-    let out = prefix;
-    if (!info?.hasMessageId) out += buildMessageIdHeader(id, this.deps.config.hostname);
-    if (!info?.hasDate) out += buildDateHeader(now);
-    return out;
+    throw this.reject(listener, smtpReply(outcome.refusal));
   }
 
   private closeOverdueSessions(): void {

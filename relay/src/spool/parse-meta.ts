@@ -36,11 +36,24 @@ function recipients(v: unknown): RecipientState[] {
   });
 }
 
+/**
+ * Records written before `signingDomain` existed: signed, as then, for the domain of the
+ * From: header, but only when that is the message's sending domain (checked against the
+ * submitter at MAIL FROM) or a subdomain of it, so no other tenant's key is used for them.
+ */
+export function legacySigningDomain(headerFromDomain: string | undefined, sendingDomain: string | undefined): string | null {
+  if (!headerFromDomain || !sendingDomain) return null;
+  return headerFromDomain === sendingDomain || headerFromDomain.endsWith(`.${sendingDomain}`) ? sendingDomain : null;
+}
+
 export function parseMessageMeta(v: unknown): MessageMeta {
   if (typeof v !== 'object' || v === null) fail('meta');
   const m = v as Record<string, unknown>;
   const o = (typeof m.origin === 'object' && m.origin !== null ? m.origin : fail('origin')) as Record<string, unknown>;
   const bodyFile = optStr(m.bodyFile, 'bodyFile');
+  const sendingDomain = optStr(m.sendingDomain, 'sendingDomain');
+  const headerFromDomain = optStr(m.headerFromDomain, 'headerFromDomain');
+  const signingDomain = !('signingDomain' in m) ? legacySigningDomain(headerFromDomain, sendingDomain) : m.signingDomain === null ? null : str(m.signingDomain, 'signingDomain');
   if (bodyFile !== undefined && !/^[0-9A-Z]+\.eml$/.test(bodyFile)) fail('bodyFile');
   return {
     id: str(m.id, 'id'),
@@ -51,8 +64,9 @@ export function parseMessageMeta(v: unknown): MessageMeta {
     attempts: num(m.attempts, 'attempts'),
     nextAttemptAt: num(m.nextAttemptAt, 'nextAttemptAt'),
     held: false,
-    ...(m.sendingDomain !== undefined ? { sendingDomain: str(m.sendingDomain, 'sendingDomain') } : {}),
-    ...(m.headerFromDomain !== undefined ? { headerFromDomain: str(m.headerFromDomain, 'headerFromDomain') } : {}),
+    ...(sendingDomain !== undefined ? { sendingDomain } : {}),
+    ...(headerFromDomain !== undefined ? { headerFromDomain } : {}),
+    signingDomain,
     origin: {
       listener: str(o.listener, 'origin.listener'),
       clientAddress: str(o.clientAddress, 'origin.clientAddress'),

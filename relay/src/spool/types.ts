@@ -31,8 +31,14 @@ export interface MessageMeta {
   readonly held: boolean;
   /** The configured sending domain the message belongs to, if any. */
   readonly sendingDomain?: string;
-  /** Domain of the From: header (what DKIM signs for), lower case. */
+  /** Domain of the From: header, lower case. */
   readonly headerFromDomain?: string;
+  /**
+   * The one configured domain whose DKIM key may sign the message, decided at acceptance from
+   * what its submitter may send as; null: none. The signer uses nothing else, whatever the
+   * headers say. Records written before this field get it from parse-meta.ts.
+   */
+  readonly signingDomain?: string | null;
   readonly origin: MessageOrigin;
   /** File under large/ holding the body, for bodies too big to keep inline. */
   readonly bodyFile?: string;

@@ -2,7 +2,8 @@ import { formatRfc5322Date } from '../rfc5322-date.ts';
 
 /**
  * Headers the relay adds in front of a message: the `Received:` trace line (RFC 5321 4.4)
- * always, and on submission listeners a missing `Message-ID:` or `Date:` (RFC 6409 8.2, 8.3).
+ * always, and a missing `Message-ID:` or `Date:` (RFC 6409 8.2, 8.3): every message the relay
+ * takes in comes from an authenticated or trusted client, so the relay is its first hop.
  */
 
 export interface TraceInput {

@@ -1,0 +1,86 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MAX_HEADER_BLOCK, MessageFilter } from './message-filter.ts';
+
+function run(chunks: string[]): { out: string; filter: MessageFilter } {
+  const filter = new MessageFilter();
+  const parts: Buffer[] = [];
+  for (const c of chunks) parts.push(...filter.push(Buffer.from(c, 'latin1')));
+  parts.push(...filter.end());
+  return { out: Buffer.concat(parts).toString('latin1'), filter };
+}
+
+test('bare LF becomes CRLF, also across chunk boundaries', () => {
+  assert.equal(run(['a: 1\nb: 2\n\nbody\n']).out, 'a: 1\r\nb: 2\r\n\r\nbody\r\n');
+  assert.equal(run(['a: 1\r', '\nb: 2\r\n\r\nx\r', '\n']).out, 'a: 1\r\nb: 2\r\n\r\nx\r\n', 'CR at the end of a chunk pairs with LF at the start of the next');
+  assert.equal(run(['a: 1\r\n\r\nx', '\ny']).out, 'a: 1\r\n\r\nx\r\ny');
+  assert.equal(run(['\n\nbody']).out, '\r\n\r\nbody');
+});
+
+test('bare CR becomes CRLF, in headers and body, also at a chunk boundary', () => {
+  assert.equal(run(['a: 1\rb: 2\r\r\nbody\rline\r\n']).out, 'a: 1\r\nb: 2\r\n\r\nbody\r\nline\r\n');
+  assert.equal(run(['a: 1\r\n\r\nx\r', 'y\r', '\r', '\n']).out, 'a: 1\r\n\r\nx\r\ny\r\n\r\n', 'a CR ending a chunk is bare unless the next chunk starts with LF');
+  assert.equal(run(['a: 1\r\n\r\n\r\r\n\n']).out, 'a: 1\r\n\r\n\r\n\r\n\r\n');
+  const { filter } = run(['From: a@example.com\rSubject: x\r\rbody']);
+  assert.deepEqual(filter.headerInfo?.from, ['a@example.com'], 'lines ended by bare CR are header lines like any other');
+});
+
+test('every chunking of a message gives the same bytes and header fields', () => {
+  const message = 'From: a@example.com\r\nSender: s@example.com\nSubject: x\r\r\nbody\rmore\n\r\nend';
+  const whole = run([message]);
+  for (let size = 1; size <= 7; size++) {
+    const chunks: string[] = [];
+    for (let i = 0; i < message.length; i += size) chunks.push(message.slice(i, i + size));
+    const split = run(chunks);
+    assert.equal(split.out, whole.out, `chunks of ${size}`);
+    assert.deepEqual(split.filter.headerInfo, whole.filter.headerInfo, `chunks of ${size}`);
+  }
+  assert.deepEqual(whole.filter.headerInfo, { hasMessageId: false, hasDate: false, from: ['a@example.com'], sender: ['s@example.com'] });
+});
+
+test('the header block is held until complete and inspected', () => {
+  const filter = new MessageFilter();
+  assert.deepEqual(filter.push(Buffer.from('Subject: x\r\nMessage-')), []);
+  const out = filter.push(Buffer.from('ID: <a@b>\r\nFrom: "A" <a@example.com>\r\n\r\nbody'));
+  assert.equal(Buffer.concat(out).toString(), 'Subject: x\r\nMessage-ID: <a@b>\r\nFrom: "A" <a@example.com>\r\n\r\nbody');
+  assert.deepEqual(filter.headerInfo, { hasMessageId: true, hasDate: false, from: ['"A" <a@example.com>'], sender: [] });
+  assert.equal(Buffer.concat(filter.push(Buffer.from('more'))).toString(), 'more', 'body chunks pass straight through');
+});
+
+test('header names are matched at line starts only, folded From: is unfolded, every From: is reported', () => {
+  const { filter } = run(['X-Note: the Date: is missing\r\nFrom: "Long\r\n Name" <a@example.com>\r\nFROM : b@other.test\r\n\r\nDate: in the body\r\nFrom: c@body.test\r\n']);
+  assert.equal(filter.headerInfo?.hasDate, false);
+  assert.deepEqual(filter.headerInfo?.from, ['"Long Name" <a@example.com>', 'b@other.test']);
+});
+
+test('a message of only headers is flushed at the end; NUL bytes are flagged', () => {
+  const { out, filter } = run(['Subject: only\r\n']);
+  assert.equal(out, 'Subject: only\r\n');
+  assert.equal(filter.headerInfo?.hasMessageId, false);
+  assert.equal(filter.hasNul, false);
+  assert.equal(run(['Subject: x\r\n\r\na\0b']).filter.hasNul, true);
+});
+
+test('a header block sent one byte per chunk (200 KiB) is found and inspected', () => {
+  const filter = new MessageFilter();
+  const head = `From: a@example.com\r\n${'X-Filler: 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n'.repeat(2600)}\r\n`;
+  assert.ok(head.length > 200 * 1024 && head.length < MAX_HEADER_BLOCK);
+  const bytes = Buffer.from(`${head}body\r\n`, 'latin1');
+  const parts: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i++) parts.push(...filter.push(bytes.subarray(i, i + 1)));
+  parts.push(...filter.end());
+  assert.equal(Buffer.concat(parts).toString('latin1'), bytes.toString('latin1'));
+  assert.deepEqual(filter.headerInfo?.from, ['a@example.com']);
+  assert.equal(filter.headerTooLong, false);
+});
+
+test('a header block longer than the limit is flagged and no longer held', () => {
+  const filter = new MessageFilter();
+  const line = Buffer.from(`X-Filler: ${'y'.repeat(1000)}\r\n`);
+  let held = 0;
+  for (let i = 0; i * line.length <= MAX_HEADER_BLOCK; i++) held += filter.push(line).length;
+  assert.equal(filter.headerTooLong, true);
+  assert.equal(held, 0);
+  assert.deepEqual(filter.push(Buffer.from('From: a@example.com\r\n\r\n')), [], 'nothing more is passed on');
+  assert.equal(filter.headerInfo, undefined);
+});

@@ -1,0 +1,154 @@
+/**
+ * Normalises a message as it streams in, over SMTP and HTTP alike:
+ * - bare CR and bare LF become CRLF, so what we relay can never be read differently by the
+ *   next hop (SMTP smuggling) and the DKIM signature computed later covers exactly the bytes
+ *   that are sent (a bare CR left in would be turned into CRLF on the wire, after signing);
+ * - a NUL byte makes the message invalid (RFC 5322 forbids it; many MTAs mangle it);
+ * - the header block is held back until it is complete, so the pipeline can check From: and
+ *   add a missing Message-ID:/Date: in front of the body without buffering the body itself.
+ * Linear in the input however it is chunked: each byte is looked at a bounded number of times.
+ */
+
+const CR = 0x0d;
+const LF = 0x0a;
+const HEADER_END = Buffer.from('\r\n\r\n');
+/** Header blocks longer than this are refused: nobody legitimate sends them, and an unread From: would escape the policy. */
+export const MAX_HEADER_BLOCK = 256 * 1024;
+
+export interface HeaderInfo {
+  readonly hasMessageId: boolean;
+  readonly hasDate: boolean;
+  /** Every From: field value, unfolded (several are possible; the policy refuses them). */
+  readonly from: readonly string[];
+  /** Every Sender: field value, unfolded. */
+  readonly sender: readonly string[];
+}
+
+export class MessageFilter {
+  private lastWasCr = false;
+  private header: Buffer[] | undefined = [];
+  private headerLength = 0;
+  /** The last (up to 3) bytes of the held header, so a CRLFCRLF split across chunks is found. */
+  private tail = Buffer.alloc(0);
+  hasNul = false;
+  /** The header block outgrew MAX_HEADER_BLOCK; nothing more is held and the message is invalid. */
+  headerTooLong = false;
+  headerInfo: HeaderInfo | undefined;
+
+  /** Returns the bytes ready to store; while the header block is incomplete that may be nothing. */
+  push(chunk: Buffer): Buffer[] {
+    if (chunk.indexOf(0) !== -1) this.hasNul = true;
+    const normalised = this.fixLineEndings(chunk);
+    if (!this.header) return this.headerTooLong ? [] : [normalised];
+    if (normalised.length === 0) return [];
+    const end = this.findHeaderEnd(normalised);
+    this.header.push(normalised);
+    this.headerLength += normalised.length;
+    if (end === -1) {
+      if (this.headerLength < MAX_HEADER_BLOCK) return [];
+      this.headerTooLong = true;
+      this.header = undefined;
+      return [];
+    }
+    return [this.release(end)];
+  }
+
+  /** Call at the end of the message: whatever is still held (a message that is all headers). */
+  end(): Buffer[] {
+    if (!this.header) return [];
+    const joined = this.release(this.headerLength);
+    return joined.length > 0 ? [joined] : [];
+  }
+
+  /** Concatenates the held chunks once and reads the header block, which ends at `end`. */
+  private release(end: number): Buffer {
+    const joined = Buffer.concat(this.header!, this.headerLength);
+    this.header = undefined;
+    this.headerInfo = inspectHeaders(joined.subarray(0, end));
+    return joined;
+  }
+
+  /**
+   * Where the header block ends in the held bytes plus `next` (the offset just past its last
+   * field's CRLF), or -1. Only `next` and the 3 bytes before it are searched.
+   */
+  private findHeaderEnd(next: Buffer): number {
+    const before = this.headerLength;
+    // a message that starts with an empty line has no headers
+    if (before < 2 && before + next.length >= 2 && (before === 0 ? next[0] === CR && next[1] === LF : this.tail[0] === CR && next[0] === LF)) return 0;
+    const window = Buffer.concat([this.tail, next.subarray(0, 3)]);
+    let at = window.indexOf(HEADER_END);
+    if (at !== -1) return before - this.tail.length + at + 2;
+    at = next.indexOf(HEADER_END);
+    if (at !== -1) return before + at + 2;
+    const kept = Buffer.concat([this.tail, next]);
+    this.tail = Buffer.from(kept.subarray(Math.max(0, kept.length - 3)));
+    return -1;
+  }
+
+  private fixLineEndings(chunk: Buffer): Buffer {
+    // a CR that ended the last chunk was written as CRLF already: its LF is dropped
+    const start = this.lastWasCr && chunk[0] === LF ? 1 : 0;
+    this.lastWasCr = false;
+    if (isClean(chunk, start)) return start === 0 ? chunk : chunk.subarray(start);
+    const out = Buffer.allocUnsafe((chunk.length - start) * 2);
+    let o = 0;
+    let prevCr = false;
+    for (let i = start; i < chunk.length; i++) {
+      const c = chunk[i]!;
+      if (c === CR || (c === LF && !prevCr)) {
+        out[o++] = CR;
+        out[o++] = LF;
+      } else if (c !== LF) {
+        out[o++] = c;
+      }
+      prevCr = c === CR;
+    }
+    this.lastWasCr = prevCr;
+    return out.subarray(0, o);
+  }
+}
+
+/** Whether every CR and LF from `start` on is part of a CRLF inside the chunk (the common case: no copy). */
+function isClean(chunk: Buffer, start: number): boolean {
+  for (let i = chunk.indexOf(CR, start); i !== -1; i = chunk.indexOf(CR, i + 2)) if (chunk[i + 1] !== LF) return false;
+  for (let i = chunk.indexOf(LF, start); i !== -1; i = chunk.indexOf(LF, i + 1)) if (i === start || chunk[i - 1] !== CR) return false;
+  return true;
+}
+
+/**
+ * The fields the pipeline needs from a header block (CRLF line endings): one pass over its
+ * lines; a line starting with space or tab continues the field before it (RFC 5322 2.2.3).
+ */
+function inspectHeaders(block: Buffer): HeaderInfo {
+  const text = block.toString('latin1');
+  const from: string[] = [];
+  const sender: string[] = [];
+  let hasMessageId = false;
+  let hasDate = false;
+  let current: string[] | undefined;
+  let value = '';
+  const finish = () => {
+    if (current) current.push(value.trim());
+    current = undefined;
+  };
+  for (const line of text.split('\r\n')) {
+    if (line.startsWith(' ') || line.startsWith('\t')) {
+      if (current) value += line;
+      continue;
+    }
+    finish();
+    const colon = line.indexOf(':');
+    if (colon === -1) continue;
+    const name = line.slice(0, colon).replace(/[ \t]+$/, '').toLowerCase();
+    if (name === 'message-id') hasMessageId = true;
+    else if (name === 'date') hasDate = true;
+    else if (name === 'from' || name === 'sender') {
+      current = name === 'from' ? from : sender;
+      value = line.slice(colon + 1);
+    }
+  }
+  finish();
+  return { hasMessageId, hasDate, from, sender };
+}
+

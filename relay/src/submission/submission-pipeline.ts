@@ -1,0 +1,203 @@
+import type { RelayConfig } from '../config/schema.ts';
+import { describeError, errorCode } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { RelayMetrics } from '../metrics/metrics.ts';
+import type { SendGate } from '../reputation/send-gate.ts';
+import type { IncomingMessage } from '../spool/incoming-message.ts';
+import { newQueueId } from '../spool/queue-id.ts';
+import type { Spool } from '../spool/spool.ts';
+import { decideHeaderSenders, type HeaderSendersVerdict } from './decide-header-senders.ts';
+import { decideSender, type SenderVerdict } from './decide-sender.ts';
+import type { SubmissionEnvelope, Submitter } from './envelope.ts';
+import { MessageFilter } from './message-filter.ts';
+import { refuse, type Refusal, type SubmissionOutcome } from './outcome.ts';
+import { buildDateHeader, buildMessageIdHeader, buildReceivedHeader } from './trace-headers.ts';
+
+export interface PipelineDeps {
+  readonly config: RelayConfig;
+  readonly spool: Spool;
+  /** Paused sending domains. */
+  readonly gate?: SendGate;
+  readonly metrics: RelayMetrics;
+  readonly logger: Logger;
+}
+
+/** The message as it arrives: an SMTP DATA stream, or a request's bytes. */
+export type MessageBytes = AsyncIterable<Buffer> | Iterable<Buffer>;
+
+/** Room the spool must have before a message is taken in (its size is not known yet). */
+const MIN_ROOM = 64 * 1024;
+
+/**
+ * The one way a message enters the spool, whichever ingress took it: the envelope sender's
+ * policy and pause, the From:/Sender: policy and the domain the message may be signed for,
+ * line endings and NUL bytes, the size limit, the Received: line and a missing Message-ID:
+ * and Date:, and the commit. The body streams to the spool as it arrives; the outcome is
+ * `accepted` only after the spool's fsync. A refused message is still read to its end (an
+ * SMTP client is still sending it) but nothing more of it is kept.
+ */
+export class SubmissionPipeline {
+  readonly domains: readonly string[];
+
+  constructor(private readonly deps: PipelineDeps) {
+    this.domains = deps.config.domains.map((d) => d.name);
+  }
+
+  /**
+   * May this envelope sender be used, now? `submitter` undefined: a client not (yet) entitled
+   * to relay; its sender is checked as a trusted client's would be, and no pause applies since
+   * it relays nothing.
+   */
+  admit(sender: string, submitter: Submitter | undefined): SenderVerdict {
+    const verdict = decideSender(sender, submitter ?? { kind: 'trusted' }, this.domains);
+    if (!verdict.ok || !submitter || !verdict.sendingDomain) return verdict;
+    const paused = this.deps.gate?.pausedReason(verdict.sendingDomain);
+    if (!paused) return verdict;
+    return { ok: false, refusal: { reason: 'domain_paused', text: `Sending domain ${verdict.sendingDomain} is paused: ${paused}; try again later` } };
+  }
+
+  /**
+   * Takes in one message. `open` gets the queue id and arrival time (a composed message puts
+   * them in its Message-ID: and Date:) and returns the message bytes.
+   */
+  async submit(envelope: SubmissionEnvelope, open: (ticket: { id: string; now: Date }) => MessageBytes | Promise<MessageBytes>): Promise<SubmissionOutcome> {
+    const { config, spool } = this.deps;
+    const id = newQueueId();
+    const now = new Date();
+    const source = await open({ id, now });
+    let refusal: Refusal | undefined;
+    const admitted = this.admit(envelope.sender, envelope.submitter);
+    if (!admitted.ok) refusal = admitted.refusal;
+    else if (!spool.hasRoomFor(MIN_ROOM)) refusal = { reason: 'spool_full', text: 'Insufficient system storage, try again later' };
+    let incoming: IncomingMessage | undefined;
+    if (!refusal) {
+      try {
+        incoming = spool.newMessage(id);
+      } catch (err) {
+        refusal = { reason: 'spool_error', text: 'Temporary local problem, try again later', cause: err };
+      }
+    }
+    const filter = new MessageFilter();
+    let senders: HeaderSendersVerdict | undefined;
+    const store = async (parts: Buffer[]): Promise<void> => {
+      if (refusal || parts.length === 0) return;
+      if (!senders) {
+        senders = decideHeaderSenders(filter.headerInfo ?? { from: [], sender: [] }, envelope.submitter, this.domains);
+        if (!senders.ok) {
+          refusal = senders.refusal;
+          return;
+        }
+        parts = [Buffer.from(this.tracePrefix(envelope, filter, id, now), 'latin1'), ...parts];
+      }
+      try {
+        for (const part of parts) await incoming!.write(part);
+      } catch (err) {
+        refusal = writeFailure(err);
+      }
+    };
+
+    let received = 0;
+    try {
+      for await (const chunk of source) {
+        received += chunk.length;
+        if (refusal) continue;
+        if (received > config.limits.maxMessageSize) {
+          refusal = { reason: 'message_too_big', text: `Message exceeds the size limit of ${config.limits.maxMessageSize} bytes` };
+          continue;
+        }
+        const parts = filter.push(chunk);
+        if (filter.hasNul) refusal = { reason: 'invalid_message', text: 'Message contains NUL bytes' };
+        else if (filter.headerTooLong) refusal = { reason: 'header_too_long', text: 'Message header block is too long' };
+        else await store(parts);
+      }
+      if (!refusal) await store(filter.end());
+      // a message whose bytes were all held (none, or an empty line only) is decided here
+      if (!refusal && !senders) await store([Buffer.alloc(0)]);
+    } catch (err) {
+      refusal ??= { reason: 'receive_error', text: 'Error while receiving the message', cause: err };
+    }
+    if (refusal) {
+      await incoming?.discard();
+      if (refusal.reason === 'receive_error' || refusal.reason === 'spool_full' || refusal.reason === 'spool_error') {
+        this.log('info', 'message not received in full', envelope, { queueId: id, reason: refusal.reason, error: describeError(refusal.cause) });
+      }
+      return { accepted: false, refusal };
+    }
+    const verdict = senders as Extract<HeaderSendersVerdict, { ok: true }>;
+    return this.commit(envelope, incoming!, admitted.ok ? admitted.sendingDomain : undefined, verdict, now);
+  }
+
+  private async commit(
+    envelope: SubmissionEnvelope,
+    incoming: IncomingMessage,
+    sendingDomain: string | undefined,
+    senders: Extract<HeaderSendersVerdict, { ok: true }>,
+    now: Date,
+  ): Promise<SubmissionOutcome> {
+    const { spool, metrics } = this.deps;
+    const createdAt = now.getTime();
+    const user = envelope.submitter.kind === 'trusted' ? undefined : envelope.submitter.name;
+    try {
+      await spool.commit(incoming, {
+        from: envelope.sender,
+        recipients: envelope.recipients.map((address) => ({ address, status: 'pending' as const })),
+        createdAt,
+        attempts: 0,
+        nextAttemptAt: createdAt,
+        ...(sendingDomain ? { sendingDomain } : {}),
+        ...(senders.headerFromDomain ? { headerFromDomain: senders.headerFromDomain } : {}),
+        signingDomain: senders.signingDomain ?? null,
+        origin: {
+          listener: envelope.listener,
+          clientAddress: envelope.clientAddress,
+          ...(user !== undefined ? { user } : {}),
+          ...(envelope.helo ? { helo: envelope.helo } : {}),
+        },
+      });
+    } catch (err) {
+      this.log('error', 'spool commit failed', envelope, { queueId: incoming.id, code: errorCode(err), error: describeError(err) });
+      return errorCode(err) === 'ERELAY_SPOOL_FULL'
+        ? refuse('spool_full', 'Insufficient system storage, try again later', err)
+        : refuse('spool_error', 'Temporary local problem, try again later', err);
+    }
+    metrics.messagesReceived.inc({ listener: envelope.listener });
+    metrics.bytesReceived.inc({ listener: envelope.listener }, incoming.size);
+    this.log('info', 'message queued', envelope, {
+      queueId: incoming.id,
+      ...(user !== undefined ? { user } : {}),
+      from: envelope.sender,
+      recipients: envelope.recipients.length,
+      size: incoming.size,
+    });
+    return { accepted: true, id: incoming.id, size: incoming.size };
+  }
+
+  /** Received: always; Message-ID: and Date: when the message lacks them (the relay is its first hop). */
+  private tracePrefix(envelope: SubmissionEnvelope, filter: MessageFilter, id: string, now: Date): string {
+    const { hostname } = this.deps.config;
+    let prefix = buildReceivedHeader({
+      queueId: id,
+      hostname,
+      helo: envelope.helo,
+      clientAddress: envelope.clientAddress,
+      protocol: envelope.protocol,
+      recipient: envelope.recipients.length === 1 ? envelope.recipients[0] : undefined,
+      tlsVersion: envelope.tlsVersion,
+      now,
+    });
+    if (!filter.headerInfo?.hasMessageId) prefix += buildMessageIdHeader(id, hostname);
+    if (!filter.headerInfo?.hasDate) prefix += buildDateHeader(now);
+    return prefix;
+  }
+
+  private log(level: 'info' | 'error', message: string, envelope: SubmissionEnvelope, fields: Record<string, unknown>): void {
+    if (!this.deps.logger.isLevelEnabled(level)) return;
+    this.deps.logger.log(level, message, { listener: envelope.listener, ...envelope.logFields, ...fields });
+  }
+}
+
+function writeFailure(err: unknown): Refusal {
+  const code = errorCode(err);
+  if (code === 'ENOSPC' || code === 'EDQUOT') return { reason: 'spool_full', text: 'Insufficient system storage, try again later', cause: err };
+  return { reason: 'spool_error', text: 'Temporary local problem, try again later', cause: err };
+}
