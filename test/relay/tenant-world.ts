@@ -42,6 +42,11 @@ export async function world(): Promise<World> {
     users: [ALICE],
     tokens: [{ name: 'app-alice', token: TOKEN, allowedSenderDomains: ['example.test'] }],
     config: {
+      listeners: [
+        // like the operator's in-cluster listener: not a submission (RFC 6409) port
+        { name: 'plain', address: '127.0.0.1', port: 0, tls: 'none', auth: 'none', submission: false },
+        { name: 'submission', address: '127.0.0.1', port: 0, tls: 'starttls', auth: 'required' },
+      ],
       trustedNetworks: ['127.0.0.0/8'],
       domains,
       delivery: { mode: 'smarthost', smarthost: { host: '127.0.0.1', port: sink.port, tls: 'none' } },
