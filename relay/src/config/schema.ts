@@ -27,7 +27,10 @@ export interface ListenerConfig {
   readonly port: number;
   readonly tls: TlsMode;
   readonly auth: AuthMode;
-  /** Message submission (RFC 6409): add a missing Message-ID: and Date:. */
+  /**
+   * Message submission (RFC 6409). Accepted for compatibility; a missing Message-ID: and Date:
+   * are now added on every listener (the relay is the first hop of all its intake).
+   */
   readonly submission: boolean;
 }
 
