@@ -28,8 +28,9 @@ export class MessageFilter {
   private lastWasCr = false;
   private header: Buffer[] | undefined = [];
   private headerLength = 0;
-  /** The last (up to 3) bytes of the held header, so a CRLFCRLF split across chunks is found. */
-  private tail = Buffer.alloc(0);
+  /** How many bytes of CRLFCRLF the held header ends with, so one split across chunks is found. */
+  private matched = 0;
+  private firstByte = -1;
   hasNul = false;
   /** The header block outgrew MAX_HEADER_BLOCK; nothing more is held and the message is invalid. */
   headerTooLong = false;
@@ -70,19 +71,28 @@ export class MessageFilter {
 
   /**
    * Where the header block ends in the held bytes plus `next` (the offset just past its last
-   * field's CRLF), or -1. Only `next` and the 3 bytes before it are searched.
+   * field's CRLF), or -1. Only `next` is searched: how much of CRLFCRLF the held bytes end
+   * with is kept in `matched`.
    */
   private findHeaderEnd(next: Buffer): number {
     const before = this.headerLength;
+    if (before === 0) this.firstByte = next[0]!;
     // a message that starts with an empty line has no headers
-    if (before < 2 && before + next.length >= 2 && (before === 0 ? next[0] === CR && next[1] === LF : this.tail[0] === CR && next[0] === LF)) return 0;
-    const window = Buffer.concat([this.tail, next.subarray(0, 3)]);
-    let at = window.indexOf(HEADER_END);
-    if (at !== -1) return before - this.tail.length + at + 2;
-    at = next.indexOf(HEADER_END);
+    if (before < 2 && before + next.length >= 2 && this.firstByte === CR && next[1 - before] === LF) return 0;
+    let state = this.matched;
+    const head = Math.min(next.length, 3);
+    for (let i = 0; i < head; i++) {
+      state = stepMatch(state, next[i]!);
+      if (state === 4) return before + i - 1;
+    }
+    const at = next.indexOf(HEADER_END);
     if (at !== -1) return before + at + 2;
-    const kept = Buffer.concat([this.tail, next]);
-    this.tail = Buffer.from(kept.subarray(Math.max(0, kept.length - 3)));
+    if (next.length > 3) {
+      // a partial match is at most 3 bytes long, so it lies within the last 3
+      state = 0;
+      for (let i = next.length - 3; i < next.length; i++) state = stepMatch(state, next[i]!);
+    }
+    this.matched = state;
     return -1;
   }
 
@@ -107,6 +117,12 @@ export class MessageFilter {
     this.lastWasCr = prevCr;
     return out.subarray(0, o);
   }
+}
+
+/** One step of matching CRLFCRLF: the matched length after `byte` (a mismatched CR starts a new match). */
+function stepMatch(state: number, byte: number): number {
+  if (byte === HEADER_END[state]) return state + 1;
+  return byte === CR ? 1 : 0;
 }
 
 /** Whether every CR and LF from `start` on is part of a CRLF inside the chunk (the common case: no copy). */
