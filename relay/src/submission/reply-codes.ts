@@ -34,7 +34,7 @@ export function httpReply(refusal: Refusal): HttpError {
       : status === 400 && error === 'invalid_message'
         ? { problems: [{ field: 'message', message: refusal.text }] }
         : {};
-  // HTTP error messages start in lower case, like the rest of the API's
-  const text = refusal.text.charAt(0).toLowerCase() + refusal.text.slice(1);
+  // HTTP error messages start in lower case, like the rest of the API's; a header name keeps its case
+  const text = /^[A-Za-z-]+:/.test(refusal.text) ? refusal.text : refusal.text.charAt(0).toLowerCase() + refusal.text.slice(1);
   return new HttpError(status, error, text, refusal.reason, extra, refusal.cause === undefined ? undefined : { cause: refusal.cause });
 }
