@@ -1,6 +1,6 @@
 import addressparser from 'nodemailer/lib/addressparser';
 
-/** Address and domain helpers shared by intake (policy), delivery (routing) and DKIM (key choice). */
+/** Address and domain helpers shared by intake (policy, signing domain), delivery (routing) and feedback (attribution). */
 
 export function domainOf(address: string): string {
   const at = address.lastIndexOf('@');
