@@ -248,3 +248,46 @@ export function arfReport(opts: {
     '',
   ]);
 }
+
+/** The part boundary of the hostile reports below. */
+const HOSTILE_BOUNDARY = 'hostile';
+
+function reportWith(type: string, body: string): string {
+  return crlf([
+    'From: attacker@example.net',
+    'To: fbl@example.com',
+    'Subject: report',
+    'MIME-Version: 1.0',
+    `Content-Type: multipart/report; report-type=feedback-report; boundary="${HOSTILE_BOUNDARY}"`,
+    '',
+    `--${HOSTILE_BOUNDARY}`,
+    `Content-Type: ${type}`,
+    '',
+    body,
+    `--${HOSTILE_BOUNDARY}--`,
+    '',
+  ]);
+}
+
+/**
+ * Reports of about 1 MiB (the most the SMTP intake reads) shaped to make a parser do
+ * super-linear work: many one-field blocks, one field repeated, a field continued for a
+ * megabyte, parts nested deep, and many empty parts.
+ */
+export function hostileReports(): Record<string, string> {
+  const size = 1024 * 1024;
+  const block = 'Original-Rcpt-To: <a@example.net>\r\n\r\n';
+  const line = 'Original-Rcpt-To: <a@example.net>\r\n';
+  // each level opens a part that is itself a multipart, never closed
+  const nested = (depth: number) =>
+    'MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary="n0"\r\n\r\n' +
+    Array.from({ length: depth }, (_, i) => `--n${i}\r\nContent-Type: multipart/mixed; boundary="n${i + 1}"\r\n\r\n`).join('');
+  return {
+    'many field blocks': reportWith('message/feedback-report', 'Feedback-Type: abuse\r\n\r\n' + block.repeat(Math.floor(size / block.length))),
+    'repeated field lines': reportWith('message/feedback-report', 'Feedback-Type: abuse\r\n' + line.repeat(Math.floor(size / line.length))),
+    'huge continued field': reportWith('message/feedback-report', 'Feedback-Type: abuse\r\nUser-Agent: x' + '\r\n x'.repeat(Math.floor(size / 4))),
+    'deep nesting': nested(Math.floor(size / 60)),
+    'many empty parts': reportWith('message/feedback-report', 'Feedback-Type: abuse\r\n' + `--${HOSTILE_BOUNDARY}\r\n\r\n`.repeat(Math.floor(size / 14))),
+    'many DSN blocks': reportWith('message/delivery-status', 'Reporting-MTA: dns; x\r\n\r\n' + 'Final-Recipient: rfc822; a@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n'.repeat(Math.floor(size / 75))),
+  };
+}

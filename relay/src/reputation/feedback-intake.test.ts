@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { reputationWorld, type ReputationWorld } from '../../../test/helpers/reputation-world.ts';
 import { waitFor } from '../../../test/helpers/wait-for.ts';
-import { arfReport, gmailDsn, outlookDsn, postfixDelayDsn } from '../../../test/helpers/feedback-reports.ts';
+import { arfReport, gmailDsn, hostileReports, outlookDsn, postfixDelayDsn } from '../../../test/helpers/feedback-reports.ts';
 import { createReputationHandlers } from './http-handlers.ts';
 
 const FEEDBACK = { config: { feedback: { verpDomain: 'bounces.example.com', complaintAddress: 'fbl@example.com' } } };
@@ -168,4 +168,15 @@ test('without VERP, an ARF report is attributed by the From: of the attached ori
   await signed.sendRaw('x@example.net', ['fbl@example.com'], arfReport({ to: 'fbl@example.com', returnPath: verp, originalTo: 'redacted', userAgent: 'Microsoft JMRP' }));
   assert.equal(counts(signed, 'example.com').complaints, 1);
   assert.deepEqual(signed.h.relay.reputation.listSuppressions('example.com'), []);
+});
+
+test('hostile reports over SMTP are taken in and dropped as unreadable, and count nothing', async () => {
+  const w = await reputationWorld(FEEDBACK);
+  const reports = hostileReports();
+  for (const name of ['repeated field lines', 'huge continued field', 'deep nesting', 'many empty parts']) {
+    const replies = await w.sendRaw('x@example.net', ['fbl@example.com'], reports[name]!);
+    assert.equal(replies.at(-1), '250 2.0.0 Ok: report received', name);
+  }
+  assert.equal(await w.metric(/^mailrelay_feedback_reports_total\{kind="arf",result="unreadable"\}/), 4);
+  assert.equal(counts(w, 'example.com').complaints, 0);
 });

@@ -2,8 +2,10 @@ import type { FeedbackConfig } from '../config/schema.ts';
 import { domainOf, matchDomain } from '../mail-address.ts';
 import type { Logger } from '../log.ts';
 import type { RelayMetrics } from '../metrics/metrics.ts';
-import { complainantCandidates, originalFromDomain, parseArf, returnPathsOf } from './parse-arf.ts';
-import { isHardBounce, parseDsn } from './parse-dsn.ts';
+import { describeError } from '../errors.ts';
+import { parseReportMessage, UnreadableReportError } from './mime.ts';
+import { complainantCandidates, originalFromDomain, parseArf, returnPathsOf, type ArfReport } from './parse-arf.ts';
+import { isHardBounce, parseDsn, type Dsn } from './parse-dsn.ts';
 import type { ReputationService } from './reputation-service.ts';
 import { parseVerpAddress, verifyVerpDomain, verifyVerpRecipient, type VerpParts } from './verp.ts';
 
@@ -12,6 +14,18 @@ export interface FeedbackIntake {
   isFeedbackAddress(address: string): boolean;
   /** Takes in one message sent to feedback addresses; resolves once its effects are durable. */
   consume(message: Buffer, recipients: readonly string[], log: Record<string, unknown>): Promise<void>;
+}
+
+/**
+ * An ARF report is a complaint wherever it arrives; a DSN counts only at a VERP address.
+ * Throws UnreadableReportError past the parser's limits.
+ */
+async function readReport(message: Buffer, atVerpAddress: boolean): Promise<{ arf?: ArfReport; dsn?: Dsn }> {
+  const parsed = await parseReportMessage(message);
+  const arf = await parseArf(parsed);
+  if (arf) return { arf };
+  const dsn = atVerpAddress ? await parseDsn(parsed) : undefined;
+  return dsn ? { dsn } : {};
 }
 
 /** Recent (queue id, index) pairs already counted, so a DSN sent twice counts once. */
@@ -45,18 +59,23 @@ export class FeedbackProcessor implements FeedbackIntake {
   }
 
   async consume(message: Buffer, recipients: readonly string[], log: Record<string, unknown>): Promise<void> {
-    const text = message.toString('latin1');
     const toComplaints = recipients.some((r) => r.toLowerCase() === this.config.complaintAddress);
     const verpRecipients = recipients.filter((r) => this.config.verpDomain && domainOf(r) === this.config.verpDomain);
-    // an ARF report is a complaint wherever it arrives; a DSN counts only at a VERP address
-    const arf = parseArf(text);
-    if (arf) {
-      await this.complaint(arf, log);
+    let report: { arf?: ArfReport; dsn?: Dsn };
+    try {
+      report = await readReport(message, verpRecipients.length > 0);
+    } catch (err) {
+      if (!(err instanceof UnreadableReportError)) throw err;
+      // past the parser's limits: no real report is, so it is dropped like any other non-report
+      this.note(toComplaints ? 'arf' : 'dsn', 'unreadable', log, { error: describeError(err.cause) });
       return;
     }
-    const dsn = verpRecipients.length > 0 ? parseDsn(text) : undefined;
-    if (dsn) {
-      for (const r of verpRecipients) await this.bounce(r, dsn, log);
+    if (report.arf) {
+      await this.complaint(report.arf, log);
+      return;
+    }
+    if (report.dsn) {
+      for (const r of verpRecipients) await this.bounce(r, report.dsn, log);
       return;
     }
     this.note(toComplaints ? 'arf' : 'dsn', 'not_a_report', log);
@@ -76,7 +95,7 @@ export class FeedbackProcessor implements FeedbackIntake {
     return parts && domain ? { parts, domain } : undefined;
   }
 
-  private async bounce(address: string, dsn: NonNullable<ReturnType<typeof parseDsn>>, log: Record<string, unknown>): Promise<void> {
+  private async bounce(address: string, dsn: Dsn, log: Record<string, unknown>): Promise<void> {
     const verp = this.verp(address);
     if (!verp) {
       this.note('dsn', 'forged', log, { to: address });
@@ -100,7 +119,7 @@ export class FeedbackProcessor implements FeedbackIntake {
     this.note('dsn', 'counted', log, { domain: verp.domain, to: recipient, status: failed.status, original: verp.parts.queueId.toUpperCase() });
   }
 
-  private async complaint(arf: NonNullable<ReturnType<typeof parseArf>>, log: Record<string, unknown>): Promise<void> {
+  private async complaint(arf: ArfReport, log: Record<string, unknown>): Promise<void> {
     const verp = returnPathsOf(arf)
       .map((a) => this.verp(a))
       .find((v) => v !== undefined);
