@@ -190,6 +190,8 @@ export function arfReport(opts: {
   originalFrom?: string;
   feedbackType?: string;
   userAgent?: string;
+  /** The attached original's header as the recipient got it, instead of the Yahoo-made one. */
+  original?: string;
 }): string {
   return crlf([
     'From: Yahoo! Mail AntiSpam Feedback <feedback@arf.mail.yahoo.com>',
@@ -230,17 +232,21 @@ export function arfReport(opts: {
     'Content-Disposition: inline',
     '',
     ...(opts.returnPath ? ['Return-Path: <' + opts.returnPath + '>'] : []),
-    'Received: from relay.example.com (EHLO relay.example.com) (192.0.2.25)',
-    '  by mta1005.mail.gq1.yahoo.com with SMTPS; Sat, 28 Nov 2026 17:59:01 +0000',
-    'DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.com; s=mr202611;',
-    '  h=from:to:subject; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AbC123',
-    'From: App <' + (opts.originalFrom ?? 'app@example.com') + '>',
-    'To: ' + opts.originalTo,
-    'Subject: Your receipt',
-    'Message-ID: <0MX0OCS85001OMW8@relay.example.com>',
-    'Date: Sat, 28 Nov 2026 17:58:59 +0000',
-    'MIME-Version: 1.0',
-    'Content-Type: text/plain',
+    ...(opts.original !== undefined
+      ? [opts.original.replace(/\r?\n$/, '')]
+      : [
+          'Received: from relay.example.com (EHLO relay.example.com) (192.0.2.25)',
+          '  by mta1005.mail.gq1.yahoo.com with SMTPS; Sat, 28 Nov 2026 17:59:01 +0000',
+          'DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.com; s=mr202611;',
+          '  h=from:to:subject; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AbC123',
+          'From: App <' + (opts.originalFrom ?? 'app@example.com') + '>',
+          'To: ' + opts.originalTo,
+          'Subject: Your receipt',
+          'Message-ID: <0MX0OCS85001OMW8@relay.example.com>',
+          'Date: Sat, 28 Nov 2026 17:58:59 +0000',
+          'MIME-Version: 1.0',
+          'Content-Type: text/plain',
+        ]),
     '',
     'Thanks for your order.',
     '',

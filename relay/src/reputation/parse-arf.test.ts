@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { complainantCandidates, originalFromDomain, parseArf, returnPathsOf } from './parse-arf.ts';
+import { complainantCandidates, originalQueueIds, parseArf, returnPathsOf } from './parse-arf.ts';
 import { arfReport, gmailDsn, hostileReports } from '../../../test/helpers/feedback-reports.ts';
 import { MAX_FIELD_BLOCKS, UnreadableReportError } from './mime.ts';
 
@@ -17,7 +17,6 @@ test('a Yahoo-style ARF report names the return path, the complainant and the or
   assert.deepEqual(arf.originalRcptTo, ['reader@yahoo.com']);
   assert.deepEqual(returnPathsOf(arf), [VERP, VERP]);
   assert.deepEqual(complainantCandidates(arf), ['reader@yahoo.com']);
-  assert.equal(originalFromDomain(arf), 'example.com');
   assert.equal(arf.original?.headers.get('subject')?.[0], 'Your receipt');
 });
 
@@ -47,4 +46,20 @@ test('reports past the parser limits (a megabyte of fields, deep or countless pa
   for (const name of ['repeated field lines', 'huge continued field', 'deep nesting', 'many empty parts']) {
     await assert.rejects(parseArf(reports[name]!), UnreadableReportError, name);
   }
+});
+
+test("the queue ids of the attached original are read from the relay's own Message-ID: and Received: only", async () => {
+  const original = [
+    'Received: from app.example.com ([192.0.2.9])',
+    '\tby relay.test (mail-relay)',
+    '\twith ESMTP id 0MX0OCS85001OMW8;',
+    '\tSat, 28 Nov 2026 17:58:59 +0000',
+    'Received: from evil ([192.0.2.66]) by other.test (mail-relay) with ESMTP id 1AAAAAAAAAAAAAAA; Sat, 28 Nov 2026 17:58:58 +0000',
+    'Message-ID: <0mx0ocs85001omw9@relay.test>',
+    'From: App <app@example.com>',
+  ].join('\r\n');
+  const arf = await parseArf(arfReport({ to: 'fbl@example.com', originalTo: 'reader@yahoo.com', original }));
+  assert.ok(arf);
+  assert.deepEqual(originalQueueIds(arf, 'relay.test'), ['0mx0ocs85001omw9', '0mx0ocs85001omw8']);
+  assert.deepEqual(originalQueueIds(arf, 'elsewhere.test'), []);
 });

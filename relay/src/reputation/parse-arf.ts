@@ -1,6 +1,5 @@
 import addressparser from 'nodemailer/lib/addressparser';
 import { addressOfField, parseFieldBlocks, parseHeaderFields, parseReportMessage, type Fields, type ReportMessage } from './mime.ts';
-import { headerFromDomain } from '../mail-address.ts';
 
 /** An abuse report in the Abuse Reporting Format (RFC 5965). */
 export interface ArfReport {
@@ -56,9 +55,30 @@ export function complainantCandidates(report: ArfReport): string[] {
   return [...new Set([...report.originalRcptTo, ...fromHeaders])];
 }
 
-/** The domain of the attached original's From: header, lower case. */
-export function originalFromDomain(report: ArfReport): string | undefined {
-  return headerFromDomain(report.original?.headers.get('from')?.[0]);
+const QUEUE_ID = /^[0-9a-z]{16}$/;
+
+/**
+ * The queue ids the relay (host name `hostname`) gave the attached original: in the
+ * Message-ID: it adds (`<queue id@hostname>`) and in its own Received: field (`by hostname
+ * (mail-relay) with ... id QUEUEID`). Lower case, at most a few (fields are capped by the parser).
+ */
+export function originalQueueIds(report: ArfReport, hostname: string): string[] {
+  const headers = report.original?.headers;
+  const host = hostname.toLowerCase();
+  const ids = new Set<string>();
+  for (const value of headers?.get('message-id') ?? []) {
+    const id = /^<([^@<>\s]+)@([^<>\s]+)>$/.exec(value.trim());
+    if (id && id[2]!.toLowerCase() === host && QUEUE_ID.test(id[1]!.toLowerCase())) ids.add(id[1]!.toLowerCase());
+  }
+  const ours = `by ${host} (mail-relay) with `;
+  for (const value of headers?.get('received') ?? []) {
+    const lower = value.toLowerCase();
+    const at = lower.indexOf(ours);
+    if (at < 0) continue;
+    const id = / id ([0-9a-z]{16})\b/.exec(lower.slice(at + ours.length, at + ours.length + 64));
+    if (id) ids.add(id[1]!);
+  }
+  return [...ids];
 }
 
 function addressesIn(value: string): string[] {
