@@ -219,6 +219,15 @@ test('forged reports for messages never sent count nothing and suppress nobody',
   assert.equal(counts(plain, 'example.com').complaints, 1);
   assert.equal(await plain.metric(/^mailrelay_feedback_reports_total\{kind="arf",result="unattributed"\}/), 2);
   assert.deepEqual(plain.h.relay.reputation.listSuppressions('example.com'), []);
+
+  // another tenant writes a Received: naming example.com's message into its own: only the relay's topmost one is read
+  const forging = `Received: from x ([192.0.2.66]) by relay.test (mail-relay) with ESMTP id ${realId}; Sat, 28 Nov 2026 17:58:58 +0000`;
+  await plain.settled(await plain.send({ from: 'news@example.org', to: 'spam-target@example.net', headers: { Received: forging.slice('Received: '.length) } }));
+  const spam = headerOf(plain, 'spam-target@example.net');
+  assert.ok(spam.includes(realId), 'the forged field went out with the message');
+  await plain.sendRaw('x@example.net', ['fbl@example.com'], arfReport({ to: 'fbl@example.com', originalTo: 'spam-target@example.net', original: spam }));
+  assert.equal(counts(plain, 'example.com').complaints, 1, 'example.com is not blamed');
+  assert.equal(counts(plain, 'example.org').complaints, 1);
 });
 
 test('a client sending more reports than its budget (120 at once, 2 a second after) gets 451 4.7.1', async () => {

@@ -5,7 +5,7 @@ import type { RelayMetrics } from '../metrics/metrics.ts';
 import { describeError, SmtpReplyError } from '../errors.ts';
 import type { SentRef } from './feedback-ledger.ts';
 import { parseReportMessage, UnreadableReportError } from './mime.ts';
-import { complainantCandidates, originalQueueIds, parseArf, returnPathsOf, type ArfReport } from './parse-arf.ts';
+import { complainantCandidates, originalQueueId, parseArf, returnPathsOf, type ArfReport } from './parse-arf.ts';
 import { isHardBounce, parseDsn, type Dsn } from './parse-dsn.ts';
 import { ReportRateLimit } from './report-rate-limit.ts';
 import type { ReputationService } from './reputation-service.ts';
@@ -65,8 +65,8 @@ interface Attribution {
  * Consumes mail sent to the VERP domain and the complaint address: DSNs (RFC 3464) become hard
  * bounces and ARF reports (RFC 5965) complaints. Anyone can send these without AUTH, so a
  * report counts only for a message the relay sent: one with a signed VERP return path
- * (HMAC-checked), or whose attached original carries a queue id (in our Message-ID: or
- * Received:) that the feedback ledger remembers. Each counts once per recipient of a message,
+ * (HMAC-checked), or whose attached original carries a queue id (in the relay's own Received:)
+ * that the feedback ledger remembers. Each counts once per recipient of a message,
  * across restarts, and the recipient suppressed is the one the relay sent to. Anything else
  * there (auto-replies, spam, forgeries, unreadable or replayed reports) is accepted and dropped.
  */
@@ -157,19 +157,17 @@ export class FeedbackProcessor implements FeedbackIntake {
     return { ref, domain: verp.domain, recipient };
   }
 
-  /** A queue id of ours in the attached original, for a message the ledger remembers. */
+  /** The queue id of ours in the attached original, for a message the ledger remembers. */
   private byQueueId(arf: ArfReport, named: readonly string[]): Attribution | undefined {
-    for (const queueId of originalQueueIds(arf, this.reputation.hostname)) {
-      const sent = this.reputation.sentRecipients(queueId);
-      const domain = sent[0]?.record.domain;
-      if (!domain) continue;
-      // one transaction may have carried several recipients: only one named (or the only one) is known
-      const only = sent.length === 1 ? sent[0] : undefined;
-      const match = only ?? sent.find((s) => s.record.recipient !== undefined && named.includes(s.record.recipient));
-      const recipient = match ? decideRecipient(match.record.recipient, named) : undefined;
-      return { ref: { queueId, index: match && recipient ? match.index : '*' }, domain, recipient };
-    }
-    return undefined;
+    const queueId = originalQueueId(arf, this.reputation.hostname);
+    const sent = queueId ? this.reputation.sentRecipients(queueId) : [];
+    const domain = sent[0]?.record.domain;
+    if (!queueId || !domain) return undefined;
+    // one transaction may have carried several recipients: only one named (or the only one) is known
+    const only = sent.length === 1 ? sent[0] : undefined;
+    const match = only ?? sent.find((s) => s.record.recipient !== undefined && named.includes(s.record.recipient));
+    const recipient = match ? decideRecipient(match.record.recipient, named) : undefined;
+    return { ref: { queueId, index: match && recipient ? match.index : '*' }, domain, recipient };
   }
 
   private async bounce(address: string, dsn: Dsn, log: Record<string, unknown>): Promise<void> {

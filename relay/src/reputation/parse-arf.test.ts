@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { complainantCandidates, originalQueueIds, parseArf, returnPathsOf } from './parse-arf.ts';
+import { complainantCandidates, originalQueueId, parseArf, returnPathsOf } from './parse-arf.ts';
 import { arfReport, gmailDsn, hostileReports } from '../../../test/helpers/feedback-reports.ts';
 import { MAX_FIELD_BLOCKS, UnreadableReportError } from './mime.ts';
 
@@ -48,18 +48,20 @@ test('reports past the parser limits (a megabyte of fields, deep or countless pa
   }
 });
 
-test("the queue ids of the attached original are read from the relay's own Message-ID: and Received: only", async () => {
+test("the queue id of the attached original is read from the relay's own topmost Received: only", async () => {
   const original = [
+    'Received: from mx.yahoo.test ([192.0.2.1]) by mta1.yahoo.test with SMTP id abc; Sat, 28 Nov 2026 17:59:00 +0000',
     'Received: from app.example.com ([192.0.2.9])',
     '\tby relay.test (mail-relay)',
     '\twith ESMTP id 0MX0OCS85001OMW8;',
     '\tSat, 28 Nov 2026 17:58:59 +0000',
-    'Received: from evil ([192.0.2.66]) by other.test (mail-relay) with ESMTP id 1AAAAAAAAAAAAAAA; Sat, 28 Nov 2026 17:58:58 +0000',
+    // written by the sender, naming another message: never read
+    'Received: from x ([192.0.2.66]) by relay.test (mail-relay) with ESMTP id 1AAAAAAAAAAAAAAA; Sat, 28 Nov 2026 17:58:58 +0000',
     'Message-ID: <0mx0ocs85001omw9@relay.test>',
     'From: App <app@example.com>',
   ].join('\r\n');
   const arf = await parseArf(arfReport({ to: 'fbl@example.com', originalTo: 'reader@yahoo.com', original }));
   assert.ok(arf);
-  assert.deepEqual(originalQueueIds(arf, 'relay.test'), ['0mx0ocs85001omw9', '0mx0ocs85001omw8']);
-  assert.deepEqual(originalQueueIds(arf, 'elsewhere.test'), []);
+  assert.equal(originalQueueId(arf, 'relay.test'), '0mx0ocs85001omw8');
+  assert.equal(originalQueueId(arf, 'elsewhere.test'), undefined);
 });

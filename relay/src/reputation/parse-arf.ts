@@ -55,30 +55,21 @@ export function complainantCandidates(report: ArfReport): string[] {
   return [...new Set([...report.originalRcptTo, ...fromHeaders])];
 }
 
-const QUEUE_ID = /^[0-9a-z]{16}$/;
-
 /**
- * The queue ids the relay (host name `hostname`) gave the attached original: in the
- * Message-ID: it adds (`<queue id@hostname>`) and in its own Received: field (`by hostname
- * (mail-relay) with ... id QUEUEID`). Lower case, at most a few (fields are capped by the parser).
+ * The queue id the relay (host name `hostname`) gave the attached original, from its own
+ * Received: field (`by hostname (mail-relay) with ... id QUEUEID`), lower case. Only the
+ * topmost such field counts: the relay prepends its own, so any below it came with the
+ * message from the sender, who could name another tenant's message there (or in Message-ID:).
  */
-export function originalQueueIds(report: ArfReport, hostname: string): string[] {
-  const headers = report.original?.headers;
-  const host = hostname.toLowerCase();
-  const ids = new Set<string>();
-  for (const value of headers?.get('message-id') ?? []) {
-    const id = /^<([^@<>\s]+)@([^<>\s]+)>$/.exec(value.trim());
-    if (id && id[2]!.toLowerCase() === host && QUEUE_ID.test(id[1]!.toLowerCase())) ids.add(id[1]!.toLowerCase());
-  }
-  const ours = `by ${host} (mail-relay) with `;
-  for (const value of headers?.get('received') ?? []) {
+export function originalQueueId(report: ArfReport, hostname: string): string | undefined {
+  const ours = `by ${hostname.toLowerCase()} (mail-relay) with `;
+  for (const value of report.original?.headers.get('received') ?? []) {
     const lower = value.toLowerCase();
     const at = lower.indexOf(ours);
     if (at < 0) continue;
-    const id = / id ([0-9a-z]{16})\b/.exec(lower.slice(at + ours.length, at + ours.length + 64));
-    if (id) ids.add(id[1]!);
+    return / id ([0-9a-z]{16})\b/.exec(lower.slice(at + ours.length, at + ours.length + 64))?.[1];
   }
-  return [...ids];
+  return undefined;
 }
 
 function addressesIn(value: string): string[] {
