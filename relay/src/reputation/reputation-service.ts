@@ -353,8 +353,9 @@ export class ReputationService implements SendGate {
    * the relay notes what it sent, for feedback to be checked against.
    */
   returnPath(queueId: string, index: number, domain: string, recipient: string): string | undefined {
-    if (index >= 0 && this.domains.has(domain)) this.ledger.recordSent(queueId, index, domain, recipient);
-    const { verpDomain } = this.config.feedback;
+    const { verpDomain, complaintAddress } = this.config.feedback;
+    // without a feedback address no report can arrive, so nothing needs remembering
+    if ((verpDomain || complaintAddress) && index >= 0 && this.domains.has(domain)) this.ledger.recordSent(queueId, index, domain, recipient);
     if (!verpDomain || !this.verpKey) return undefined;
     return buildVerpAddress(this.verpKey, verpDomain, queueId, index, domain, recipient);
   }
