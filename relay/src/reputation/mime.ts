@@ -97,8 +97,9 @@ export async function parseHeaderFields(entity: string): Promise<Fields> {
 
 /**
  * The blocks of a report body (message/delivery-status, message/feedback-report): groups of
- * header fields separated by blank lines, at most MAX_FIELD_BLOCKS of them. The split is one
- * pass over the lines; each block is read by postal-mime as a header section.
+ * header fields separated by blank lines, at most MAX_FIELD_BLOCKS of them. postal-mime reads
+ * one header section per entity and a report body holds several, so the split is ours (one
+ * pass over the lines); each block is then read by postal-mime as a header section.
  */
 export async function parseFieldBlocks(text: string): Promise<Fields[]> {
   const blocks: string[] = [];
@@ -121,7 +122,10 @@ export async function parseFieldBlocks(text: string): Promise<Fields[]> {
   return out;
 }
 
-/** `rfc822; user@example.net` or `<user@example.net>` → `user@example.net`, lower case. */
+/**
+ * `rfc822; user@example.net` or `<user@example.net>` → `user@example.net`, lower case. Ours:
+ * the `address-type;` prefix of RFC 3464 fields is no address syntax a mail parser knows.
+ */
 export function addressOfField(value: string | undefined): string | undefined {
   if (!value) return undefined;
   const afterType = value.includes(';') ? value.slice(value.indexOf(';') + 1) : value;
