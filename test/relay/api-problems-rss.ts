@@ -5,10 +5,10 @@
  * RSS before, at its peak (VmHWM) and a few seconds after.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { tempDir } from '../helpers/temp-dir.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const TOKEN = 'rss-measurement-token-0123456789';
@@ -19,7 +19,7 @@ function memory(pid: number): { rss: number; peak: number } {
   return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
 }
 
-const dir = await tempDir();
+const dir = mkdtempSync(join(tmpdir(), 'mail-relay-rss-'));
 writeFileSync(join(dir, 'tokens.yaml'), stringify([{ name: 'app', token: TOKEN, allowedSenderDomains: [] }]));
 writeFileSync(join(dir, 'users.yaml'), '[]\n');
 writeFileSync(
@@ -66,3 +66,5 @@ const after = memory(child.pid!);
 console.log(`request body ${(body.length / 2 ** 20).toFixed(1)} MiB, ${to.length} recipients; answers ${answers.map((a) => a.status).join(',')}, ${(answers[0]!.bytes / 2 ** 20).toFixed(3)} MiB each`);
 console.log(`relay RSS before ${before.rss.toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB, 5 s after ${after.rss.toFixed(0)} MiB`);
 child.kill('SIGTERM');
+await new Promise((r) => child.once('exit', r));
+rmSync(dir, { recursive: true, force: true });
