@@ -32,6 +32,7 @@ describe('test DNS server', () => {
       'sel._domainkey.nested.test': { txt: [['v=DKIM1; p=']] },
       'broken.test': { fail: 'servfail' },
       'silent.test': { fail: 'timeout' },
+      'a-only.dnsmasq.test': { a: ['192.0.2.30'], refuse: ['AAAA'] },
     });
     // short timeout and one try keep the "timeout" case fast
     resolver = new dns.Resolver({ timeout: 300, tries: 1 });
@@ -91,6 +92,11 @@ describe('test DNS server', () => {
   it('answers NXDOMAIN (ENOTFOUND) for unknown names', async () => {
     assert.equal(await errorCodeOf(resolver.resolveMx('unknown.test')), 'ENOTFOUND');
     assert.equal(await errorCodeOf(resolver.resolve4('mx1.example.test')), 'ENOTFOUND');
+  });
+
+  it('answers REFUSED (EREFUSED) for the query types a name refuses, and the others as usual', async () => {
+    assert.equal(await errorCodeOf(resolver.resolve6('a-only.dnsmasq.test')), 'EREFUSED');
+    assert.deepEqual(await resolver.resolve4('a-only.dnsmasq.test'), ['192.0.2.30']);
   });
 
   it('answers SERVFAIL (ESERVFAIL) for failing names', async () => {

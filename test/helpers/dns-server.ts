@@ -24,6 +24,11 @@ export interface ZoneRecords {
   txt?: string[][];
   /** servfail: answer SERVFAIL (node: ESERVFAIL). timeout: never answer (node: ETIMEOUT). */
   fail?: 'servfail' | 'timeout';
+  /**
+   * Query types answered REFUSED (node: EREFUSED) for this name, as dnsmasq 2.90 answers AAAA
+   * for a name it holds only an A record for.
+   */
+  refuse?: ReadonlyArray<'A' | 'AAAA' | 'MX' | 'TXT'>;
 }
 
 export interface DnsServer {
@@ -80,7 +85,7 @@ interface Dns2Module {
 const requireCjs = createRequire(import.meta.url);
 const { Packet, UDPServer } = requireCjs('dns2') as Dns2Module;
 
-const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3 } as const;
+const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, REFUSED: 5 } as const;
 const UDP_LIMIT = 512;
 const TTL = 60;
 const TYPE_NAMES = new Map(Object.entries(Packet.TYPE).map(([name, value]) => [value, name]));
@@ -189,6 +194,8 @@ export async function startDnsServer(initialZone: Record<string, ZoneRecords> = 
     if (records?.fail === 'timeout') return undefined;
     if (records?.fail === 'servfail') {
       response.header.rcode = RCODE.SERVFAIL;
+    } else if (records?.refuse?.some((type) => Packet.TYPE[type] === question.type)) {
+      response.header.rcode = RCODE.REFUSED;
     } else if (!records && !nameExists(name)) {
       response.header.rcode = RCODE.NXDOMAIN;
     } else {

@@ -190,6 +190,8 @@ export function arfReport(opts: {
   originalFrom?: string;
   feedbackType?: string;
   userAgent?: string;
+  /** The attached original's header as the recipient got it, instead of the Yahoo-made one. */
+  original?: string;
 }): string {
   return crlf([
     'From: Yahoo! Mail AntiSpam Feedback <feedback@arf.mail.yahoo.com>',
@@ -230,21 +232,68 @@ export function arfReport(opts: {
     'Content-Disposition: inline',
     '',
     ...(opts.returnPath ? ['Return-Path: <' + opts.returnPath + '>'] : []),
-    'Received: from relay.example.com (EHLO relay.example.com) (192.0.2.25)',
-    '  by mta1005.mail.gq1.yahoo.com with SMTPS; Sat, 28 Nov 2026 17:59:01 +0000',
-    'DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.com; s=mr202611;',
-    '  h=from:to:subject; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AbC123',
-    'From: App <' + (opts.originalFrom ?? 'app@example.com') + '>',
-    'To: ' + opts.originalTo,
-    'Subject: Your receipt',
-    'Message-ID: <0MX0OCS85001OMW8@relay.example.com>',
-    'Date: Sat, 28 Nov 2026 17:58:59 +0000',
-    'MIME-Version: 1.0',
-    'Content-Type: text/plain',
+    ...(opts.original !== undefined
+      ? [opts.original.replace(/\r?\n$/, '')]
+      : [
+          'Received: from relay.example.com (EHLO relay.example.com) (192.0.2.25)',
+          '  by mta1005.mail.gq1.yahoo.com with SMTPS; Sat, 28 Nov 2026 17:59:01 +0000',
+          'DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.com; s=mr202611;',
+          '  h=from:to:subject; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AbC123',
+          'From: App <' + (opts.originalFrom ?? 'app@example.com') + '>',
+          'To: ' + opts.originalTo,
+          'Subject: Your receipt',
+          'Message-ID: <0MX0OCS85001OMW8@relay.example.com>',
+          'Date: Sat, 28 Nov 2026 17:58:59 +0000',
+          'MIME-Version: 1.0',
+          'Content-Type: text/plain',
+        ]),
     '',
     'Thanks for your order.',
     '',
     '------=_Part_1234567_89012345.1732816882--',
     '',
   ]);
+}
+
+/** The part boundary of the hostile reports below. */
+const HOSTILE_BOUNDARY = 'hostile';
+
+function reportWith(type: string, body: string): string {
+  return crlf([
+    'From: attacker@example.net',
+    'To: fbl@example.com',
+    'Subject: report',
+    'MIME-Version: 1.0',
+    `Content-Type: multipart/report; report-type=feedback-report; boundary="${HOSTILE_BOUNDARY}"`,
+    '',
+    `--${HOSTILE_BOUNDARY}`,
+    `Content-Type: ${type}`,
+    '',
+    body,
+    `--${HOSTILE_BOUNDARY}--`,
+    '',
+  ]);
+}
+
+/**
+ * Reports of about 1 MiB (the most the SMTP intake reads) shaped to make a parser do
+ * super-linear work: many one-field blocks, one field repeated, a field continued for a
+ * megabyte, parts nested deep, and many empty parts.
+ */
+export function hostileReports(): Record<string, string> {
+  const size = 1024 * 1024;
+  const block = 'Original-Rcpt-To: <a@example.net>\r\n\r\n';
+  const line = 'Original-Rcpt-To: <a@example.net>\r\n';
+  // each level opens a part that is itself a multipart, never closed
+  const nested = (depth: number) =>
+    'MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary="n0"\r\n\r\n' +
+    Array.from({ length: depth }, (_, i) => `--n${i}\r\nContent-Type: multipart/mixed; boundary="n${i + 1}"\r\n\r\n`).join('');
+  return {
+    'many field blocks': reportWith('message/feedback-report', 'Feedback-Type: abuse\r\n\r\n' + block.repeat(Math.floor(size / block.length))),
+    'repeated field lines': reportWith('message/feedback-report', 'Feedback-Type: abuse\r\n' + line.repeat(Math.floor(size / line.length))),
+    'huge continued field': reportWith('message/feedback-report', 'Feedback-Type: abuse\r\nUser-Agent: x' + '\r\n x'.repeat(Math.floor(size / 4))),
+    'deep nesting': nested(Math.floor(size / 60)),
+    'many empty parts': reportWith('message/feedback-report', 'Feedback-Type: abuse\r\n' + `--${HOSTILE_BOUNDARY}\r\n\r\n`.repeat(Math.floor(size / 14))),
+    'many DSN blocks': reportWith('message/delivery-status', 'Reporting-MTA: dns; x\r\n\r\n' + 'Final-Recipient: rfc822; a@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n'.repeat(Math.floor(size / 75))),
+  };
 }

@@ -8,6 +8,7 @@ import type { RelayMetrics } from '../metrics/metrics.ts';
 import type { Spool } from '../spool/spool.ts';
 import type { ApiClient, TokenVerifier } from './api-tokens.ts';
 import type { ApiSubmission, Accepted } from './api-submission.ts';
+import { BodyBudget } from './body-budget.ts';
 import { composeMessage } from './compose-message.ts';
 import type { IdempotencyStore, ApiResult } from './idempotency-store.ts';
 import { parseMessageRequest } from './message-request.ts';
@@ -65,6 +66,8 @@ type RouteKey = KeyOf<(typeof API_ROUTES)[number]>;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 /** JSON and base64 overhead over the message size limit, so every message that fits can be sent. */
 const BODY_OVERHEAD = 64 * 1024;
+/** Bodies up to this size skip the budget below: ordinary messages never wait for large ones. */
+const SMALL_BODY = 1024 * 1024;
 
 /**
  * The HTTP send API (see openapi.ts) on node:http, with no framework in the request path.
@@ -75,12 +78,15 @@ export class ApiServer {
   readonly server: Server;
   private readonly routes: readonly Route[];
   private readonly maxBody: number;
+  /** Two of the largest bodies at once (at least 64 MiB): what the API holds is bounded whatever the parallelism. */
+  private readonly bodies: BodyBudget;
   private active = 0;
   private draining = false;
   private idle: Array<() => void> = [];
 
   constructor(private readonly deps: ApiServerDeps) {
     this.maxBody = Math.ceil((deps.config.limits.maxMessageSize * 4) / 3) + BODY_OVERHEAD;
+    this.bodies = new BodyBudget(Math.max(2 * this.maxBody, 64 * 2 ** 20));
     const handlers: Record<RouteKey, Route['handle']> = {
       'POST /v1/messages': (r) => this.postMessage(r),
       'POST /v1/messages/raw': (r) => this.postRaw(r),
@@ -249,15 +255,28 @@ export class ApiServer {
         problems: [{ field: 'Idempotency-Key', message: 'must be 1-255 printable ASCII characters' }],
       });
     }
-    const raw = await this.readBody(r.req);
-    const run = async (): Promise<ApiResult> => {
-      const accepted = await submit(client, parseJson(raw));
-      for (const x of accepted.rejected) this.deps.metrics.messagesRejected.inc({ listener: 'http', reason: x.reason });
-      return { status: 202, body: { id: accepted.id, rejected: accepted.rejected } };
-    };
-    if (key === undefined) return run();
-    const fingerprint = createHash('sha256').update(`${r.req.method} ${r.path}\n`).update(raw).digest('base64');
-    return this.deps.idempotency.run(client.name, key, fingerprint, run);
+    const release = await this.reserveBody(r.req);
+    try {
+      const raw = await this.readBody(r.req);
+      const run = async (): Promise<ApiResult> => {
+        const accepted = await submit(client, parseJson(raw));
+        for (const x of accepted.rejected) this.deps.metrics.messagesRejected.inc({ listener: 'http', reason: x.reason });
+        return { status: 202, body: { id: accepted.id, rejected: accepted.rejected } };
+      };
+      if (key === undefined) return await run();
+      const fingerprint = createHash('sha256').update(`${r.req.method} ${r.path}\n`).update(raw).digest('base64');
+      return await this.deps.idempotency.run(client.name, key, fingerprint, run);
+    } finally {
+      release();
+    }
+  }
+
+  /** A share of the body budget for the request's declared length (the whole bound when chunked). */
+  private reserveBody(req: IncomingMessage): Promise<() => void> {
+    const declared = req.headers['content-length'] === undefined ? this.maxBody : Number(req.headers['content-length']);
+    // one declared past the bound is refused (413) before anything is read
+    if (declared <= SMALL_BODY || declared > this.maxBody) return Promise.resolve(() => undefined);
+    return this.bodies.acquire(declared);
   }
 
   private async getMessage(r: Request): Promise<ApiResult> {

@@ -473,3 +473,35 @@ test('a token manages the reputation of the domains it may send for, subdomains 
   assert.equal(other.status, 403);
   assert.equal(other.body.error, 'forbidden');
 });
+
+test('a multi-megabyte attachment is accepted (202, not 500) and a huge bad recipient list gets a small 400', async () => {
+  const h = await relay();
+  const content = Buffer.alloc(5 * 2 ** 20, 3);
+  const big = await send(h, { ...simple, attachments: [{ filename: 'big.bin', content: content.toString('base64') }] });
+  assert.equal(big.status, 202);
+  assert.ok((await bodyOf(h, big.body.id as string)).length > content.length);
+
+  const bad = await fetch(`${h.apiUrl}/v1/messages`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${APP1}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ ...simple, to: Array.from({ length: 300_000 }, (_, i) => `nobody-${i}`) }),
+  });
+  assert.equal(bad.status, 400);
+  const text = await bad.text();
+  assert.ok(text.length < 4096, `${text.length} bytes answered`);
+  const answer = JSON.parse(text) as { message: string; problems: unknown[] };
+  assert.equal(answer.problems.length, 20);
+  assert.equal(answer.message, 'the request has 300000 invalid field(s) (the first 20 listed)');
+  const trace = await send(h, { ...simple, headers: { 'Authentication-Results': 'mx.example.net; dkim=pass', 'ARC-Seal': 'i=1; cv=none' } });
+  assert.equal(trace.status, 400);
+  assert.deepEqual(fields(trace), ['headers.ARC-Seal', 'headers.Authentication-Results']);
+});
+
+test('parallel large request bodies beyond the body budget are all answered, in turn', async () => {
+  // bodies of 1.6 MiB (past the 1 MiB that skips the budget); 45 of them pass its 64 MiB floor
+  const h = await relay({ limits: { maxMessageSize: '2Mi' } });
+  const content = Buffer.alloc(1200 * 1024, 5).toString('base64');
+  const answers = await Promise.all(Array.from({ length: 45 }, () => send(h, { ...simple, attachments: [{ filename: 'x.bin', content }] })));
+  assert.deepEqual([...new Set(answers.map((a) => a.status))], [202]);
+  assert.equal(h.relay.spool.size, 45);
+});

@@ -22,6 +22,23 @@ export const RESERVED_HEADERS = new Set([
   'from', 'sender', 'to', 'cc', 'bcc', 'reply-to', 'subject', 'received', 'return-path',
   'mime-version', 'content-type', 'content-transfer-encoding', 'content-disposition', 'dkim-signature',
 ]);
+/**
+ * Trace and authentication fields, written only by the mail servers a message passes through
+ * (RFC 5321 4.4, RFC 8601, RFC 8617, RFC 6376, RFC 5322 3.6.6, and the delivery headers MTAs
+ * add): a sender that set them could forge a verdict or a delivery path that receivers and
+ * our own feedback intake read.
+ */
+const TRACE_HEADERS = new Set([
+  'received', 'return-path', 'dkim-signature', 'domainkey-signature', 'authentication-results', 'received-spf',
+  'x-original-to', 'delivered-to', 'envelope-to', 'x-envelope-to', 'x-envelope-from', 'original-recipient',
+]);
+const TRACE_PREFIXES = ['arc-', 'resent-'];
+
+export function isTraceHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return TRACE_HEADERS.has(lower) || TRACE_PREFIXES.some((p) => lower.startsWith(p));
+}
+
 const CONTENT_TYPE = /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+$/;
 
 /** Validates a decoded JSON body; throws a 400 naming every bad field. */
@@ -85,6 +102,10 @@ function parseHeaders(value: unknown, problems: FieldProblems): Array<[string, s
     const field = `headers.${name}`;
     if (!FIELD_NAME.test(name)) {
       problems.add(field, 'is not a valid header name');
+      continue;
+    }
+    if (isTraceHeader(name)) {
+      problems.add(field, 'is a trace or authentication header, which only mail servers write');
       continue;
     }
     if (RESERVED_HEADERS.has(name.toLowerCase())) {

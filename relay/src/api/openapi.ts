@@ -25,7 +25,7 @@ const submitResponses = {
     description: 'Queued: the message is durable in the spool (fsynced) before this answer.',
     content: { 'application/json': { schema: { $ref: '#/components/schemas/Accepted' } } },
   },
-  '400': error('Invalid JSON or fields (every bad field is listed in `problems`), or every recipient suppressed (`rejected`).'),
+  '400': error('Invalid JSON or fields (the first 20 bad fields are listed in `problems`, `message` counts them all), or every recipient suppressed (`rejected`).'),
   '401': error('Missing or unknown bearer token.'),
   '403': error("The sender's domain is not a sending domain of this relay, or not one this token may use."),
   '413': error('The request body or the resulting message exceeds limits.maxMessageSize.'),
@@ -180,7 +180,7 @@ export const OPENAPI = {
           html: { type: 'string' },
           headers: {
             type: 'object',
-            description: 'Extra header fields. From, To, Cc, Bcc, Reply-To, Subject, Sender, Received, Return-Path, MIME and DKIM headers are refused; Message-ID and Date replace the generated ones.',
+            description: 'Extra header fields. From, To, Cc, Bcc, Reply-To, Subject, Sender, MIME headers, and trace and authentication headers (Received, Return-Path, DKIM-Signature, DomainKey-Signature, Authentication-Results, Received-SPF, ARC-*, Resent-*, X-Original-To, Delivered-To, Envelope-To, X-Envelope-To, X-Envelope-From, Original-Recipient) are refused with 400 naming the header; Message-ID and Date replace the generated ones.',
             additionalProperties: { type: 'string', maxLength: 998 },
           },
           attachments: {
@@ -253,6 +253,8 @@ export const OPENAPI = {
           message: { type: 'string' },
           problems: {
             type: 'array',
+            maxItems: 20,
+            description: 'The first 20 problems; field paths longer than 100 characters are cut.',
             items: { type: 'object', required: ['field', 'message'], properties: { field: { type: 'string' }, message: { type: 'string' } } },
           },
           rejected: { $ref: '#/components/schemas/Rejected' },

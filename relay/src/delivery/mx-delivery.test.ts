@@ -215,6 +215,24 @@ test('IPv6: an MX with only an AAAA record is reached over ::1', async () => {
   await waitFor('delivery over IPv6', () => v6.messages.length === 1);
 });
 
+test('an MX host whose AAAA query is REFUSED (dnsmasq 2.90) is reached at its A record; a host with neither defers', async () => {
+  const w = await world({
+    hosts: { '127.0.0.2': {} },
+    zone: {
+      'example.net': { mx: [{ preference: 10, exchange: 'mx.example.net' }] },
+      'mx.example.net': { a: ['127.0.0.2'], refuse: ['AAAA'] },
+      'example.org': { mx: [{ preference: 10, exchange: 'mx.example.org' }] },
+      'mx.example.org': { refuse: ['A', 'AAAA'] },
+    },
+  });
+  await w.send({ to: 'user@example.net' });
+  await waitFor('delivery via the A record', () => w.mx.get('127.0.0.2')!.messages.length === 1);
+  assert.ok(w.dns.queries.some((q) => q.name === 'mx.example.net' && q.type === 'AAAA'), 'the AAAA query was asked and refused');
+  const id = await w.send({ to: 'user@example.org' });
+  await waitFor('deferred', async () => (await metric(w.h, /^mailrelay_messages_deferred_total\{domain="example\.com"/)) >= 1);
+  assert.equal(w.h.relay.spool.get(id)?.meta.recipients[0]?.status, 'pending', 'still queued for a retry');
+});
+
 test('a domain paused by config refuses new mail with 451 4.7.1, holds queued mail, and flows again when the flag clears', async () => {
   let busy = true;
   const w = await world({

@@ -117,7 +117,7 @@ export class RouteResolver {
 
   /**
    * IPv6 and IPv4 addresses of a host (IPv6 first); empty when it has none. Throws on DNS
-   * failure. Without configured resolvers the system's (getaddrinfo, so /etc/hosts counts).
+   * failure when no address resolved. Without configured resolvers the system's (getaddrinfo, so /etc/hosts counts).
    */
   async addresses(host: string): Promise<string[]> {
     if (isIP(host)) return [host];
@@ -141,8 +141,15 @@ export class RouteResolver {
         throw err;
       }
     };
-    const [v6, v4] = await Promise.all([lookup(6), lookup(4)]);
-    const addresses = [...v6, ...v4];
+    // As Postfix does: the addresses that resolved are used even when the other family's query
+    // failed (dnsmasq 2.90 answers REFUSED for AAAA of a name it holds only an A record for);
+    // only when neither resolved does the failure defer the mail.
+    const [v6, v4] = await Promise.allSettled([lookup(6), lookup(4)]);
+    const addresses = [...(v6.status === 'fulfilled' ? v6.value : []), ...(v4.status === 'fulfilled' ? v4.value : [])];
+    if (addresses.length === 0) {
+      const failed = [v6, v4].find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    }
     this.addressCache.set(host, { value: addresses, expires: this.now() + (addresses.length ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS) });
     return addresses;
   }

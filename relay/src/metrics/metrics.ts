@@ -70,7 +70,7 @@ export function createMetrics(now: () => number = Date.now) {
     }),
     feedbackReports: new Counter({
       name: 'mailrelay_feedback_reports_total',
-      help: 'Mail received at the VERP domain or complaint address, by kind (dsn, arf) and result (counted, forged, unattributed, duplicate, not_a_failure, not_a_complaint, not_a_report).',
+      help: 'Mail received at the VERP domain or complaint address, by kind (dsn, arf) and result (counted, forged, unattributed, duplicate, not_a_failure, not_a_complaint, not_a_report, unreadable, rate_limited).',
       labelNames: ['kind', 'result'] as const,
       registers: [registry],
     }),

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { reputationWorld, type ReputationWorld } from '../../../test/helpers/reputation-world.ts';
 import { waitFor } from '../../../test/helpers/wait-for.ts';
-import { arfReport, gmailDsn, outlookDsn, postfixDelayDsn } from '../../../test/helpers/feedback-reports.ts';
+import { arfReport, gmailDsn, hostileReports, outlookDsn, postfixDelayDsn } from '../../../test/helpers/feedback-reports.ts';
 import { createReputationHandlers } from './http-handlers.ts';
 
 const FEEDBACK = { config: { feedback: { verpDomain: 'bounces.example.com', complaintAddress: 'fbl@example.com' } } };
@@ -145,27 +145,113 @@ test('suppressed recipients are refused at RCPT with 550 5.1.1 for their sending
   await w.send({ to: 'bad@example.net' });
 });
 
-test('without VERP, an ARF report is attributed by the From: of the attached original; with VERP, only a signed return path counts', async () => {
+/** The header of a message as the MX received it (with the relay's Received: and Message-ID:). */
+function headerOf(w: ReputationWorld, to: string): string {
+  const body = w.mx.messages.find((m) => m.to.includes(to))!.body.toString('latin1');
+  return body.slice(0, body.indexOf('\r\n\r\n'));
+}
+
+test('without VERP, an ARF report counts only for a queue id of ours in the attached original, for the recipient we sent it to', async () => {
   const plain = await reputationWorld({ config: { feedback: { complaintAddress: 'fbl@example.com' } } });
   const id = await plain.send({ from: 'news@example.org', to: 'reader@yahoo.com' });
   await plain.settled(id);
   assert.equal(plain.mx.messages[0]!.from, 'news@example.org', 'no VERP: the envelope sender is kept');
-  await plain.sendRaw('feedback@arf.mail.yahoo.com', ['FBL@example.com'], arfReport({ to: 'fbl@example.com', originalTo: 'reader@yahoo.com', originalFrom: 'news@example.org' }));
+  const original = headerOf(plain, 'reader@yahoo.com');
+  // the provider redacts the complainant: the recipient comes from the relay's own record
+  await plain.sendRaw('feedback@arf.mail.yahoo.com', ['FBL@example.com'], arfReport({ to: 'fbl@example.com', originalTo: 'redacted', original }));
   assert.equal(counts(plain, 'example.org').complaints, 1);
   assert.equal(counts(plain, 'example.com').complaints, 0);
   assert.ok(plain.h.relay.reputation.isSuppressed('example.org', 'reader@yahoo.com'));
-  await plain.sendRaw('x@example.net', ['fbl@example.com'], arfReport({ to: 'fbl@example.com', originalTo: 'a@example.net', originalFrom: 'someone@elsewhere.example' }));
+  // the From: of a domain of ours is not enough
+  await plain.sendRaw('x@example.net', ['fbl@example.com'], arfReport({ to: 'fbl@example.com', originalTo: 'a@example.net', originalFrom: 'app@example.com' }));
   assert.equal(await plain.metric(/^mailrelay_feedback_reports_total\{kind="arf",result="unattributed"\}/), 1);
+  assert.equal(counts(plain, 'example.com').complaints, 0);
 
   const signed = await reputationWorld(FEEDBACK);
   const verp = await deliveredReturnPath(signed, 'reader@yahoo.com');
   const forged = verp.replace(/^b-[0-9a-z]{16}/, 'b-0000000000000000');
   await signed.sendRaw('x@example.net', ['fbl@example.com'], arfReport({ to: 'fbl@example.com', originalMailFrom: forged, originalTo: 'reader@yahoo.com' }));
   await signed.sendRaw('x@example.net', ['fbl@example.com'], arfReport({ to: 'fbl@example.com', originalTo: 'reader@yahoo.com' }));
-  assert.equal(counts(signed, 'example.com').complaints, 0, 'headers alone do not count when VERP is on');
+  assert.equal(counts(signed, 'example.com').complaints, 0, 'neither a forged return path nor headers of no message of ours count');
   assert.equal(await signed.metric(/^mailrelay_feedback_reports_total\{kind="arf",result="unattributed"\}/), 2);
-  // Microsoft JMRP redacts the recipient: the complaint counts, nobody is suppressed
+  // Microsoft JMRP redacts the recipient: the complaint counts for the recipient the VERP address was made for
   await signed.sendRaw('x@example.net', ['fbl@example.com'], arfReport({ to: 'fbl@example.com', returnPath: verp, originalTo: 'redacted', userAgent: 'Microsoft JMRP' }));
   assert.equal(counts(signed, 'example.com').complaints, 1);
-  assert.deepEqual(signed.h.relay.reputation.listSuppressions('example.com'), []);
+  assert.deepEqual(signed.h.relay.reputation.listSuppressions('example.com').map((s) => [s.recipient, s.reason]), [['reader@yahoo.com', 'complaint']]);
+});
+
+test('a report sent 50 times, and again after a restart, counts once', async () => {
+  const w = await reputationWorld(FEEDBACK);
+  const verp = await deliveredReturnPath(w, 'gone@gmail.com');
+  const complained = await deliveredReturnPath(w, 'reader@yahoo.com');
+  const dsn = gmailDsn({ to: verp, recipient: 'gone@gmail.com' });
+  const arf = arfReport({ to: 'fbl@example.com', returnPath: complained, originalTo: 'reader@yahoo.com' });
+  await Promise.all(Array.from({ length: 25 }, () => w.sendRaw('', [verp], dsn)));
+  await Promise.all(Array.from({ length: 25 }, () => w.sendRaw('x@example.net', ['fbl@example.com'], arf)));
+  for (let i = 0; i < 25; i++) {
+    await w.sendRaw('', [verp], dsn);
+    await w.sendRaw('x@example.net', ['fbl@example.com'], arf);
+  }
+  assert.deepEqual([counts(w, 'example.com').hardBounces, counts(w, 'example.com').complaints], [1, 1]);
+  assert.equal(await w.metric(/^mailrelay_feedback_reports_total\{kind="dsn",result="duplicate"\}/), 49);
+  assert.equal(await w.metric(/^mailrelay_feedback_reports_total\{kind="arf",result="duplicate"\}/), 49);
+  w.h = await w.h.restart();
+  assert.equal((await w.sendRaw('', [verp], dsn)).at(-1), '250 2.0.0 Ok: report received');
+  await w.sendRaw('x@example.net', ['fbl@example.com'], arf);
+  assert.deepEqual([counts(w, 'example.com').hardBounces, counts(w, 'example.com').complaints], [1, 1], 'remembered across the restart');
+  assert.equal(await w.metric(/^mailrelay_feedback_reports_total\{kind="(dsn|arf)",result="duplicate"\}/), 2);
+});
+
+test('forged reports for messages never sent count nothing and suppress nobody', async () => {
+  const plain = await reputationWorld({ config: { feedback: { complaintAddress: 'fbl@example.com' } } });
+  await plain.settled(await plain.send({ to: 'reader@example.net' }));
+  const real = headerOf(plain, 'reader@example.net');
+  const realId = /id (\w{16})/.exec(real)![1]!;
+  // our host name and shape, but a queue id the relay never issued (one digit off a real one)
+  const fakeId = realId.slice(0, -1) + (realId.endsWith('0') ? '1' : '0');
+  const forgedOriginal = real.replace(new RegExp(realId, 'gi'), fakeId).replace(/^To: .*$/m, 'To: victim@example.net');
+  for (const victim of ['victim@example.net', 'ceo@example.net']) {
+    await plain.sendRaw('x@example.net', ['fbl@example.com'], arfReport({ to: 'fbl@example.com', originalRcptTo: victim, originalTo: victim, original: forgedOriginal }));
+  }
+  // a real message, but the report names someone else: counted (it is ours), nobody suppressed
+  const retold = real.replace(/^To: .*$/m, 'To: victim@example.net');
+  await plain.sendRaw('x@example.net', ['fbl@example.com'], arfReport({ to: 'fbl@example.com', originalRcptTo: 'victim@example.net', originalTo: 'victim@example.net', original: retold }));
+  assert.equal(counts(plain, 'example.com').complaints, 1);
+  assert.equal(await plain.metric(/^mailrelay_feedback_reports_total\{kind="arf",result="unattributed"\}/), 2);
+  assert.deepEqual(plain.h.relay.reputation.listSuppressions('example.com'), []);
+
+  // another tenant writes a Received: naming example.com's message into its own: only the relay's topmost one is read
+  const forging = `Received: from x ([192.0.2.66]) by relay.test (mail-relay) with ESMTP id ${realId}; Sat, 28 Nov 2026 17:58:58 +0000`;
+  await plain.settled(await plain.send({ from: 'news@example.org', to: 'spam-target@example.net', headers: { Received: forging.slice('Received: '.length) } }));
+  const spam = headerOf(plain, 'spam-target@example.net');
+  assert.ok(spam.includes(realId), 'the forged field went out with the message');
+  await plain.sendRaw('x@example.net', ['fbl@example.com'], arfReport({ to: 'fbl@example.com', originalTo: 'spam-target@example.net', original: spam }));
+  assert.equal(counts(plain, 'example.com').complaints, 1, 'example.com is not blamed');
+  assert.equal(counts(plain, 'example.org').complaints, 1);
+});
+
+test('a client sending more reports than its budget (120 at once, 2 a second after) gets 451 4.7.1', async () => {
+  const w = await reputationWorld(FEEDBACK);
+  const report = arfReport({ to: 'fbl@example.com', originalTo: 'reader@yahoo.com' });
+  const replies: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    const batch = await Promise.all(Array.from({ length: 16 }, () => w.sendRaw('x@example.net', ['fbl@example.com'], report)));
+    replies.push(...batch.map((r) => r.at(-1)!));
+  }
+  const accepted = replies.filter((r) => r === '250 2.0.0 Ok: report received').length;
+  // the budget refills by two a second while the test runs
+  assert.ok(accepted >= 120 && accepted < 128 - 4, `${accepted} accepted`);
+  assert.deepEqual([...new Set(replies.filter((r) => !r.startsWith('250')))], ['451 4.7.1 Too many reports from your address, try again later']);
+  assert.equal(await w.metric(/^mailrelay_feedback_reports_total\{kind="arf",result="rate_limited"\}/), 128 - accepted);
+});
+
+test('hostile reports over SMTP are taken in and dropped as unreadable, and count nothing', async () => {
+  const w = await reputationWorld(FEEDBACK);
+  const reports = hostileReports();
+  for (const name of ['repeated field lines', 'huge continued field', 'deep nesting', 'many empty parts']) {
+    const replies = await w.sendRaw('x@example.net', ['fbl@example.com'], reports[name]!);
+    assert.equal(replies.at(-1), '250 2.0.0 Ok: report received', name);
+  }
+  assert.equal(await w.metric(/^mailrelay_feedback_reports_total\{kind="arf",result="unreadable"\}/), 4);
+  assert.equal(counts(w, 'example.com').complaints, 0);
 });

@@ -60,8 +60,8 @@ test('suppressions: list needs a known domain and a sane limit; delete is 204 on
   for (const r of ['a@example.net', 'b@example.net', 'c@example.net']) {
     s.recordOutcome({ domain: 'example.com', recipient: r, status: 'bounced', enhancedStatus: '5.1.1', reply: '550 5.1.1 unknown' });
   }
-  await s.recordAsyncBounce('example.com', 'd@example.net', '5.1.1', 'smtp; 550 5.1.1 unknown');
-  await s.recordComplaint('example.com', 'e@example.net', 'abuse');
+  await s.recordAsyncBounce({ queueId: '0mx0ocs85001omw8', index: 0 }, 'example.com', 'd@example.net', '5.1.1', 'smtp; 550 5.1.1 unknown');
+  await s.recordComplaint({ queueId: '0mx0ocs85001omw8', index: 1 }, 'example.com', 'e@example.net', 'abuse');
   // suppressions from delivery outcomes are written behind
   await waitFor('five suppressions', () => s.listSuppressions('example.com').length === 5);
   assert.equal((await h.listSuppressions({}, {})).status, 400);

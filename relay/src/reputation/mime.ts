@@ -1,136 +1,131 @@
+import PostalMime from 'postal-mime';
+
 /**
- * Just enough MIME (RFC 2045/2046) to read delivery and feedback reports: header fields,
- * Content-Type parameters, multipart bodies and transfer decoding. Text is handled as latin1 so
- * any byte survives; reports are ASCII in practice.
+ * Delivery and feedback reports read with postal-mime, under limits sized for real reports
+ * (a few parts, a few kilobytes of fields) so that a hostile one costs bounded, linear work.
+ * Anyone may send these without AUTH. Text is handled as latin1 so any byte survives; reports
+ * are ASCII in practice.
  */
 
-export interface MimePart {
-  /** Lower-case field name → unfolded values, in order. */
-  readonly headers: ReadonlyMap<string, readonly string[]>;
-  readonly body: string;
-}
+/** Header fields of an entity or a report block: lower-case name → values, in order. */
+export type Fields = ReadonlyMap<string, readonly string[]>;
 
-export interface ContentType {
-  /** `type/subtype`, lower case; `text/plain` when absent (RFC 2045 5.2). */
+export interface ReportPart {
+  /** `type/subtype`, lower case. */
   readonly type: string;
-  /** Lower-case parameter names. */
-  readonly params: ReadonlyMap<string, string>;
+  /** The content with its transfer encoding undone. */
+  readonly content: string;
 }
 
-/** Header fields of a block of `Name: value` lines, folded lines joined. */
-function parseHeaderBlock(text: string): Map<string, string[]> {
-  const headers = new Map<string, string[]>();
-  const unfolded = text.replace(/\r?\n[ \t]+/g, ' ');
-  for (const line of unfolded.split(/\r?\n/)) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    if (!/^[\x21-\x39\x3b-\x7e]+$/.test(name)) continue;
-    const values = headers.get(name) ?? [];
-    values.push(line.slice(colon + 1).trim());
-    headers.set(name, values);
+export interface ReportMessage {
+  readonly headers: Fields;
+  /** The non-text parts (report parts and attached originals), in order. */
+  readonly parts: readonly ReportPart[];
+}
+
+/**
+ * Only the start of a message is read. postal-mime costs about a microsecond a line, all of it
+ * in one turn of the event loop, so this bounds the stall a report can cause (a megabyte of
+ * empty lines took 0.8 s). The report parts come before the returned original (RFC 3462,
+ * RFC 5965), and of the original only its header is read.
+ */
+export const MAX_REPORT_BYTES = 128 * 1024;
+
+// A report has three or four parts, Gmail's up to eight; fields and the attached original's
+// header fit in a few kilobytes. Past these a report is not one, and postal-mime refuses it.
+const LIMITS = {
+  maxNestingDepth: 8,
+  maxPartCount: 32,
+  maxHeadersSize: 64 * 1024,
+  // attached originals stay parts (never parsed as nested messages), so they cost nothing more
+  maxRfc822NestingDepth: 0,
+  maxForwardedAddresses: 100,
+} as const;
+
+/** Report blocks beyond the first ones are ignored: a DSN names one block per recipient. */
+export const MAX_FIELD_BLOCKS = 50;
+/** Values kept per field name in one block. */
+export const MAX_VALUES_PER_FIELD = 50;
+
+/** A message postal-mime refused under the limits above, or could not read at all. */
+export class UnreadableReportError extends Error {
+  constructor(cause: unknown) {
+    super('feedback message not readable as a report', { cause });
+    this.name = 'UnreadableReportError';
   }
-  return headers;
 }
 
-/** Splits an entity into its header block and body. */
-export function parseEntity(text: string): MimePart {
-  const match = /\r?\n\r?\n/.exec(text);
-  if (text.startsWith('\r\n') || text.startsWith('\n')) return { headers: new Map(), body: text.replace(/^\r?\n/, '') };
-  if (!match) return { headers: parseHeaderBlock(text), body: '' };
-  return { headers: parseHeaderBlock(text.slice(0, match.index)), body: text.slice(match.index + match[0].length) };
-}
-
-export function header(part: MimePart, name: string): string | undefined {
-  return part.headers.get(name)?.[0];
-}
-
-export function parseContentType(value: string | undefined): ContentType {
-  const params = new Map<string, string>();
-  if (!value) return { type: 'text/plain', params };
-  const [type = '', ...rest] = splitOutsideQuotes(value, ';');
-  for (const param of rest) {
-    const eq = param.indexOf('=');
-    if (eq <= 0) continue;
-    let v = param.slice(eq + 1).trim();
-    if (v.startsWith('"') && v.endsWith('"') && v.length >= 2) v = v.slice(1, -1).replace(/\\(.)/g, '$1');
-    params.set(param.slice(0, eq).trim().toLowerCase(), v);
+async function parse(message: string | Buffer): Promise<Awaited<ReturnType<typeof PostalMime.parse>>> {
+  try {
+    return await PostalMime.parse(message, LIMITS);
+  } catch (err) {
+    throw new UnreadableReportError(err);
   }
-  return { type: type.trim().toLowerCase() || 'text/plain', params };
 }
 
-function splitOutsideQuotes(text: string, separator: string): string[] {
-  const out: string[] = [];
-  let current = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (c === '\\' && quoted) {
-      current += c + (text[i + 1] ?? '');
-      i++;
-      continue;
-    }
-    if (c === '"') quoted = !quoted;
-    if (c === separator && !quoted) {
-      out.push(current);
-      current = '';
-    } else {
-      current += c;
-    }
+function toFields(headers: ReadonlyArray<{ key: string; value: string }>): Map<string, string[]> {
+  const fields = new Map<string, string[]>();
+  for (const { key, value } of headers) {
+    const values = fields.get(key) ?? [];
+    if (values.length >= MAX_VALUES_PER_FIELD) continue;
+    // folding whitespace is kept by postal-mime; one space reads the same and logs shorter
+    values.push(value.replace(/\s+/g, ' ').trim());
+    fields.set(key, values);
   }
-  out.push(current);
-  return out;
+  return fields;
 }
 
-/** The body parts of a multipart entity (preamble and epilogue dropped). */
-function splitMultipart(body: string, boundary: string): MimePart[] {
-  const delimiter = `--${boundary}`;
-  const parts: MimePart[] = [];
-  const lines = body.split(/\r?\n/);
-  let current: string[] | undefined;
-  for (const line of lines) {
-    const trimmed = line.trimEnd();
-    if (trimmed === delimiter || trimmed === `${delimiter}--`) {
-      if (current) parts.push(parseEntity(current.join('\r\n')));
-      current = trimmed === delimiter ? [] : undefined;
-      if (!current) break;
-      continue;
-    }
-    current?.push(line);
-  }
-  return parts;
+/** The header and the non-text parts of a message; throws UnreadableReportError past the limits. */
+export async function parseReportMessage(message: string | Buffer): Promise<ReportMessage> {
+  const email = await parse(typeof message === 'string' ? message.slice(0, MAX_REPORT_BYTES) : message.subarray(0, MAX_REPORT_BYTES));
+  return {
+    headers: toFields(email.headers),
+    parts: email.attachments.map((a) => ({
+      type: a.mimeType.toLowerCase(),
+      content: typeof a.content === 'string' ? a.content : Buffer.from(a.content as ArrayBuffer).toString('latin1'),
+    })),
+  };
 }
 
-/** The body with its Content-Transfer-Encoding undone (7bit, 8bit and binary are left as they are). */
-export function decodedBody(part: MimePart): string {
-  const encoding = (header(part, 'content-transfer-encoding') ?? '').toLowerCase();
-  if (encoding === 'base64') return Buffer.from(part.body.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64').toString('latin1');
-  if (encoding === 'quoted-printable') {
-    return part.body.replace(/=\r?\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
-  }
-  return part.body;
-}
-
-/** Every leaf and container part of a message, depth first, not descending into attached messages. */
-export function walkParts(root: MimePart, depth = 0): MimePart[] {
-  const type = parseContentType(header(root, 'content-type'));
-  const boundary = type.params.get('boundary');
-  if (!type.type.startsWith('multipart/') || !boundary || depth > 8) return [root];
-  return [root, ...splitMultipart(root.body, boundary).flatMap((p) => walkParts(p, depth + 1))];
+/** The header fields of an entity (an attached original or its text/rfc822-headers), body ignored. */
+export async function parseHeaderFields(entity: string): Promise<Fields> {
+  // only the header section: the original's body can be most of the report and is never read
+  const end = /\r?\n\r?\n/.exec(entity);
+  const head = end ? entity.slice(0, end.index) : entity;
+  return toFields((await parse(`${head}\r\n\r\n`)).headers);
 }
 
 /**
  * The blocks of a report body (message/delivery-status, message/feedback-report): groups of
- * header fields separated by blank lines.
+ * header fields separated by blank lines, at most MAX_FIELD_BLOCKS of them. postal-mime reads
+ * one header section per entity and a report body holds several, so the split is ours (one
+ * pass over the lines); each block is then read by postal-mime as a header section.
  */
-export function parseFieldBlocks(text: string): Array<Map<string, string[]>> {
-  return text
-    .split(/\r?\n(?:[ \t]*\r?\n)+/)
-    .map((block) => parseHeaderBlock(block))
-    .filter((fields) => fields.size > 0);
+export async function parseFieldBlocks(text: string): Promise<Fields[]> {
+  const blocks: string[] = [];
+  let current: string[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    if (line.trim() === '') {
+      if (current.length > 0) blocks.push(current.join('\r\n'));
+      current = [];
+      if (blocks.length >= MAX_FIELD_BLOCKS) break;
+    } else {
+      current.push(line);
+    }
+  }
+  if (current.length > 0 && blocks.length < MAX_FIELD_BLOCKS) blocks.push(current.join('\r\n'));
+  const out: Fields[] = [];
+  for (const block of blocks) {
+    const fields = await parseHeaderFields(block);
+    if (fields.size > 0) out.push(fields);
+  }
+  return out;
 }
 
-/** `rfc822; user@example.net` or `<user@example.net>` → `user@example.net`, lower case. */
+/**
+ * `rfc822; user@example.net` or `<user@example.net>` → `user@example.net`, lower case. Ours:
+ * the `address-type;` prefix of RFC 3464 fields is no address syntax a mail parser knows.
+ */
 export function addressOfField(value: string | undefined): string | undefined {
   if (!value) return undefined;
   const afterType = value.includes(';') ? value.slice(value.indexOf(';') + 1) : value;

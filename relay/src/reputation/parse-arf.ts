@@ -1,6 +1,5 @@
 import addressparser from 'nodemailer/lib/addressparser';
-import { addressOfField, decodedBody, header, parseContentType, parseEntity, parseFieldBlocks, walkParts, type MimePart } from './mime.ts';
-import { headerFromDomain } from '../mail-address.ts';
+import { addressOfField, parseFieldBlocks, parseHeaderFields, parseReportMessage, type Fields, type ReportMessage } from './mime.ts';
 
 /** An abuse report in the Abuse Reporting Format (RFC 5965). */
 export interface ArfReport {
@@ -11,25 +10,35 @@ export interface ArfReport {
   readonly originalMailFrom: string | undefined;
   readonly originalRcptTo: readonly string[];
   /** Header fields of the attached original (message/rfc822 or text/rfc822-headers), if any. */
-  readonly original: MimePart | undefined;
+  readonly original: { readonly headers: Fields } | undefined;
 }
 
-/** Returns undefined when the message has no message/feedback-report part. */
-export function parseArf(message: string): ArfReport | undefined {
-  const parts = walkParts(parseEntity(message));
-  const report = parts.find((p) => parseContentType(header(p, 'content-type')).type === 'message/feedback-report');
+const ORIGINAL_TYPES = new Set(['message/rfc822', 'text/rfc822-headers']);
+
+/**
+ * Returns undefined when the message has no message/feedback-report part; throws
+ * UnreadableReportError when it is past the parser's limits.
+ */
+export async function parseArf(message: string | Buffer | ReportMessage): Promise<ArfReport | undefined> {
+  const { parts } = typeof message === 'string' || Buffer.isBuffer(message) ? await parseReportMessage(message) : message;
+  const report = parts.find((p) => p.type === 'message/feedback-report');
   if (!report) return undefined;
+  // RFC 5965 has one block; some reporters split it, so the blocks' fields are merged
   const fields = new Map<string, string[]>();
-  for (const block of parseFieldBlocks(decodedBody(report))) {
-    for (const [name, values] of block) fields.set(name, [...(fields.get(name) ?? []), ...values]);
+  for (const block of await parseFieldBlocks(report.content)) {
+    for (const [name, values] of block) {
+      const merged = fields.get(name) ?? [];
+      merged.push(...values);
+      fields.set(name, merged);
+    }
   }
-  const attached = parts.find((p) => ['message/rfc822', 'text/rfc822-headers'].includes(parseContentType(header(p, 'content-type')).type));
+  const attached = parts.find((p) => ORIGINAL_TYPES.has(p.type));
   return {
     feedbackType: (fields.get('feedback-type')?.[0] ?? '').toLowerCase(),
     userAgent: fields.get('user-agent')?.[0],
     originalMailFrom: addressOfField(fields.get('original-mail-from')?.[0]),
     originalRcptTo: (fields.get('original-rcpt-to') ?? []).map((v) => addressOfField(v)).filter((a): a is string => a !== undefined),
-    original: attached ? parseEntity(decodedBody(attached)) : undefined,
+    original: attached ? { headers: await parseHeaderFields(attached.content) } : undefined,
   };
 }
 
@@ -46,9 +55,21 @@ export function complainantCandidates(report: ArfReport): string[] {
   return [...new Set([...report.originalRcptTo, ...fromHeaders])];
 }
 
-/** The domain of the attached original's From: header, lower case. */
-export function originalFromDomain(report: ArfReport): string | undefined {
-  return headerFromDomain(report.original?.headers.get('from')?.[0]);
+/**
+ * The queue id the relay (host name `hostname`) gave the attached original, from its own
+ * Received: field (`by hostname (mail-relay) with ... id QUEUEID`), lower case. Only the
+ * topmost such field counts: the relay prepends its own, so any below it came with the
+ * message from the sender, who could name another tenant's message there (or in Message-ID:).
+ */
+export function originalQueueId(report: ArfReport, hostname: string): string | undefined {
+  const ours = `by ${hostname.toLowerCase()} (mail-relay) with `;
+  for (const value of report.original?.headers.get('received') ?? []) {
+    const lower = value.toLowerCase();
+    const at = lower.indexOf(ours);
+    if (at < 0) continue;
+    return / id ([0-9a-z]{16})\b/.exec(lower.slice(at + ours.length, at + ours.length + 64))?.[1];
+  }
+  return undefined;
 }
 
 function addressesIn(value: string): string[] {

@@ -1,4 +1,4 @@
-import { addressOfField, decodedBody, header, parseContentType, parseEntity, parseFieldBlocks, walkParts } from './mime.ts';
+import { addressOfField, parseFieldBlocks, parseReportMessage, type ReportMessage } from './mime.ts';
 
 /** One per-recipient block of a delivery status notification (RFC 3464 section 2.3). */
 export interface DsnRecipient {
@@ -20,13 +20,14 @@ const STATUS_PARTS = new Set(['message/delivery-status', 'message/global-deliver
 
 /**
  * Reads a DSN: the message/delivery-status part of a multipart/report (report-type
- * delivery-status). Returns undefined when the message is not one (an auto-reply, spam).
+ * delivery-status). Returns undefined when the message is not one (an auto-reply, spam); throws
+ * UnreadableReportError when it is past the parser's limits.
  */
-export function parseDsn(message: string): Dsn | undefined {
-  const root = parseEntity(message);
-  const status = walkParts(root).find((p) => STATUS_PARTS.has(parseContentType(header(p, 'content-type')).type));
+export async function parseDsn(message: string | Buffer | ReportMessage): Promise<Dsn | undefined> {
+  const { parts } = typeof message === 'string' || Buffer.isBuffer(message) ? await parseReportMessage(message) : message;
+  const status = parts.find((p) => STATUS_PARTS.has(p.type));
   if (!status) return undefined;
-  const [perMessage, ...perRecipient] = parseFieldBlocks(decodedBody(status));
+  const [perMessage, ...perRecipient] = await parseFieldBlocks(status.content);
   if (!perMessage) return undefined;
   // a report may put the first recipient block where the per-message block belongs
   const blocks = perMessage.has('final-recipient') ? [perMessage, ...perRecipient] : perRecipient;

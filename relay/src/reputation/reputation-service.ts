@@ -9,6 +9,7 @@ import { DAY_MS, RollingCounters, ratesOf, type CounterKind, type Counts, type R
 import { SuppressionList, type Suppression, type SuppressionReason } from './suppression-list.ts';
 import { ensureDir, readIfExists, writeDurable } from '../spool/durable-file.ts';
 import { buildVerpAddress } from './verp.ts';
+import { FeedbackLedger, type FeedbackKind, type SentRecord, type SentRef } from './feedback-ledger.ts';
 import type { RecipientOutcomeEvent } from '../delivery/delivery-engine.ts';
 
 import type { SendGate } from './send-gate.ts';
@@ -73,6 +74,7 @@ export class ReputationService implements SendGate {
     private readonly dir: string,
     private config: RelayConfig,
     private readonly suppressions: SuppressionList,
+    private readonly ledger: FeedbackLedger,
     readonly verpKey: Buffer | undefined,
     private readonly metrics: RelayMetrics,
     private readonly logger: Logger,
@@ -86,8 +88,9 @@ export class ReputationService implements SendGate {
     const now = opts.now ?? Date.now;
     const dir = await ensureDir(config.queue.dir, DIR);
     const suppressions = await SuppressionList.open(dir, now());
+    const ledger = await FeedbackLedger.open(dir, logger, now);
     const verpKey = config.feedback.verpDomain ? await loadVerpKey(dir, config.feedback.verpKeyFile) : undefined;
-    const service = new ReputationService(dir, config, suppressions, verpKey, metrics, logger, now);
+    const service = new ReputationService(dir, config, suppressions, ledger, verpKey, metrics, logger, now);
     await service.load();
     await service.applyConfig(config);
     metrics.observeReputation(() => service.samples());
@@ -196,23 +199,54 @@ export class ReputationService implements SendGate {
     this.evaluate(event.domain, now);
   }
 
-  /** A DSN reporting a permanent failure of mail already handed over; resolves once durable. */
-  async recordAsyncBounce(domain: string, recipient: string | undefined, status: string, detail: string): Promise<void> {
-    const now = this.now();
-    this.count(domain, now, 'hardBounces');
-    if (recipient && suppressesRecipient(status)) await this.suppress(domain, recipient, 'hard_bounce', `${status} ${detail}`.trim(), now);
-    this.evaluate(domain, now);
-    await this.saveCounters();
+  /**
+   * A DSN reporting a permanent failure of mail already handed over, counted once per
+   * recipient of a message (false when it already was); resolves once durable.
+   */
+  recordAsyncBounce(ref: SentRef, domain: string, recipient: string | undefined, status: string, detail: string): Promise<boolean> {
+    return this.countOnce(ref, 'bounce', { domain, ...(recipient ? { recipient } : {}) }, async (now) => {
+      this.count(domain, now, 'hardBounces');
+      if (recipient && suppressesRecipient(status)) await this.suppress(domain, recipient, 'hard_bounce', `${status} ${detail}`.trim(), now);
+    });
   }
 
-  /** An ARF complaint; resolves once durable. */
-  async recordComplaint(domain: string, recipient: string | undefined, feedbackType: string): Promise<void> {
+  /** An ARF complaint, counted once per recipient of a message (false when it already was); resolves once durable. */
+  recordComplaint(ref: SentRef, domain: string, recipient: string | undefined, feedbackType: string): Promise<boolean> {
+    return this.countOnce(ref, 'complaint', { domain, ...(recipient ? { recipient } : {}) }, async (now) => {
+      this.count(domain, now, 'complaints');
+      this.metrics.complaints.inc({ domain });
+      if (recipient) await this.suppress(domain, recipient, 'complaint', `feedback-type ${feedbackType}`, now);
+    });
+  }
+
+  /**
+   * The mark is made durable before anything is counted: a failure before it leaves nothing
+   * counted, so the report answered 451 counts when it comes again; a failure after it
+   * (suppression or counters not saved) cannot make a resent report count twice.
+   */
+  private async countOnce(ref: SentRef, kind: FeedbackKind, record: SentRecord, apply: (now: number) => Promise<void>): Promise<boolean> {
+    if (this.ledger.counted(ref, kind)) return false;
+    await this.ledger.markCounted(ref, kind, record);
     const now = this.now();
-    this.count(domain, now, 'complaints');
-    this.metrics.complaints.inc({ domain });
-    if (recipient) await this.suppress(domain, recipient, 'complaint', `feedback-type ${feedbackType}`, now);
-    this.evaluate(domain, now);
+    await apply(now);
+    this.evaluate(record.domain, now);
     await this.saveCounters();
+    return true;
+  }
+
+  /** What the relay remembers of a recipient it sent a message to (within the reputation window). */
+  sentTo(ref: SentRef): SentRecord | undefined {
+    return this.ledger.get(ref);
+  }
+
+  /** Every remembered recipient of a message. */
+  sentRecipients(queueId: string): Array<{ index: number; record: SentRecord }> {
+    return this.ledger.recipientsOf(queueId);
+  }
+
+  /** The relay's own host name, as in the Received: and Message-ID: fields it writes. */
+  get hostname(): string {
+    return this.config.hostname;
   }
 
   private count(domain: string, now: number, ...kinds: CounterKind[]): void {
@@ -313,9 +347,15 @@ export class ReputationService implements SendGate {
     return this.suppressions.remove(domain, recipient, this.now());
   }
 
-  /** The envelope sender for one recipient of a message, when VERP is on. */
+  /**
+   * The envelope sender for one recipient of a message, when VERP is on. The delivery engine
+   * asks this for every recipient it hands a message to (VERP or not), so this is also where
+   * the relay notes what it sent, for feedback to be checked against.
+   */
   returnPath(queueId: string, index: number, domain: string, recipient: string): string | undefined {
-    const { verpDomain } = this.config.feedback;
+    const { verpDomain, complaintAddress } = this.config.feedback;
+    // without a feedback address no report can arrive, so nothing needs remembering
+    if ((verpDomain || complaintAddress) && index >= 0 && this.domains.has(domain)) this.ledger.recordSent(queueId, index, domain, recipient);
     if (!verpDomain || !this.verpKey) return undefined;
     return buildVerpAddress(this.verpKey, verpDomain, queueId, index, domain, recipient);
   }
@@ -359,6 +399,7 @@ export class ReputationService implements SendGate {
     await this.saveCounters().catch(() => undefined);
     await this.writes;
     await this.suppressions.close();
+    await this.ledger.close();
   }
 }
 

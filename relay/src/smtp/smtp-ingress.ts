@@ -325,6 +325,8 @@ export class SmtpIngress {
     try {
       await feedback.consume(Buffer.concat(chunks), recipients, { ...this.sessions.get(session.id)?.logFields });
     } catch (err) {
+      // the intake's own refusals (its rate limit) are answered as they are
+      if (err instanceof SmtpReplyError) throw err;
       this.log(session, 'error', 'feedback report not recorded', { error: describeError(err), code: errorCode(err) });
       throw new SmtpReplyError(451, '4.3.0', 'Temporary local problem, try again later', 'feedback_error', { cause: err });
     }
