@@ -133,7 +133,7 @@ describe('Helm chart charts/mail-relay-operator', () => {
     assert.deepEqual(container.livenessProbe.httpGet, { path: '/healthz', port: 'metrics' });
     assert.deepEqual(container.readinessProbe.httpGet, { path: '/readyz', port: 'metrics' });
     assert.deepEqual(container.ports.map((p) => [p.name, p.containerPort]), [['metrics', 8080]]);
-    assert.ok(container.resources.requests?.cpu && container.resources.limits?.memory);
+    assert.deepEqual(container.resources, { requests: { cpu: '50m', memory: '128Mi', 'ephemeral-storage': '64Mi' }, limits: { memory: '512Mi', 'ephemeral-storage': '256Mi' } });
     assert.deepEqual(container.args, ['--metrics-address', '0.0.0.0', '--metrics-port', '8080', '--leader-elect', '--lease-name', 'mail-relay-operator']);
     assert.deepEqual(envOf(container), {
       WATCH_NAMESPACES: '',

@@ -115,6 +115,18 @@ describe('owned objects', () => {
     assert.deepEqual({ ...a.spec, template: undefined }, { ...b.spec, template: undefined });
   });
 
+  it('gives relay pods cpu, memory and ephemeral-storage requests and a memory limit by default, so they are not BestEffort', () => {
+    const resources = buildStatefulSet(sampleRelay({ pod: {} }), { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!.containers[0]!.resources!;
+    assert.deepEqual(resources.requests, { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '128Mi' });
+    assert.deepEqual(resources.limits, { memory: '512Mi', 'ephemeral-storage': '1Gi' });
+  });
+
+  it('replaces the default resources with spec.pod.resources as a whole, numbers written as quantity strings', () => {
+    const custom = sampleRelay({ pod: { resources: { requests: { cpu: 2, memory: '1Gi' } } } });
+    const resources = buildStatefulSet(custom, { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!.containers[0]!.resources!;
+    assert.deepEqual(resources, { requests: { cpu: '2', memory: '1Gi' } });
+  });
+
   it('maps Service ports 25/465/587 to the container ports by name', () => {
     const svc = buildClientService(sampleRelay({ listeners: [{ name: 'smtp', port: 25, tls: 'none', auth: 'none', submission: false }] }));
     assert.deepEqual(svc.spec!.ports![0], { name: 'smtp', port: 25, targetPort: 'smtp', protocol: 'TCP' });
