@@ -159,6 +159,24 @@ describe('Helm chart charts/mail-relay-operator', () => {
     assert.deepEqual(single.args, ['--metrics-address', '0.0.0.0', '--metrics-port', '8080', '--no-leader-elect']);
   });
 
+  it('spreads operator replicas over nodes and zones by default; topologySpreadConstraints replaces it and defaultTopologySpread=false drops it', { timeout: TEST_TIMEOUT_MS }, async () => {
+    type Spread = { topologyKey: string; whenUnsatisfiable: string; maxSkew: number; labelSelector?: { matchLabels: Record<string, string> } };
+    const spreadOf = (objects: KubeObject[]) =>
+      (findOne(objects, 'Deployment') as KubeObject & { spec: { selector: { matchLabels: Record<string, string> }; template: { spec: { topologySpreadConstraints?: Spread[] } } } }).spec;
+    const two = spreadOf(await template(['--set', 'operator.replicas=2']));
+    assert.deepEqual(
+      two.template.spec.topologySpreadConstraints?.map((c) => [c.topologyKey, c.maxSkew, c.whenUnsatisfiable]),
+      [
+        ['kubernetes.io/hostname', 1, 'ScheduleAnyway'],
+        ['topology.kubernetes.io/zone', 1, 'ScheduleAnyway'],
+      ],
+    );
+    for (const c of two.template.spec.topologySpreadConstraints ?? []) assert.deepEqual(c.labelSelector?.matchLabels, two.selector.matchLabels);
+    const own = spreadOf(await template(['--set-json', 'operator.topologySpreadConstraints=[{"maxSkew":1,"topologyKey":"example.com/rack","whenUnsatisfiable":"DoNotSchedule"}]']));
+    assert.deepEqual(own.template.spec.topologySpreadConstraints, [{ maxSkew: 1, topologyKey: 'example.com/rack', whenUnsatisfiable: 'DoNotSchedule' }]);
+    assert.equal(spreadOf(await template(['--set', 'operator.defaultTopologySpread=false'])).template.spec.topologySpreadConstraints, undefined);
+  });
+
   it('starts the operator with flags and environment its option parser accepts', { timeout: TEST_TIMEOUT_MS }, async () => {
     const pod = { POD_NAMESPACE: 'mail-relay-system', POD_NAME: 'mro-mail-relay-operator-7d9f-abcde' };
     const parsed = (container: Container) => {

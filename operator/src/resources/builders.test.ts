@@ -19,6 +19,7 @@ import { buildCertificate } from './relay-certificate.ts';
 import { buildRelayConfig, renderRelayConfig } from './relay-config.ts';
 import { buildClientService, buildHeadlessService, buildPodDisruptionBudget } from './relay-services.ts';
 import { buildStatefulSet } from './relay-statefulset.ts';
+import type { MailRelay } from '../api/v1alpha1/types.ts';
 
 const domains = [
   { spec: sampleDomain('news', 'news.example.com', { paused: true }).spec },
@@ -125,6 +126,28 @@ describe('owned objects', () => {
     const custom = sampleRelay({ pod: { resources: { requests: { cpu: 2, memory: '1Gi' } } } });
     const resources = buildStatefulSet(custom, { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!.containers[0]!.resources!;
     assert.deepEqual(resources, { requests: { cpu: '2', memory: '1Gi' } });
+  });
+
+  it('spreads the replicas over nodes and zones by default, preferring rather than requiring it', () => {
+    const pod = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!;
+    assert.deepEqual(
+      pod.topologySpreadConstraints!.map((c) => [c.topologyKey, c.maxSkew, c.whenUnsatisfiable]),
+      [
+        ['kubernetes.io/hostname', 1, 'ScheduleAnyway'],
+        ['topology.kubernetes.io/zone', 1, 'ScheduleAnyway'],
+      ],
+    );
+    const selector = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.selector;
+    for (const c of pod.topologySpreadConstraints!) assert.deepEqual(c.labelSelector, selector, 'counts exactly this relay\'s pods');
+  });
+
+  it('takes spec.pod.topologySpreadConstraints instead of the default spread, and an empty list turns spreading off', () => {
+    const own = [{ maxSkew: 2, topologyKey: 'example.com/rack', whenUnsatisfiable: 'DoNotSchedule' as const }];
+    const build = (pod: MailRelay['spec']['pod']) => buildStatefulSet(sampleRelay({ pod }), { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!;
+    assert.deepEqual(build({ topologySpreadConstraints: own }).topologySpreadConstraints, own);
+    assert.deepEqual(build({ topologySpreadConstraints: [] }).topologySpreadConstraints, []);
+    const affinity = { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { a: 'b' } } }] } };
+    assert.deepEqual(build({ affinity }).affinity, affinity);
   });
 
   it('maps Service ports 25/465/587 to the container ports by name', () => {

@@ -1,6 +1,6 @@
-import type { V1Container, V1ResourceRequirements, V1StatefulSet, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1Container, V1ResourceRequirements, V1StatefulSet, V1TopologySpreadConstraint, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { MailRelay } from '../api/v1alpha1/types.ts';
-import { annotations, relayLabels, relaySelectorLabels } from './labels.ts';
+import { annotations, relayLabels, relaySelectorLabels, topologyKeys } from './labels.ts';
 import { names, paths, ports } from './names.ts';
 import { ownedMeta } from './owner.ts';
 
@@ -89,6 +89,7 @@ export function buildStatefulSet(relay: MailRelay, ctx: StatefulSetContext): V1S
           ...(spec.pod.nodeSelector ? { nodeSelector: spec.pod.nodeSelector } : {}),
           ...(spec.pod.tolerations ? { tolerations: spec.pod.tolerations } : {}),
           ...(spec.pod.affinity ? { affinity: spec.pod.affinity } : {}),
+          topologySpreadConstraints: spec.pod.topologySpreadConstraints ?? defaultSpread(name),
         },
       },
       volumeClaimTemplates: [
@@ -105,6 +106,19 @@ export function buildStatefulSet(relay: MailRelay, ctx: StatefulSetContext): V1S
       ],
     },
   };
+}
+
+/**
+ * Replicas on one node or in one zone fail together, queues and all. ScheduleAnyway: a
+ * single-node or single-zone cluster still runs every replica, just not spread.
+ */
+function defaultSpread(relay: string): V1TopologySpreadConstraint[] {
+  return [topologyKeys.hostname, topologyKeys.zone].map((topologyKey) => ({
+    maxSkew: 1,
+    topologyKey,
+    whenUnsatisfiable: 'ScheduleAnyway',
+    labelSelector: { matchLabels: relaySelectorLabels(relay) },
+  }));
 }
 
 function buildVolumes(relay: MailRelay, ctx: StatefulSetContext): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {

@@ -135,6 +135,37 @@ export interface MailRelaySpec {
     affinity?: Record<string, unknown>;
     /** Extra pod annotations. */
     annotations?: Record<string, string>;
+    /** How the pods spread over nodes and zones (core/v1 TopologySpreadConstraint). Unset, the operator spreads them over kubernetes.io/hostname and topology.kubernetes.io/zone with whenUnsatisfiable ScheduleAnyway; an empty list turns spreading off. */
+    topologySpreadConstraints?: ({
+      /** Largest allowed difference in matching pods between two topology domains. */
+      maxSkew: number;
+      /** Node label whose values are the topology domains. */
+      topologyKey: string;
+      /** DoNotSchedule keeps a pod pending; ScheduleAnyway only prefers the least crowded domain. */
+      whenUnsatisfiable: 'DoNotSchedule' | 'ScheduleAnyway';
+      /** Pods this selects (a label selector). */
+      labelSelector?: {
+        /** Labels a pod must have, all of them. */
+        matchLabels?: Record<string, string>;
+        /** Requirements a pod's labels must meet, all of them. */
+        matchExpressions?: {
+          /** Label key. */
+          key: string;
+          /** In, NotIn, Exists or DoesNotExist. */
+          operator: string;
+          /** Values for In and NotIn; empty for Exists and DoesNotExist. */
+          values?: string[];
+        }[];
+      };
+      /** Fewest eligible domains; with DoNotSchedule, fewer count as having zero matching pods. */
+      minDomains?: number;
+      /** Whether the pod's node affinity and node selector limit the domains counted. */
+      nodeAffinityPolicy?: 'Honor' | 'Ignore';
+      /** Whether node taints limit the domains counted. */
+      nodeTaintsPolicy?: 'Honor' | 'Ignore';
+      /** Pod label keys whose values are added to the label selector. */
+      matchLabelKeys?: string[];
+    })[];
   };
 }
 
