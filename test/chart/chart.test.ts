@@ -25,6 +25,7 @@ const OPERATOR_RULES = [
   { apiGroups: [''], resources: ['configmaps', 'secrets', 'services'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
   { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
   { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
+  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
   { apiGroups: ['cert-manager.io'], resources: ['certificates'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
   { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
@@ -282,6 +283,36 @@ describe('Helm chart charts/mail-relay-operator', () => {
     assert.deepEqual(namespaced.spec.namespaceSelector, { matchNames: ['team-a'] });
   });
 
+  it('renders the operator NetworkPolicy only when enabled: metrics port in; API server, DNS and relay metrics out', { timeout: TEST_TIMEOUT_MS }, async () => {
+    assert.ok(!(await template()).some((o) => o.kind === 'NetworkPolicy'), 'off by default');
+    type Port = { protocol: string; port: number | string };
+    type Rule = { ports: Port[]; from?: unknown[]; to?: unknown[] };
+    const policyOf = async (args: string[]) => {
+      const objects = await template(['--set', 'networkPolicy.enabled=true', ...args]);
+      const deployment = findOne(objects, 'Deployment') as KubeObject & { spec: { selector: { matchLabels: Record<string, string> } } };
+      const np = findOne(objects, 'NetworkPolicy') as KubeObject & { spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: Rule[]; egress: Rule[] } };
+      assert.deepEqual(np.spec.podSelector.matchLabels, deployment.spec.selector.matchLabels);
+      return np.spec;
+    };
+    const defaults = await policyOf([]);
+    assert.deepEqual(defaults.policyTypes, ['Ingress', 'Egress']);
+    assert.deepEqual(defaults.ingress, [{ ports: [{ protocol: 'TCP', port: 'metrics' }] }]);
+    assert.deepEqual(defaults.egress.map((r) => r.ports.map((p) => `${p.protocol}/${p.port}`)), [['TCP/443', 'TCP/6443'], ['UDP/53', 'TCP/53'], ['TCP/9090']]);
+    assert.deepEqual(defaults.egress[2]!.to, [
+      { namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'mail-relay', 'app.kubernetes.io/component': 'relay', 'app.kubernetes.io/managed-by': 'mail-relay-operator' } } },
+    ]);
+
+    const monitoring = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } };
+    const tuned = await policyOf([
+      '--set-json', `networkPolicy.metricsFrom=${JSON.stringify([monitoring])}`,
+      '--set-json', 'networkPolicy.apiServer.cidrs=["10.0.0.1/32"]',
+      '--set-json', 'networkPolicy.extraEgress=[{"ports":[{"protocol":"UDP","port":5353}]}]',
+    ]);
+    assert.deepEqual(tuned.ingress[0]!.from, [monitoring]);
+    assert.deepEqual(tuned.egress[0]!.to, [{ ipBlock: { cidr: '10.0.0.1/32' } }]);
+    assert.deepEqual(tuned.egress.at(-1), { ports: [{ protocol: 'UDP', port: 5353 }] });
+  });
+
   it('refuses bad values through values.schema.json and the template checks', { timeout: TEST_TIMEOUT_MS }, async () => {
     const refusal = async (...args: string[]) => {
       const err = await cp.helm(['template', 'mro', chartDir, ...args]).then(
@@ -321,6 +352,7 @@ describe('Helm chart charts/mail-relay-operator', () => {
       'podmonitor.monitoring.coreos.com/mro-mail-relay-operator-relays created (server dry run)',
       'prometheusrule.monitoring.coreos.com/mro-mail-relay-operator created (server dry run)',
       'configmap/mro-mail-relay-operator-dashboard created (server dry run)',
+      'networkpolicy.networking.k8s.io/mro-mail-relay-operator created (server dry run)',
     ]) {
       assert.ok(allOut.includes(line), `${line} in:\n${allOut}`);
     }
@@ -364,6 +396,7 @@ describe('Helm chart charts/mail-relay-operator', () => {
       ['create', 'statefulsets.apps', other, true],
       ['delete', 'secrets', other, true],
       ['create', 'certificates.cert-manager.io', other, true],
+      ['delete', 'networkpolicies.networking.k8s.io', other, true],
       ['create', 'events.events.k8s.io', other, true],
       ['update', 'leases.coordination.k8s.io', namespace, true],
       // and no more

@@ -167,6 +167,87 @@ export interface MailRelaySpec {
       matchLabelKeys?: string[];
     })[];
   };
+  /** A NetworkPolicy for the relay pods. Ingress to the SMTP listeners, the HTTP API and the metrics port from the given peers; egress only to DNS and to where mail goes (port 25 anywhere in mx mode, the smarthost's port in smarthost mode). */
+  networkPolicy: {
+    /** Create the NetworkPolicy; false removes one the operator created. */
+    enabled: boolean;
+    /** Peers (core NetworkPolicyPeer) that may reach the SMTP listeners and the HTTP API. Empty means from anywhere. */
+    ingressFrom: {
+      /** Pods this selects (a label selector). */
+      podSelector?: {
+        /** Labels a pod must have, all of them. */
+        matchLabels?: Record<string, string>;
+        /** Requirements a pod's labels must meet, all of them. */
+        matchExpressions?: {
+          /** Label key. */
+          key: string;
+          /** In, NotIn, Exists or DoesNotExist. */
+          operator: string;
+          /** Values for In and NotIn; empty for Exists and DoesNotExist. */
+          values?: string[];
+        }[];
+      };
+      /** Pods this selects (a label selector). */
+      namespaceSelector?: {
+        /** Labels a pod must have, all of them. */
+        matchLabels?: Record<string, string>;
+        /** Requirements a pod's labels must meet, all of them. */
+        matchExpressions?: {
+          /** Label key. */
+          key: string;
+          /** In, NotIn, Exists or DoesNotExist. */
+          operator: string;
+          /** Values for In and NotIn; empty for Exists and DoesNotExist. */
+          values?: string[];
+        }[];
+      };
+      /** A CIDR, minus the CIDRs in except. */
+      ipBlock?: {
+        /** IPv4 or IPv6 CIDR, for example 10.0.0.0/8. */
+        cidr: string;
+        /** CIDRs inside cidr to leave out. */
+        except?: string[];
+      };
+    }[];
+    /** Peers that may reach the metrics port (/metrics, /healthz, /readyz). Empty means from anywhere. When set, include the operator's namespace too; the operator reads the relays' /metrics for SendingDomain reputation. */
+    metricsFrom: {
+      /** Pods this selects (a label selector). */
+      podSelector?: {
+        /** Labels a pod must have, all of them. */
+        matchLabels?: Record<string, string>;
+        /** Requirements a pod's labels must meet, all of them. */
+        matchExpressions?: {
+          /** Label key. */
+          key: string;
+          /** In, NotIn, Exists or DoesNotExist. */
+          operator: string;
+          /** Values for In and NotIn; empty for Exists and DoesNotExist. */
+          values?: string[];
+        }[];
+      };
+      /** Pods this selects (a label selector). */
+      namespaceSelector?: {
+        /** Labels a pod must have, all of them. */
+        matchLabels?: Record<string, string>;
+        /** Requirements a pod's labels must meet, all of them. */
+        matchExpressions?: {
+          /** Label key. */
+          key: string;
+          /** In, NotIn, Exists or DoesNotExist. */
+          operator: string;
+          /** Values for In and NotIn; empty for Exists and DoesNotExist. */
+          values?: string[];
+        }[];
+      };
+      /** A CIDR, minus the CIDRs in except. */
+      ipBlock?: {
+        /** IPv4 or IPv6 CIDR, for example 10.0.0.0/8. */
+        cidr: string;
+        /** CIDRs inside cidr to leave out. */
+        except?: string[];
+      };
+    }[];
+  };
 }
 
 export interface MailRelayStatus {
