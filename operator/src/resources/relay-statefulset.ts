@@ -159,12 +159,9 @@ function buildVolumes(relay: MailRelay, ctx: StatefulSetContext): { volumes: V1V
 
 /** The API server keeps a quantity as the user wrote it, so `cpu: 1` arrives as a number; the pod spec takes strings. */
 function resourcesOf(resources: NonNullable<MailRelay['spec']['pod']['resources']>): V1ResourceRequirements {
-  const quantities = (map: unknown): Record<string, string> | undefined =>
-    map && typeof map === 'object' ? Object.fromEntries(Object.entries(map).map(([k, v]) => [k, String(v)])) : undefined;
-  const { requests, limits, ...rest } = resources as { requests?: unknown; limits?: unknown };
+  const quantities = (map: Record<string, unknown>) => Object.fromEntries(Object.entries(map).map(([k, v]) => [k, String(v)]));
   return {
-    ...rest,
-    ...(requests !== undefined ? { requests: quantities(requests) } : {}),
-    ...(limits !== undefined ? { limits: quantities(limits) } : {}),
+    ...(resources.requests ? { requests: quantities(resources.requests) } : {}),
+    ...(resources.limits ? { limits: quantities(resources.limits) } : {}),
   };
 }
