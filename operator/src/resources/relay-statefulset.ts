@@ -22,7 +22,7 @@ const RUN_AS = 65532;
  * index (about 70 MiB live heap with 100,000 messages queued); no CPU limit, as throttling an
  * SMTP server only lengthens every session. Ephemeral storage is the 64Mi /tmp and the logs.
  */
-export const DEFAULT_RESOURCES: V1ResourceRequirements = {
+const DEFAULT_RESOURCES: V1ResourceRequirements = {
   requests: { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '128Mi' },
   limits: { memory: '512Mi', 'ephemeral-storage': '1Gi' },
 };
@@ -53,7 +53,7 @@ export function buildStatefulSet(relay: MailRelay, ctx: StatefulSetContext): V1S
     },
     volumeMounts: mounts,
     // spec.pod.resources replaces the defaults as a whole: merging could pair a user's request with a smaller default limit.
-    resources: spec.pod.resources ? resourcesOf(spec.pod.resources) : DEFAULT_RESOURCES,
+    resources: spec.pod.resources ? resourcesOf(spec.pod.resources) : structuredClone(DEFAULT_RESOURCES),
   };
   return {
     apiVersion: 'apps/v1',
