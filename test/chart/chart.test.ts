@@ -178,6 +178,16 @@ describe('Helm chart charts/mail-relay-operator', () => {
     assert.equal(spreadOf(await template(['--set', 'operator.defaultTopologySpread=false'])).template.spec.topologySpreadConstraints, undefined);
   });
 
+  it('gives two or more operator replicas a PodDisruptionBudget of maxUnavailable 1, and one replica none', { timeout: TEST_TIMEOUT_MS }, async () => {
+    assert.ok(!(await template()).some((o) => o.kind === 'PodDisruptionBudget'), 'one replica: a budget would block drains');
+    const two = await template(['--set', 'operator.replicas=2']);
+    const pdb = findOne(two, 'PodDisruptionBudget') as KubeObject & { spec: { maxUnavailable: number; selector: { matchLabels: Record<string, string> } } };
+    const deployment = findOne(two, 'Deployment') as KubeObject & { spec: { selector: { matchLabels: Record<string, string> } } };
+    assert.equal(pdb.spec.maxUnavailable, 1);
+    assert.deepEqual(pdb.spec.selector.matchLabels, deployment.spec.selector.matchLabels);
+    assert.ok(!(await template(['--set', 'operator.replicas=2', '--set', 'operator.podDisruptionBudget.enabled=false'])).some((o) => o.kind === 'PodDisruptionBudget'));
+  });
+
   it('starts the operator with flags and environment its option parser accepts', { timeout: TEST_TIMEOUT_MS }, async () => {
     const pod = { POD_NAMESPACE: 'mail-relay-system', POD_NAME: 'mro-mail-relay-operator-7d9f-abcde' };
     const parsed = (container: Container) => {
@@ -353,6 +363,7 @@ describe('Helm chart charts/mail-relay-operator', () => {
       'prometheusrule.monitoring.coreos.com/mro-mail-relay-operator created (server dry run)',
       'configmap/mro-mail-relay-operator-dashboard created (server dry run)',
       'networkpolicy.networking.k8s.io/mro-mail-relay-operator created (server dry run)',
+      'poddisruptionbudget.policy/mro-mail-relay-operator created (server dry run)',
     ]) {
       assert.ok(allOut.includes(line), `${line} in:\n${allOut}`);
     }
