@@ -128,6 +128,8 @@ describe('Helm chart charts/mail-relay-operator', () => {
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
       runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
       capabilities: { drop: ['ALL'] },
       seccompProfile: { type: 'RuntimeDefault' },
     });

@@ -105,6 +105,7 @@ describe('owned objects', () => {
     assert.equal(pod.securityContext?.runAsNonRoot, true);
     assert.equal(pod.securityContext?.seccompProfile?.type, 'RuntimeDefault');
     assert.equal(c.readOnlyRootFilesystem, true);
+    assert.ok(c.runAsUser! > 10000 && c.runAsGroup! > 10000, 'the container names a user and group above the host range');
     assert.equal(c.allowPrivilegeEscalation, false);
     assert.deepEqual(c.capabilities?.drop, ['ALL']);
     assert.ok(pod.containers[0]!.ports!.every((p) => p.containerPort >= 1024), 'container ports are unprivileged');
