@@ -18,7 +18,7 @@ Usage:
   mail-relay --help | --version
 
 Options:
-  -c, --config FILE          relay.yaml (see DESIGN.md "Relay config contract")
+  -c, --config FILE          relay.yaml (its keys: docs/relay-config.md in the repository)
       --check                validate the configuration, users file, API tokens file, DKIM and
                              VERP keys, print every problem, exit
       --log-level LEVEL      error | warn | info | debug (default: info, or MAIL_RELAY_LOG_LEVEL)

@@ -33,6 +33,7 @@ export const ALL_FEATURES = [
   'podMonitor.enabled=true',
   'prometheusRule.enabled=true',
   'grafanaDashboard.enabled=true',
+  'networkPolicy.enabled=true',
   'operator.replicas=2',
   'operator.dnsResolvers={10.96.0.10,127.0.0.1:5353}',
   'operator.relayImage=registry.example/mail-relay:1.2.3',

@@ -25,6 +25,7 @@ const OPERATOR_RULES = [
   { apiGroups: [''], resources: ['configmaps', 'secrets', 'services'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
   { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
   { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
+  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
   { apiGroups: ['cert-manager.io'], resources: ['certificates'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
   { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
@@ -127,13 +128,15 @@ describe('Helm chart charts/mail-relay-operator', () => {
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
       runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
       capabilities: { drop: ['ALL'] },
       seccompProfile: { type: 'RuntimeDefault' },
     });
     assert.deepEqual(container.livenessProbe.httpGet, { path: '/healthz', port: 'metrics' });
     assert.deepEqual(container.readinessProbe.httpGet, { path: '/readyz', port: 'metrics' });
     assert.deepEqual(container.ports.map((p) => [p.name, p.containerPort]), [['metrics', 8080]]);
-    assert.ok(container.resources.requests?.cpu && container.resources.limits?.memory);
+    assert.deepEqual(container.resources, { requests: { cpu: '50m', memory: '128Mi', 'ephemeral-storage': '64Mi' }, limits: { memory: '512Mi', 'ephemeral-storage': '256Mi' } });
     assert.deepEqual(container.args, ['--metrics-address', '0.0.0.0', '--metrics-port', '8080', '--leader-elect', '--lease-name', 'mail-relay-operator']);
     assert.deepEqual(envOf(container), {
       WATCH_NAMESPACES: '',
@@ -157,6 +160,34 @@ describe('Helm chart charts/mail-relay-operator', () => {
     });
     const single = operatorContainer(await template(['--set', 'operator.leaderElection.enabled=false']));
     assert.deepEqual(single.args, ['--metrics-address', '0.0.0.0', '--metrics-port', '8080', '--no-leader-elect']);
+  });
+
+  it('spreads operator replicas over nodes and zones by default; topologySpreadConstraints replaces it and defaultTopologySpread=false drops it', { timeout: TEST_TIMEOUT_MS }, async () => {
+    type Spread = { topologyKey: string; whenUnsatisfiable: string; maxSkew: number; labelSelector?: { matchLabels: Record<string, string> } };
+    const spreadOf = (objects: KubeObject[]) =>
+      (findOne(objects, 'Deployment') as KubeObject & { spec: { selector: { matchLabels: Record<string, string> }; template: { spec: { topologySpreadConstraints?: Spread[] } } } }).spec;
+    const two = spreadOf(await template(['--set', 'operator.replicas=2']));
+    assert.deepEqual(
+      two.template.spec.topologySpreadConstraints?.map((c) => [c.topologyKey, c.maxSkew, c.whenUnsatisfiable]),
+      [
+        ['kubernetes.io/hostname', 1, 'ScheduleAnyway'],
+        ['topology.kubernetes.io/zone', 1, 'ScheduleAnyway'],
+      ],
+    );
+    for (const c of two.template.spec.topologySpreadConstraints ?? []) assert.deepEqual(c.labelSelector?.matchLabels, two.selector.matchLabels);
+    const own = spreadOf(await template(['--set-json', 'operator.topologySpreadConstraints=[{"maxSkew":1,"topologyKey":"example.com/rack","whenUnsatisfiable":"DoNotSchedule"}]']));
+    assert.deepEqual(own.template.spec.topologySpreadConstraints, [{ maxSkew: 1, topologyKey: 'example.com/rack', whenUnsatisfiable: 'DoNotSchedule' }]);
+    assert.equal(spreadOf(await template(['--set', 'operator.defaultTopologySpread=false'])).template.spec.topologySpreadConstraints, undefined);
+  });
+
+  it('gives two or more operator replicas a PodDisruptionBudget of maxUnavailable 1, and one replica none', { timeout: TEST_TIMEOUT_MS }, async () => {
+    assert.ok(!(await template()).some((o) => o.kind === 'PodDisruptionBudget'), 'one replica: a budget would block drains');
+    const two = await template(['--set', 'operator.replicas=2']);
+    const pdb = findOne(two, 'PodDisruptionBudget') as KubeObject & { spec: { maxUnavailable: number; selector: { matchLabels: Record<string, string> } } };
+    const deployment = findOne(two, 'Deployment') as KubeObject & { spec: { selector: { matchLabels: Record<string, string> } } };
+    assert.equal(pdb.spec.maxUnavailable, 1);
+    assert.deepEqual(pdb.spec.selector.matchLabels, deployment.spec.selector.matchLabels);
+    assert.ok(!(await template(['--set', 'operator.replicas=2', '--set', 'operator.podDisruptionBudget.enabled=false'])).some((o) => o.kind === 'PodDisruptionBudget'));
   });
 
   it('starts the operator with flags and environment its option parser accepts', { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -264,6 +295,36 @@ describe('Helm chart charts/mail-relay-operator', () => {
     assert.deepEqual(namespaced.spec.namespaceSelector, { matchNames: ['team-a'] });
   });
 
+  it('renders the operator NetworkPolicy only when enabled: metrics port in; API server, DNS and relay metrics out', { timeout: TEST_TIMEOUT_MS }, async () => {
+    assert.ok(!(await template()).some((o) => o.kind === 'NetworkPolicy'), 'off by default');
+    type Port = { protocol: string; port: number | string };
+    type Rule = { ports: Port[]; from?: unknown[]; to?: unknown[] };
+    const policyOf = async (args: string[]) => {
+      const objects = await template(['--set', 'networkPolicy.enabled=true', ...args]);
+      const deployment = findOne(objects, 'Deployment') as KubeObject & { spec: { selector: { matchLabels: Record<string, string> } } };
+      const np = findOne(objects, 'NetworkPolicy') as KubeObject & { spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: Rule[]; egress: Rule[] } };
+      assert.deepEqual(np.spec.podSelector.matchLabels, deployment.spec.selector.matchLabels);
+      return np.spec;
+    };
+    const defaults = await policyOf([]);
+    assert.deepEqual(defaults.policyTypes, ['Ingress', 'Egress']);
+    assert.deepEqual(defaults.ingress, [{ ports: [{ protocol: 'TCP', port: 'metrics' }] }]);
+    assert.deepEqual(defaults.egress.map((r) => r.ports.map((p) => `${p.protocol}/${p.port}`)), [['TCP/443', 'TCP/6443'], ['UDP/53', 'TCP/53'], ['TCP/9090']]);
+    assert.deepEqual(defaults.egress[2]!.to, [
+      { namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'mail-relay', 'app.kubernetes.io/component': 'relay', 'app.kubernetes.io/managed-by': 'mail-relay-operator' } } },
+    ]);
+
+    const monitoring = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } };
+    const tuned = await policyOf([
+      '--set-json', `networkPolicy.metricsFrom=${JSON.stringify([monitoring])}`,
+      '--set-json', 'networkPolicy.apiServer.cidrs=["10.0.0.1/32"]',
+      '--set-json', 'networkPolicy.extraEgress=[{"ports":[{"protocol":"UDP","port":5353}]}]',
+    ]);
+    assert.deepEqual(tuned.ingress[0]!.from, [monitoring]);
+    assert.deepEqual(tuned.egress[0]!.to, [{ ipBlock: { cidr: '10.0.0.1/32' } }]);
+    assert.deepEqual(tuned.egress.at(-1), { ports: [{ protocol: 'UDP', port: 5353 }] });
+  });
+
   it('refuses bad values through values.schema.json and the template checks', { timeout: TEST_TIMEOUT_MS }, async () => {
     const refusal = async (...args: string[]) => {
       const err = await cp.helm(['template', 'mro', chartDir, ...args]).then(
@@ -303,6 +364,8 @@ describe('Helm chart charts/mail-relay-operator', () => {
       'podmonitor.monitoring.coreos.com/mro-mail-relay-operator-relays created (server dry run)',
       'prometheusrule.monitoring.coreos.com/mro-mail-relay-operator created (server dry run)',
       'configmap/mro-mail-relay-operator-dashboard created (server dry run)',
+      'networkpolicy.networking.k8s.io/mro-mail-relay-operator created (server dry run)',
+      'poddisruptionbudget.policy/mro-mail-relay-operator created (server dry run)',
     ]) {
       assert.ok(allOut.includes(line), `${line} in:\n${allOut}`);
     }
@@ -346,6 +409,7 @@ describe('Helm chart charts/mail-relay-operator', () => {
       ['create', 'statefulsets.apps', other, true],
       ['delete', 'secrets', other, true],
       ['create', 'certificates.cert-manager.io', other, true],
+      ['delete', 'networkpolicies.networking.k8s.io', other, true],
       ['create', 'events.events.k8s.io', other, true],
       ['update', 'leases.coordination.k8s.io', namespace, true],
       // and no more

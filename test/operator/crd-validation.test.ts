@@ -52,4 +52,44 @@ describe('CRD validation by the API server', { timeout: 120_000 }, () => {
     assert.equal(await apply(domain('fixed', '  domain: fixed.example\n  relayRef: { name: r }\n')), '');
     assert.match(await apply(domain('fixed', '  domain: other.example\n  relayRef: { name: r }\n')), /spec.domain is immutable/);
   });
+
+  const podRelay = (pod: string) => relay(`  hostname: a.example\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n  pod:\n${pod}`);
+  const podCases: [string, string, RegExp][] = [
+    ['a misspelt field inside spec.pod.affinity', podRelay('    affinity: { nodeAfinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } } }\n'), /unknown field "spec\.pod\.affinity\.nodeAfinity"/],
+    ['a misspelt field deep in a pod anti-affinity term', podRelay('    affinity: { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 1, podAffinityTerm: { topologyKey: kubernetes.io/hostname, labelSelectr: {} } }] } }\n'), /unknown field "spec\.pod\.affinity\.podAntiAffinity\.preferredDuringSchedulingIgnoredDuringExecution\[0\]\.podAffinityTerm\.labelSelectr"/],
+    ['a misspelt toleration field', podRelay('    tolerations: [{ key: dedicated, operater: Exists }]\n'), /unknown field "spec\.pod\.tolerations\[0\]\.operater"/],
+    ['a toleration operator the scheduler does not know', podRelay('    tolerations: [{ key: dedicated, operator: Equals, value: mail }]\n'), /spec\.pod\.tolerations\[0\]\.operator: Unsupported value: "Equals"/],
+    ['a resource quantity that is not one', podRelay('    resources: { limits: { memory: lots } }\n'), /spec\.pod\.resources\.limits\.memory/],
+    ['a misspelt resources field', podRelay('    resources: { request: { cpu: 100m } }\n'), /unknown field "spec\.pod\.resources\.request"/],
+    ['a spread constraint without whenUnsatisfiable', podRelay('    topologySpreadConstraints: [{ maxSkew: 1, topologyKey: kubernetes.io/hostname }]\n'), /spec\.pod\.topologySpreadConstraints\[0\]\.whenUnsatisfiable: Required value/],
+    ['a misspelt NetworkPolicy peer field', relay('  hostname: a.example\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n  networkPolicy: { enabled: true, ingressFrom: [{ podSelectr: {} }] }\n'), /unknown field "spec\.networkPolicy\.ingressFrom\[0\]\.podSelectr"/],
+  ];
+  for (const [what, yaml, message] of podCases) {
+    it(`refuses ${what}, naming the field`, async () => {
+      assert.match(await apply(yaml), message);
+    });
+  }
+
+  it('accepts a valid affinity, tolerations, resources, spread and NetworkPolicy peers and keeps them as written', async () => {
+    const pod = {
+      resources: { requests: { cpu: 1, memory: '256Mi' }, limits: { memory: '1Gi' } },
+      tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'mail', effect: 'NoSchedule' }],
+      affinity: {
+        nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: ['amd64', 'arm64'] }] }] } },
+        podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { 'app.kubernetes.io/instance': 'valid' } } } }] },
+      },
+      topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchExpressions: [{ key: 'app', operator: 'Exists' }] } }],
+    };
+    const networkPolicy = { enabled: true, ingressFrom: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }], metricsFrom: [{ namespaceSelector: { matchLabels: { team: 'obs' } }, podSelector: {} }] };
+    const yaml = `apiVersion: mailrelay.dev/v1alpha1\nkind: MailRelay\nmetadata: { name: valid }\nspec:\n  hostname: a.example\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n  pod: ${JSON.stringify(pod)}\n  networkPolicy: ${JSON.stringify(networkPolicy)}\n`;
+    assert.equal(await apply(yaml), '');
+    const stored = JSON.parse(await cp.kubectl(['get', '-n', ns, 'mailrelay/valid', '-o', 'json'])) as { spec: { pod: unknown; networkPolicy: unknown } };
+    assert.deepEqual(stored.spec.pod, pod);
+    assert.deepEqual(stored.spec.networkPolicy, networkPolicy);
+  });
+
+  it('kubectl explain shows the fields of spec.pod.resources and spec.pod.affinity', async () => {
+    assert.match(await cp.kubectl(['explain', 'mailrelays.spec.pod.resources']), /limits\s+<map\[string\]/);
+    assert.match(await cp.kubectl(['explain', 'mailrelays.spec.pod.affinity.podAntiAffinity']), /preferredDuringSchedulingIgnoredDuringExecution\s+<\[\]Object>/);
+  });
 });

@@ -6,6 +6,7 @@ import { parseConfig } from '../../relay/src/config/parse-config.ts';
 import { parseUsers } from '../../relay/src/config/parse-users.ts';
 import { RestClient, resourcePath } from '../../operator/src/kube/rest-client.ts';
 import type { Operator } from '../../operator/src/operator.ts';
+import type { RelayNetworkPolicy } from '../../operator/src/resources/relay-network-policy.ts';
 import type { MailRelay, SendingDomain } from '../../operator/src/api/v1alpha1/types.ts';
 import { getSharedControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.ts';
@@ -221,5 +222,18 @@ describe('operator reconciles the samples against a real API server', { timeout:
     assert.equal(users[0]!.username, 'alice');
     assert.match(users[0]!.passwordHash, /^scrypt\$/);
     assert.ok(!Buffer.from(auth!.data!['users.yaml']!, 'base64').toString().includes('correct horse'), 'no plaintext password');
+  });
+
+  it('applies the relay NetworkPolicy while spec.networkPolicy.enabled and deletes it when turned off', async () => {
+    const policy = () => get<RelayNetworkPolicy & KubernetesObject>('networking.k8s.io/v1', 'networkpolicies', 'outbound');
+    assert.equal(await policy(), undefined, 'off by default');
+    await kubectl(['patch', 'mailrelay', 'outbound', '--type=merge', '-p', '{"spec":{"networkPolicy":{"enabled":true,"ingressFrom":[{"namespaceSelector":{"matchLabels":{"team":"mail"}}}]}}}']);
+    await waitFor('the NetworkPolicy', async () => (await policy()) !== undefined, 20_000);
+    const created = (await policy())!;
+    assert.equal(created.metadata!.ownerReferences?.[0]?.name, 'outbound');
+    assert.deepEqual(created.spec.ingress[0]!.from, [{ namespaceSelector: { matchLabels: { team: 'mail' } } }]);
+    assert.deepEqual(created.spec.policyTypes, ['Ingress', 'Egress']);
+    await kubectl(['patch', 'mailrelay', 'outbound', '--type=merge', '-p', '{"spec":{"networkPolicy":{"enabled":false}}}']);
+    await waitFor('the NetworkPolicy deleted', async () => (await policy()) === undefined, 20_000);
   });
 });

@@ -1,4 +1,4 @@
-import type { KubernetesObject, V1ConfigMap, V1EndpointSlice, V1PodDisruptionBudget, V1Secret, V1Service, V1StatefulSet } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ConfigMap, V1EndpointSlice, V1NetworkPolicy, V1PodDisruptionBudget, V1Secret, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { MailRelay, SendingDomain } from '../api/v1alpha1/types.ts';
 import { isNotFound } from '../errors.ts';
@@ -20,6 +20,7 @@ export interface Caches {
   readonly statefulSets: Informer<V1StatefulSet>;
   readonly services: Informer<V1Service>;
   readonly pdbs: Informer<V1PodDisruptionBudget>;
+  readonly networkPolicies: Informer<V1NetworkPolicy>;
   /** Of the relays' headless Services: where their pods' metrics are. */
   readonly endpointSlices: Informer<V1EndpointSlice>;
 }

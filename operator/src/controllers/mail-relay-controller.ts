@@ -11,6 +11,7 @@ import { buildCertificate } from '../resources/relay-certificate.ts';
 import { buildRelayConfig, renderRelayConfig, type RelayDomain } from '../resources/relay-config.ts';
 import { buildClientService, buildHeadlessService, buildPodDisruptionBudget } from '../resources/relay-services.ts';
 import { buildStatefulSet } from '../resources/relay-statefulset.ts';
+import { buildRelayNetworkPolicy } from '../resources/relay-network-policy.ts';
 import { parse } from 'yaml';
 import { ownSecret, secretString, type ControllerContext, type ReconcileResult } from './context.ts';
 
@@ -70,6 +71,8 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
   const certificate = buildCertificate(relay);
   if (certificate) desired.push(certificate);
   desired.push(buildHeadlessService(relay), buildClientService(relay), buildPodDisruptionBudget(relay));
+  const networkPolicy = buildRelayNetworkPolicy(relay);
+  if (networkPolicy) desired.push(networkPolicy);
   const statefulSet = buildStatefulSet(relay, {
     defaultImage: ctx.settings.relayImage,
     configHash,
@@ -83,6 +86,7 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
       const outcome = await ctx.applier.apply(obj, { live: liveOf(ctx, obj) });
       if (outcome.result !== 'unchanged') log.info('applied', { object: `${obj.kind}/${obj.metadata?.name}`, result: outcome.result });
     }
+    if (!networkPolicy && (await removeNetworkPolicy(ctx, relay))) log.info('deleted', { object: `NetworkPolicy/${names.relayNetworkPolicy(name)}` });
     const outcome = await ctx.applier.apply(statefulSet, { live: ctx.caches.statefulSets.get(namespace, names.relayStatefulSet(name)) });
     appliedSet = outcome.object as V1StatefulSet;
     if (outcome.result !== 'unchanged') log.info('applied', { object: `StatefulSet/${name}`, result: outcome.result, configHash });
@@ -217,6 +221,15 @@ function hashInputs(parts: string[]): string {
   return hash.digest('hex');
 }
 
+/** spec.networkPolicy turned off: delete the one we made, found in the cache so a steady state costs no request. */
+async function removeNetworkPolicy(ctx: ControllerContext, relay: MailRelay): Promise<boolean> {
+  const { namespace, name } = relay.metadata;
+  const live = ctx.caches.networkPolicies.get(namespace, names.relayNetworkPolicy(name));
+  // Only ours: a policy of the same name someone else wrote stays.
+  if (!live?.metadata?.ownerReferences?.some((o) => o.controller && o.uid === relay.metadata.uid)) return false;
+  return ctx.applier.delete({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', namespace, name: names.relayNetworkPolicy(name) });
+}
+
 function liveOf(ctx: ControllerContext, obj: KubernetesObject): KubernetesObject | undefined {
   const { namespace, name } = obj.metadata ?? {};
   if (!name) return undefined;
@@ -229,6 +242,8 @@ function liveOf(ctx: ControllerContext, obj: KubernetesObject): KubernetesObject
       return ctx.caches.services.get(namespace, name);
     case 'PodDisruptionBudget':
       return ctx.caches.pdbs.get(namespace, name);
+    case 'NetworkPolicy':
+      return ctx.caches.networkPolicies.get(namespace, name);
     default:
       return undefined;
   }

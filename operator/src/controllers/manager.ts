@@ -68,6 +68,7 @@ export class Manager {
       statefulSets: informer('apps/v1', 'StatefulSet', 'statefulsets', MANAGED_SELECTOR),
       services: informer('v1', 'Service', 'services', MANAGED_SELECTOR),
       pdbs: informer('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets', MANAGED_SELECTOR),
+      networkPolicies: informer('networking.k8s.io/v1', 'NetworkPolicy', 'networkpolicies', MANAGED_SELECTOR),
       // The EndpointSlice controller copies the Service's labels, ours included.
       endpointSlices: informer('discovery.k8s.io/v1', 'EndpointSlice', 'endpointslices', MANAGED_SELECTOR),
     };
@@ -122,7 +123,7 @@ export class Manager {
   }
 
   #wire(): void {
-    const { relays, domains, secrets, configMaps, statefulSets, services, pdbs } = this.caches;
+    const { relays, domains, secrets, configMaps, statefulSets, services, pdbs, networkPolicies } = this.caches;
     const enqueue = (kind: Kind, obj: KubernetesObject | undefined): void => {
       if (obj?.metadata?.name && obj.metadata.namespace) this.queue.add(`${kind}/${obj.metadata.namespace}/${obj.metadata.name}`);
     };
@@ -144,7 +145,7 @@ export class Manager {
       this.#touchRelay(sd.metadata?.namespace, sd.spec.relayRef.name);
       if (old && old.spec.relayRef.name !== sd.spec.relayRef.name) this.#touchRelay(old.metadata?.namespace, old.spec.relayRef.name);
     });
-    for (const owned of [configMaps, statefulSets, services, pdbs] as Informer<KubernetesObject>[]) onAll(owned, (obj) => this.#enqueueOwner(obj));
+    for (const owned of [configMaps, statefulSets, services, pdbs, networkPolicies] as Informer<KubernetesObject>[]) onAll(owned, (obj) => this.#enqueueOwner(obj));
     onAll(secrets, (secret) => this.#onSecret(secret));
     for (const i of Object.values(this.caches) as Informer<KubernetesObject>[]) {
       i.on('error', (err: unknown) => this.#opts.logger.warn('watch failed; relisting', { error: describeError(err) }));

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { dkimVerify } from 'mailauth';
 // The relay's side of the contract: what the operator renders must be what the relay accepts.
-import { parseConfig } from '../../../relay/src/config/parse-config.ts';
+import { parseConfig, parseResolver as parseRelayResolver } from '../../../relay/src/config/parse-config.ts';
 import { parseUsers } from '../../../relay/src/config/parse-users.ts';
 import { hashPassword as relayHash, parsePasswordHash, verifyPassword } from '../../../relay/src/config/password.ts';
 import { signMessage } from '../../../relay/src/dkim/dkim-signer.ts';
@@ -19,6 +19,8 @@ import { buildCertificate } from './relay-certificate.ts';
 import { buildRelayConfig, renderRelayConfig } from './relay-config.ts';
 import { buildClientService, buildHeadlessService, buildPodDisruptionBudget } from './relay-services.ts';
 import { buildStatefulSet } from './relay-statefulset.ts';
+import { buildRelayNetworkPolicy, parseResolver } from './relay-network-policy.ts';
+import type { MailRelay } from '../api/v1alpha1/types.ts';
 
 const domains = [
   { spec: sampleDomain('news', 'news.example.com', { paused: true }).spec },
@@ -103,6 +105,7 @@ describe('owned objects', () => {
     assert.equal(pod.securityContext?.runAsNonRoot, true);
     assert.equal(pod.securityContext?.seccompProfile?.type, 'RuntimeDefault');
     assert.equal(c.readOnlyRootFilesystem, true);
+    assert.ok(c.runAsUser! > 10000 && c.runAsGroup! > 10000, 'the container names a user and group above the host range');
     assert.equal(c.allowPrivilegeEscalation, false);
     assert.deepEqual(c.capabilities?.drop, ['ALL']);
     assert.ok(pod.containers[0]!.ports!.every((p) => p.containerPort >= 1024), 'container ports are unprivileged');
@@ -115,11 +118,89 @@ describe('owned objects', () => {
     assert.deepEqual({ ...a.spec, template: undefined }, { ...b.spec, template: undefined });
   });
 
+  it('gives relay pods cpu, memory and ephemeral-storage requests and a memory limit by default, so they are not BestEffort', () => {
+    const resources = buildStatefulSet(sampleRelay({ pod: {} }), { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!.containers[0]!.resources!;
+    assert.deepEqual(resources.requests, { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '128Mi' });
+    assert.deepEqual(resources.limits, { memory: '512Mi', 'ephemeral-storage': '1Gi' });
+  });
+
+  it('replaces the default resources with spec.pod.resources as a whole, numbers written as quantity strings', () => {
+    const custom = sampleRelay({ pod: { resources: { requests: { cpu: 2, memory: '1Gi' } } } });
+    const resources = buildStatefulSet(custom, { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!.containers[0]!.resources!;
+    assert.deepEqual(resources, { requests: { cpu: '2', memory: '1Gi' } });
+  });
+
+  it('spreads the replicas over nodes and zones by default, preferring rather than requiring it', () => {
+    const pod = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!;
+    assert.deepEqual(
+      pod.topologySpreadConstraints!.map((c) => [c.topologyKey, c.maxSkew, c.whenUnsatisfiable]),
+      [
+        ['kubernetes.io/hostname', 1, 'ScheduleAnyway'],
+        ['topology.kubernetes.io/zone', 1, 'ScheduleAnyway'],
+      ],
+    );
+    const selector = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.selector;
+    for (const c of pod.topologySpreadConstraints!) assert.deepEqual(c.labelSelector, selector, 'counts exactly this relay\'s pods');
+  });
+
+  it('takes spec.pod.topologySpreadConstraints instead of the default spread, and an empty list turns spreading off', () => {
+    const own = [{ maxSkew: 2, topologyKey: 'example.com/rack', whenUnsatisfiable: 'DoNotSchedule' as const }];
+    const build = (pod: MailRelay['spec']['pod']) => buildStatefulSet(sampleRelay({ pod }), { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!;
+    assert.deepEqual(build({ topologySpreadConstraints: own }).topologySpreadConstraints, own);
+    assert.deepEqual(build({ topologySpreadConstraints: [] }).topologySpreadConstraints, []);
+    const affinity = { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { a: 'b' } } }] } };
+    assert.deepEqual(build({ affinity }).affinity, affinity);
+  });
+
   it('maps Service ports 25/465/587 to the container ports by name', () => {
     const svc = buildClientService(sampleRelay({ listeners: [{ name: 'smtp', port: 25, tls: 'none', auth: 'none', submission: false }] }));
     assert.deepEqual(svc.spec!.ports![0], { name: 'smtp', port: 25, targetPort: 'smtp', protocol: 'TCP' });
     const sts = buildStatefulSet(sampleRelay({ listeners: [{ name: 'smtp', port: 25, tls: 'none', auth: 'none', submission: false }] }), { defaultImage: 'x', configHash: 'h', dkimKeys: [] });
     assert.equal(sts.spec!.template.spec!.containers[0]!.ports!.find((p) => p.name === 'smtp')?.containerPort, 10025);
+  });
+});
+
+describe('NetworkPolicy', () => {
+  const withPolicy = (overrides: Partial<MailRelay['spec']>, networkPolicy: Partial<MailRelay['spec']['networkPolicy']> = {}) =>
+    sampleRelay({ ...overrides, networkPolicy: { enabled: true, ingressFrom: [], metricsFrom: [], ...networkPolicy } });
+
+  it('matches its golden file: listeners and HTTP from ingressFrom, metrics from metricsFrom, egress to DNS and port 25 only', () => {
+    const relay = withPolicy(
+      { delivery: { ...sampleRelay().spec.delivery, resolvers: ['10.96.0.10', '10.0.0.53:5353', '[fd00::53]:5300'] } },
+      { ingressFrom: [{ namespaceSelector: { matchLabels: { team: 'mail' } } }, { ipBlock: { cidr: '10.0.0.0/8', except: ['10.9.0.0/16'] } }], metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] },
+    );
+    assertGolden('network-policy', buildRelayNetworkPolicy(relay));
+  });
+
+  it('is left out unless spec.networkPolicy.enabled', () => {
+    assert.equal(buildRelayNetworkPolicy(sampleRelay()), undefined);
+  });
+
+  it('lets anyone reach the listeners and metrics when no peers are given, and selects exactly the relay pods', () => {
+    const relay = withPolicy({ http: { enabled: false, port: 8080 } });
+    const np = buildRelayNetworkPolicy(relay)!;
+    assert.deepEqual(np.spec!.ingress, [
+      { ports: [{ protocol: 'TCP', port: 'submission' }, { protocol: 'TCP', port: 'smtps' }, { protocol: 'TCP', port: 'internal' }] },
+      { ports: [{ protocol: 'TCP', port: 'metrics' }] },
+    ]);
+    assert.deepEqual(np.spec!.podSelector, buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.selector);
+    const containerPorts = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!.containers[0]!.ports!.map((p) => p.name);
+    for (const rule of np.spec!.ingress!) for (const p of rule.ports!) assert.ok(containerPorts.includes(String(p.port)), `${p.port} names a container port`);
+  });
+
+  it('in smarthost mode allows egress to the smarthost port instead of port 25, narrowed to its address when it is one', () => {
+    const smarthost = (host: string) =>
+      buildRelayNetworkPolicy(withPolicy({ delivery: { ...sampleRelay().spec.delivery, mode: 'smarthost', smarthost: { host, port: 2587, tls: 'starttls' } } }))!.spec!.egress!;
+    assert.deepEqual(smarthost('192.0.2.25').at(-1), { to: [{ ipBlock: { cidr: '192.0.2.25/32' } }], ports: [{ protocol: 'TCP', port: 2587 }] });
+    assert.deepEqual(smarthost('smtp.upstream.example').at(-1), { ports: [{ protocol: 'TCP', port: 2587 }] });
+    assert.ok(!smarthost('smtp.upstream.example').some((r) => r.ports?.some((p) => p.port === 25)), 'no port 25 in smarthost mode');
+  });
+
+  it('reads resolvers exactly as the relay does', () => {
+    for (const text of ['10.0.0.1', '10.0.0.1:5353', '[fd00::1]:53', 'fd00::1', 'dns.example', '10.0.0.1:99999', '10.0.0.1:53:1', '[fd00::1]', '']) {
+      const relaySide = parseRelayResolver(text);
+      assert.deepEqual(parseResolver(text), relaySide && { ip: relaySide.host, port: relaySide.port }, text);
+    }
   });
 });
 

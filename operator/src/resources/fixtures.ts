@@ -23,6 +23,7 @@ export function sampleRelay(overrides: Partial<MailRelay['spec']> = {}): MailRel
       suppression: { expiry: '30d' },
       service: { type: 'ClusterIP', annotations: {} },
       pod: { resources: { requests: { cpu: '100m', memory: '128Mi' } } },
+      networkPolicy: { enabled: false, ingressFrom: [], metricsFrom: [] },
       ...overrides,
     },
   };

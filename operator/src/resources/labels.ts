@@ -19,6 +19,12 @@ export const labelKeys = {
   sendingDomain: 'mailrelay.dev/sending-domain',
 };
 
+/** Well-known node labels the relay pods spread over. */
+export const topologyKeys = {
+  hostname: 'kubernetes.io/hostname',
+  zone: 'topology.kubernetes.io/zone',
+};
+
 /** Selects a relay's pods; stable for the life of the StatefulSet (its selector is immutable). */
 export function relaySelectorLabels(relay: string): Record<string, string> {
   return { [labelKeys.name]: 'mail-relay', [labelKeys.instance]: relay, [labelKeys.component]: 'relay' };

@@ -8,6 +8,7 @@ export const names = {
   relayHeadlessService: (relay: string) => `${relay}-headless`,
   relayClientService: (relay: string) => relay,
   relayPdb: (relay: string) => relay,
+  relayNetworkPolicy: (relay: string) => relay,
   /** Certificate and its Secret when spec.tls.issuerRef asks cert-manager for one. */
   relayCertificate: (relay: string) => `${relay}-tls`,
   /** The selector is part of the name: changing it (rotation) makes a new key beside the old one. */
@@ -32,6 +33,9 @@ export const paths = {
 
 export const ports = {
   metrics: 9090,
+  dns: 53,
+  /** Where MX delivery connects (RFC 5321). */
+  smtp: 25,
   /** Ports below 1024 need privileges the non-root relay does not have; the Service maps them. */
   container: (servicePort: number) => (servicePort < 1024 ? 10000 + servicePort : servicePort),
 };

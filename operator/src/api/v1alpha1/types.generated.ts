@@ -125,16 +125,370 @@ export interface MailRelaySpec {
   };
   /** Settings of the relay pods. */
   pod: {
-    /** Container resources (requests and limits). */
-    resources?: Record<string, unknown>;
-    /** Node selector. */
+    /** Container resources (core/v1 ResourceRequirements; resource claims are left out, as the pod has none). Unset, the defaults: requests cpu 100m, memory 256Mi, ephemeral-storage 128Mi; limits memory 512Mi, ephemeral-storage 1Gi. Set, it replaces them as a whole. */
+    resources?: {
+      /** Most of each resource the container may use, for example memory 512Mi. */
+      limits?: Record<string, unknown>;
+      /** Resources the scheduler reserves for the container, for example cpu 100m. */
+      requests?: Record<string, unknown>;
+    };
+    /** Node labels a node must have to run the relay pods. */
     nodeSelector?: Record<string, string>;
-    /** Tolerations. */
-    tolerations?: Record<string, unknown>[];
-    /** Affinity rules. */
-    affinity?: Record<string, unknown>;
+    /** Taints the relay pods tolerate (core/v1 Toleration). */
+    tolerations?: ({
+      /** Taint key; empty with operator Exists tolerates every taint. */
+      key?: string;
+      /** Equal (the default) matches key and value; Exists matches the key alone. */
+      operator?: 'Exists' | 'Equal';
+      /** Taint value for operator Equal. */
+      value?: string;
+      /** Taint effect to tolerate; empty tolerates every effect. */
+      effect?: '' | 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+      /** With effect NoExecute: how long the pod stays once tainted; unset, forever. */
+      tolerationSeconds?: number;
+    })[];
+    /** Node affinity and pod (anti-)affinity of the relay pods (core/v1 Affinity). */
+    affinity?: {
+      /** Nodes the pods must or should run on. */
+      nodeAffinity?: {
+        /** A node must meet one of the terms. */
+        requiredDuringSchedulingIgnoredDuringExecution?: {
+          /** Terms, any one of which is enough. */
+          nodeSelectorTerms: ({
+            /** Requirements on node labels. */
+            matchExpressions?: ({
+              /** Label key (field name for matchFields). */
+              key: string;
+              /** How the values apply to the key. */
+              operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist' | 'Gt' | 'Lt';
+              /** Values for In and NotIn; one integer for Gt and Lt; none for Exists and DoesNotExist. */
+              values?: string[];
+            })[];
+            /** Requirements on node fields (metadata.name). */
+            matchFields?: ({
+              /** Label key (field name for matchFields). */
+              key: string;
+              /** How the values apply to the key. */
+              operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist' | 'Gt' | 'Lt';
+              /** Values for In and NotIn; one integer for Gt and Lt; none for Exists and DoesNotExist. */
+              values?: string[];
+            })[];
+          })[];
+        };
+        /** Nodes the scheduler prefers, by the summed weights of the terms they meet. */
+        preferredDuringSchedulingIgnoredDuringExecution?: ({
+          /** Weight of the term */
+          weight: number;
+          /** Requirements on a node's labels and fields, all of them. */
+          preference: {
+            /** Requirements on node labels. */
+            matchExpressions?: ({
+              /** Label key (field name for matchFields). */
+              key: string;
+              /** How the values apply to the key. */
+              operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist' | 'Gt' | 'Lt';
+              /** Values for In and NotIn; one integer for Gt and Lt; none for Exists and DoesNotExist. */
+              values?: string[];
+            })[];
+            /** Requirements on node fields (metadata.name). */
+            matchFields?: ({
+              /** Label key (field name for matchFields). */
+              key: string;
+              /** How the values apply to the key. */
+              operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist' | 'Gt' | 'Lt';
+              /** Values for In and NotIn; one integer for Gt and Lt; none for Exists and DoesNotExist. */
+              values?: string[];
+            })[];
+          };
+        })[];
+      };
+      /** Pods the relay pods must or should share (podAffinity) or not share (podAntiAffinity) a topology domain with. */
+      podAffinity?: {
+        /** Terms a node must meet, all of them. */
+        requiredDuringSchedulingIgnoredDuringExecution?: ({
+          /** Pods this selects (a label selector). */
+          labelSelector?: {
+            /** Labels a pod must have, all of them. */
+            matchLabels?: Record<string, string>;
+            /** Requirements a pod's labels must meet, all of them. */
+            matchExpressions?: ({
+              /** Label key. */
+              key: string;
+              /** How the values apply to the key. */
+              operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+              /** Values for In and NotIn; empty for Exists and DoesNotExist. */
+              values?: string[];
+            })[];
+          };
+          /** Pods this selects (a label selector). */
+          namespaceSelector?: {
+            /** Labels a pod must have, all of them. */
+            matchLabels?: Record<string, string>;
+            /** Requirements a pod's labels must meet, all of them. */
+            matchExpressions?: ({
+              /** Label key. */
+              key: string;
+              /** How the values apply to the key. */
+              operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+              /** Values for In and NotIn; empty for Exists and DoesNotExist. */
+              values?: string[];
+            })[];
+          };
+          /** Namespaces of the pods; with no namespaceSelector either, the relay's own. */
+          namespaces?: string[];
+          /** Node label whose values are the domains, for example kubernetes.io/hostname. */
+          topologyKey: string;
+          /** Pod label keys whose values (from the incoming pod) are added to labelSelector as In. */
+          matchLabelKeys?: string[];
+          /** Pod label keys whose values (from the incoming pod) are added to labelSelector as NotIn. */
+          mismatchLabelKeys?: string[];
+        })[];
+        /** Terms the scheduler prefers, by the summed weights of those a node meets. */
+        preferredDuringSchedulingIgnoredDuringExecution?: ({
+          /** Weight of the term */
+          weight: number;
+          /** Pods selected by labels and namespaces, and the node label that makes a domain. */
+          podAffinityTerm: {
+            /** Pods this selects (a label selector). */
+            labelSelector?: {
+              /** Labels a pod must have, all of them. */
+              matchLabels?: Record<string, string>;
+              /** Requirements a pod's labels must meet, all of them. */
+              matchExpressions?: ({
+                /** Label key. */
+                key: string;
+                /** How the values apply to the key. */
+                operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+                /** Values for In and NotIn; empty for Exists and DoesNotExist. */
+                values?: string[];
+              })[];
+            };
+            /** Pods this selects (a label selector). */
+            namespaceSelector?: {
+              /** Labels a pod must have, all of them. */
+              matchLabels?: Record<string, string>;
+              /** Requirements a pod's labels must meet, all of them. */
+              matchExpressions?: ({
+                /** Label key. */
+                key: string;
+                /** How the values apply to the key. */
+                operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+                /** Values for In and NotIn; empty for Exists and DoesNotExist. */
+                values?: string[];
+              })[];
+            };
+            /** Namespaces of the pods; with no namespaceSelector either, the relay's own. */
+            namespaces?: string[];
+            /** Node label whose values are the domains, for example kubernetes.io/hostname. */
+            topologyKey: string;
+            /** Pod label keys whose values (from the incoming pod) are added to labelSelector as In. */
+            matchLabelKeys?: string[];
+            /** Pod label keys whose values (from the incoming pod) are added to labelSelector as NotIn. */
+            mismatchLabelKeys?: string[];
+          };
+        })[];
+      };
+      /** Pods the relay pods must or should share (podAffinity) or not share (podAntiAffinity) a topology domain with. */
+      podAntiAffinity?: {
+        /** Terms a node must meet, all of them. */
+        requiredDuringSchedulingIgnoredDuringExecution?: ({
+          /** Pods this selects (a label selector). */
+          labelSelector?: {
+            /** Labels a pod must have, all of them. */
+            matchLabels?: Record<string, string>;
+            /** Requirements a pod's labels must meet, all of them. */
+            matchExpressions?: ({
+              /** Label key. */
+              key: string;
+              /** How the values apply to the key. */
+              operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+              /** Values for In and NotIn; empty for Exists and DoesNotExist. */
+              values?: string[];
+            })[];
+          };
+          /** Pods this selects (a label selector). */
+          namespaceSelector?: {
+            /** Labels a pod must have, all of them. */
+            matchLabels?: Record<string, string>;
+            /** Requirements a pod's labels must meet, all of them. */
+            matchExpressions?: ({
+              /** Label key. */
+              key: string;
+              /** How the values apply to the key. */
+              operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+              /** Values for In and NotIn; empty for Exists and DoesNotExist. */
+              values?: string[];
+            })[];
+          };
+          /** Namespaces of the pods; with no namespaceSelector either, the relay's own. */
+          namespaces?: string[];
+          /** Node label whose values are the domains, for example kubernetes.io/hostname. */
+          topologyKey: string;
+          /** Pod label keys whose values (from the incoming pod) are added to labelSelector as In. */
+          matchLabelKeys?: string[];
+          /** Pod label keys whose values (from the incoming pod) are added to labelSelector as NotIn. */
+          mismatchLabelKeys?: string[];
+        })[];
+        /** Terms the scheduler prefers, by the summed weights of those a node meets. */
+        preferredDuringSchedulingIgnoredDuringExecution?: ({
+          /** Weight of the term */
+          weight: number;
+          /** Pods selected by labels and namespaces, and the node label that makes a domain. */
+          podAffinityTerm: {
+            /** Pods this selects (a label selector). */
+            labelSelector?: {
+              /** Labels a pod must have, all of them. */
+              matchLabels?: Record<string, string>;
+              /** Requirements a pod's labels must meet, all of them. */
+              matchExpressions?: ({
+                /** Label key. */
+                key: string;
+                /** How the values apply to the key. */
+                operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+                /** Values for In and NotIn; empty for Exists and DoesNotExist. */
+                values?: string[];
+              })[];
+            };
+            /** Pods this selects (a label selector). */
+            namespaceSelector?: {
+              /** Labels a pod must have, all of them. */
+              matchLabels?: Record<string, string>;
+              /** Requirements a pod's labels must meet, all of them. */
+              matchExpressions?: ({
+                /** Label key. */
+                key: string;
+                /** How the values apply to the key. */
+                operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+                /** Values for In and NotIn; empty for Exists and DoesNotExist. */
+                values?: string[];
+              })[];
+            };
+            /** Namespaces of the pods; with no namespaceSelector either, the relay's own. */
+            namespaces?: string[];
+            /** Node label whose values are the domains, for example kubernetes.io/hostname. */
+            topologyKey: string;
+            /** Pod label keys whose values (from the incoming pod) are added to labelSelector as In. */
+            matchLabelKeys?: string[];
+            /** Pod label keys whose values (from the incoming pod) are added to labelSelector as NotIn. */
+            mismatchLabelKeys?: string[];
+          };
+        })[];
+      };
+    };
     /** Extra pod annotations. */
     annotations?: Record<string, string>;
+    /** How the pods spread over nodes and zones (core/v1 TopologySpreadConstraint). Unset, the operator spreads them over kubernetes.io/hostname and topology.kubernetes.io/zone with whenUnsatisfiable ScheduleAnyway; an empty list turns spreading off. */
+    topologySpreadConstraints?: ({
+      /** Largest allowed difference in matching pods between two topology domains. */
+      maxSkew: number;
+      /** Node label whose values are the topology domains. */
+      topologyKey: string;
+      /** DoNotSchedule keeps a pod pending; ScheduleAnyway only prefers the least crowded domain. */
+      whenUnsatisfiable: 'DoNotSchedule' | 'ScheduleAnyway';
+      /** Pods this selects (a label selector). */
+      labelSelector?: {
+        /** Labels a pod must have, all of them. */
+        matchLabels?: Record<string, string>;
+        /** Requirements a pod's labels must meet, all of them. */
+        matchExpressions?: ({
+          /** Label key. */
+          key: string;
+          /** How the values apply to the key. */
+          operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+          /** Values for In and NotIn; empty for Exists and DoesNotExist. */
+          values?: string[];
+        })[];
+      };
+      /** Fewest eligible domains; with DoNotSchedule, fewer count as having zero matching pods. */
+      minDomains?: number;
+      /** Whether the pod's node affinity and node selector limit the domains counted. */
+      nodeAffinityPolicy?: 'Honor' | 'Ignore';
+      /** Whether node taints limit the domains counted. */
+      nodeTaintsPolicy?: 'Honor' | 'Ignore';
+      /** Pod label keys whose values are added to the label selector. */
+      matchLabelKeys?: string[];
+    })[];
+  };
+  /** A NetworkPolicy for the relay pods. Ingress to the SMTP listeners, the HTTP API and the metrics port from the given peers; egress only to DNS and to where mail goes (port 25 anywhere in mx mode, the smarthost's port in smarthost mode). */
+  networkPolicy: {
+    /** Create the NetworkPolicy; false removes one the operator created. */
+    enabled: boolean;
+    /** Peers (core NetworkPolicyPeer) that may reach the SMTP listeners and the HTTP API. Empty means from anywhere. */
+    ingressFrom: ({
+      /** Pods this selects (a label selector). */
+      podSelector?: {
+        /** Labels a pod must have, all of them. */
+        matchLabels?: Record<string, string>;
+        /** Requirements a pod's labels must meet, all of them. */
+        matchExpressions?: ({
+          /** Label key. */
+          key: string;
+          /** How the values apply to the key. */
+          operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+          /** Values for In and NotIn; empty for Exists and DoesNotExist. */
+          values?: string[];
+        })[];
+      };
+      /** Pods this selects (a label selector). */
+      namespaceSelector?: {
+        /** Labels a pod must have, all of them. */
+        matchLabels?: Record<string, string>;
+        /** Requirements a pod's labels must meet, all of them. */
+        matchExpressions?: ({
+          /** Label key. */
+          key: string;
+          /** How the values apply to the key. */
+          operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+          /** Values for In and NotIn; empty for Exists and DoesNotExist. */
+          values?: string[];
+        })[];
+      };
+      /** A CIDR, minus the CIDRs in except. */
+      ipBlock?: {
+        /** IPv4 or IPv6 CIDR, for example 10.0.0.0/8. */
+        cidr: string;
+        /** CIDRs inside cidr to leave out. */
+        except?: string[];
+      };
+    })[];
+    /** Peers that may reach the metrics port (/metrics, /healthz, /readyz). Empty means from anywhere. When set, include the operator's namespace too; the operator reads the relays' /metrics for SendingDomain reputation. */
+    metricsFrom: ({
+      /** Pods this selects (a label selector). */
+      podSelector?: {
+        /** Labels a pod must have, all of them. */
+        matchLabels?: Record<string, string>;
+        /** Requirements a pod's labels must meet, all of them. */
+        matchExpressions?: ({
+          /** Label key. */
+          key: string;
+          /** How the values apply to the key. */
+          operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+          /** Values for In and NotIn; empty for Exists and DoesNotExist. */
+          values?: string[];
+        })[];
+      };
+      /** Pods this selects (a label selector). */
+      namespaceSelector?: {
+        /** Labels a pod must have, all of them. */
+        matchLabels?: Record<string, string>;
+        /** Requirements a pod's labels must meet, all of them. */
+        matchExpressions?: ({
+          /** Label key. */
+          key: string;
+          /** How the values apply to the key. */
+          operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+          /** Values for In and NotIn; empty for Exists and DoesNotExist. */
+          values?: string[];
+        })[];
+      };
+      /** A CIDR, minus the CIDRs in except. */
+      ipBlock?: {
+        /** IPv4 or IPv6 CIDR, for example 10.0.0.0/8. */
+        cidr: string;
+        /** CIDRs inside cidr to leave out. */
+        except?: string[];
+      };
+    })[];
   };
 }
 

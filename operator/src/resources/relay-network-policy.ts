@@ -1,0 +1,79 @@
+import { isIP } from 'node:net';
+import type { V1NetworkPolicy, V1NetworkPolicyEgressRule, V1NetworkPolicyIngressRule, V1NetworkPolicySpec, V1NetworkPolicyPeer, V1NetworkPolicyPort } from '@kubernetes/client-node';
+import type { MailRelay } from '../api/v1alpha1/types.ts';
+import { relayLabels, relaySelectorLabels } from './labels.ts';
+import { names, ports } from './names.ts';
+import { ownedMeta } from './owner.ts';
+
+/** The wire form: client-node's model names `from` `_from` for its own serializer, and the applier sends plain JSON. */
+export type IngressRule = Omit<V1NetworkPolicyIngressRule, '_from'> & { from?: V1NetworkPolicyPeer[] };
+export type RelayNetworkPolicy = Omit<V1NetworkPolicy, 'spec'> & { spec: Omit<V1NetworkPolicySpec, 'ingress'> & { ingress: IngressRule[] } };
+
+/**
+ * The relay pods' NetworkPolicy, or undefined when spec.networkPolicy is off. Ingress: SMTP
+ * listeners and HTTP API from spec.networkPolicy.ingressFrom, metrics from metricsFrom (empty
+ * lists mean anyone). Egress: DNS and where mail goes, nothing else; relays never talk to the
+ * API server. Ports by name, so they match the container ports behind the Service's. Pure.
+ */
+export function buildRelayNetworkPolicy(relay: MailRelay): RelayNetworkPolicy | undefined {
+  const { spec } = relay;
+  const np = spec.networkPolicy;
+  if (!np.enabled) return undefined;
+  const name = relay.metadata.name;
+  const tcp = (port: number | string): V1NetworkPolicyPort => ({ protocol: 'TCP', port });
+  const trafficPorts = [...spec.listeners.map((l) => tcp(l.name)), ...(spec.http.enabled ? [tcp('http')] : [])];
+  const from = (peers: V1NetworkPolicyPeer[]): IngressRule => (peers.length > 0 ? { from: peers } : {});
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: ownedMeta(relay, names.relayNetworkPolicy(name), relayLabels(name)),
+    spec: {
+      podSelector: { matchLabels: relaySelectorLabels(name) },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [
+        { ...from(np.ingressFrom), ports: trafficPorts },
+        { ...from(np.metricsFrom), ports: [tcp('metrics')] },
+      ],
+      egress: buildEgress(relay),
+    },
+  };
+}
+
+function buildEgress(relay: MailRelay): V1NetworkPolicyEgressRule[] {
+  const { delivery } = relay.spec;
+  // The pod's resolver (cluster DNS) wherever it runs; resolvers on another port by address.
+  const rules: V1NetworkPolicyEgressRule[] = [{ ports: dnsPorts(ports.dns) }];
+  for (const resolver of delivery.resolvers.map(parseResolver)) {
+    if (resolver && resolver.port !== ports.dns) rules.push({ to: [hostBlock(resolver.ip)], ports: dnsPorts(resolver.port) });
+  }
+  if (delivery.mode === 'smarthost' && delivery.smarthost) {
+    const { host, port } = delivery.smarthost;
+    // A policy cannot name a host; an address literal at least narrows the rule to it.
+    rules.push({ ...(isIP(host) ? { to: [hostBlock(host)] } : {}), ports: [{ protocol: 'TCP', port }] });
+  } else {
+    rules.push({ ports: [{ protocol: 'TCP', port: ports.smtp }] });
+  }
+  return rules;
+}
+
+function dnsPorts(port: number): V1NetworkPolicyPort[] {
+  return [
+    { protocol: 'UDP', port },
+    { protocol: 'TCP', port },
+  ];
+}
+
+function hostBlock(ip: string): V1NetworkPolicyPeer {
+  return { ipBlock: { cidr: `${ip}/${isIP(ip) === 6 ? 128 : 32}` } };
+}
+
+/** `ip`, `ip:port` or `[ipv6]:port`, as the relay reads spec.delivery.resolvers; undefined for anything else. */
+export function parseResolver(text: string): { ip: string; port: number } | undefined {
+  if (isIP(text) !== 0) return { ip: text, port: ports.dns };
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  if (!match) return undefined;
+  const ip = match[1] ?? match[2]!;
+  const port = Number(match[3]);
+  if (isIP(ip) === 0 || port < 1 || port > 65535) return undefined;
+  return { ip, port };
+}
