@@ -230,8 +230,6 @@ export class SmtpIngress {
       senderError: undefined,
       kind: undefined,
     });
-    // RFC 4954 section 4: do not offer AUTH before STARTTLS; passwords never travel in clear
-    if (listener.tls === 'starttls' && listener.auth !== 'none') session.disabledCommands = [...this.baseDisabled(listener), 'AUTH'];
     this.deps.metrics.connections.inc({ listener: listener.name });
   }
 
@@ -239,8 +237,7 @@ export class SmtpIngress {
     if (this.sessions.delete(session.id)) this.deps.metrics.connections.dec({ listener: listener.name });
   }
 
-  private onSecure(listener: ListenerConfig, socket: TLSSocket, session: SMTPServerSession): void {
-    if (listener.tls === 'starttls' && listener.auth !== 'none') session.disabledCommands = this.baseDisabled(listener);
+  private onSecure(listener: ListenerConfig, socket: TLSSocket, _session: SMTPServerSession): void {
     this.deps.metrics.tlsSessions.inc({ direction: 'inbound', version: socket.getProtocol?.() ?? 'unknown' });
   }
 

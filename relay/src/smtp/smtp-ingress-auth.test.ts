@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import nodemailer from 'nodemailer';
+import { startRelay } from '../../../test/helpers/relay-harness.ts';
+import { RawSmtp } from '../../../test/helpers/raw-smtp.ts';
+import { scrapeSum } from '../../../test/helpers/scrape.ts';
+
+const USER = { username: 'app1', password: 'correct horse battery staple', allowedSenderDomains: ['example.com'] };
+const plainToken = (authzid: string, authcid: string, password: string) => Buffer.from(`${authzid}\0${authcid}\0${password}`).toString('base64');
+const ENCRYPTION_REQUIRED = '538 5.7.11 Encryption required for requested authentication mechanism';
+
+/** The default listeners plus `clear`: no TLS, AUTH optional (a configuration the relay accepts). */
+const withClearListener = {
+  listeners: [
+    { name: 'clear', address: '127.0.0.1', port: 0, tls: 'none', auth: 'optional' },
+    { name: 'submission', address: '127.0.0.1', port: 0, tls: 'starttls', auth: 'required' },
+    { name: 'smtps', address: '127.0.0.1', port: 0, tls: 'implicit', auth: 'optional' },
+  ],
+};
+
+test('a listener without TLS neither offers AUTH in EHLO nor accepts it: 538 5.7.11', async () => {
+  const h = await startRelay({ config: withClearListener, users: [USER] });
+  const c = await RawSmtp.connect(h.port('clear'));
+  assert.doesNotMatch(await c.command('EHLO client.test'), /AUTH/);
+  assert.equal(await c.command(`AUTH PLAIN ${plainToken('', 'app1', USER.password)}`), ENCRYPTION_REQUIRED);
+  assert.equal(await c.command('AUTH LOGIN'), ENCRYPTION_REQUIRED, 'no 334 prompt: the username is never asked for in clear');
+  assert.equal(await c.command('AUTH PLAIN'), ENCRYPTION_REQUIRED);
+  assert.match(await c.command('MAIL FROM:<app@example.com>'), /^250/);
+  assert.match(await c.command('RCPT TO:<user@example.net>'), /^550 5\.7\.1/, 'not authenticated, so no relaying');
+  c.close();
+  assert.equal(await scrapeSum(h.metricsUrl, /^mailrelay_auth_failures_total\{listener="clear"\}/), 0, 'no credential was checked');
+  await assert.rejects(
+    nodemailer
+      .createTransport({ host: '127.0.0.1', port: h.port('clear'), ignoreTLS: true, auth: { user: USER.username, pass: USER.password } })
+      .sendMail({ from: 'app@example.com', to: 'user@example.net', text: 'x' }),
+    'nodemailer cannot log in over a connection without TLS',
+  );
+});
+
+test('a STARTTLS listener answers AUTH before STARTTLS with 538 5.7.11 and offers it after', async () => {
+  const h = await startRelay({ users: [USER] });
+  const c = await RawSmtp.connect(h.port('relay'));
+  assert.doesNotMatch(await c.command('EHLO client.test'), /AUTH/);
+  assert.equal(await c.command(`AUTH PLAIN ${plainToken('', 'app1', USER.password)}`), ENCRYPTION_REQUIRED);
+  await c.startTls(h.certs.ca);
+  assert.match(await c.command('EHLO client.test'), /AUTH PLAIN LOGIN/);
+  assert.match(await c.command(`AUTH PLAIN ${plainToken('', 'app1', USER.password)}`), /^235/);
+  c.close();
+});
