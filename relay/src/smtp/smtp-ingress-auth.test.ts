@@ -47,3 +47,26 @@ test('a STARTTLS listener answers AUTH before STARTTLS with 538 5.7.11 and offer
   assert.match(await c.command(`AUTH PLAIN ${plainToken('', 'app1', USER.password)}`), /^235/);
   c.close();
 });
+
+test('an auth: required listener refuses MAIL and RCPT with 530 5.7.0 before AUTH, trusted client or not, before and after STARTTLS', async () => {
+  const h = await startRelay({ config: { trustedNetworks: ['127.0.0.0/8'] }, users: [USER] });
+  const c = await RawSmtp.connect(h.port('submission'));
+  await c.command('EHLO client.test');
+  assert.equal(await c.command('MAIL FROM:<app@example.com>'), '530 5.7.0 Authentication required');
+  assert.equal(await c.command('RCPT TO:<user@example.net>'), '530 5.7.0 Authentication required');
+  await c.startTls(h.certs.ca);
+  await c.command('EHLO client.test');
+  assert.equal(await c.command('MAIL FROM:<app@example.com>'), '530 5.7.0 Authentication required');
+  assert.match(await c.command(`AUTH PLAIN ${plainToken('', 'app1', USER.password)}`), /^235/);
+  assert.match(await c.command('MAIL FROM:<app@example.com>'), /^250/);
+  assert.match(await c.command('RCPT TO:<user@example.net>'), /^250/);
+  c.close();
+  await assert.rejects(
+    nodemailer
+      .createTransport({ host: '127.0.0.1', port: h.port('submission'), ignoreTLS: true })
+      .sendMail({ from: 'app@example.com', to: 'user@example.net', text: 'x' }),
+    (err: { responseCode?: number }) => err.responseCode === 530,
+    'a trusted client without TLS or AUTH cannot relay through the submission listener',
+  );
+  assert.equal(h.relay.spool.size, 0, 'nothing was queued');
+});

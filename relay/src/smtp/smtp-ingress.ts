@@ -12,6 +12,7 @@ import type { IncomingMessage } from '../spool/incoming-message.ts';
 import type { AuthenticatedUser, Authenticator } from './authenticator.ts';
 import { AuthThrottle } from './auth-throttle.ts';
 import { MessageFilter } from './message-filter.ts';
+import { AUTH_REQUIRED_TEXT, decideAuthRequired } from './auth-policy.ts';
 import { checkRelayAllowed, checkSender } from './sender-policy.ts';
 import { headerFromDomain } from '../mail-address.ts';
 import { buildDateHeader, buildMessageIdHeader, buildReceivedHeader, protocolName } from './trace-headers.ts';
@@ -172,6 +173,7 @@ export class SmtpIngress {
       disabledCommands: disabled,
       authMethods: ['PLAIN', 'LOGIN'],
       authOptional: listener.auth !== 'required',
+      authRequiredMessage: `5.7.0 ${AUTH_REQUIRED_TEXT}`,
       allowInsecureAuth: false,
       size: config.limits.maxMessageSize,
       rejectOversized: true,
@@ -259,11 +261,18 @@ export class SmtpIngress {
     this.deps.logger.log(level, message, { ...this.sessions.get(session.id)?.logFields, ...fields });
   }
 
+  /** Refusals that come before any policy of the transaction itself. */
+  private checkAccess(listener: ListenerConfig, session: SMTPServerSession): void {
+    const refusal = decideAuthRequired(listener, Boolean(this.user(session)));
+    if (refusal) throw this.reject(listener, refusal);
+  }
+
   private user(session: SMTPServerSession): AuthenticatedUser | undefined {
     return session.user as AuthenticatedUser | undefined;
   }
 
   private onMailFrom(listener: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession): void {
+    this.checkAccess(listener, session);
     const declared = Number((address.args || {}).SIZE ?? 0) || 0;
     if (!this.deps.spool.hasRoomFor(Math.max(declared, 64 * 1024))) {
       throw this.reject(listener, new SmtpReplyError(452, '4.3.1', 'Insufficient system storage, try again later', 'spool_full'));
@@ -289,6 +298,7 @@ export class SmtpIngress {
   }
 
   private onRcptTo(listener: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession): void {
+    this.checkAccess(listener, session);
     const state = this.sessions.get(session.id);
     if (this.deps.feedback?.isFeedbackAddress(address.address) && state) {
       if (state.kind === 'relay') throw this.reject(listener, separateTransaction());
