@@ -13,3 +13,14 @@ export function decideAuthRequired(listener: Pick<ListenerConfig, 'auth'>, authe
   if (listener.auth !== 'required' || authenticated) return undefined;
   return new SmtpReplyError(530, '5.7.0', AUTH_REQUIRED_TEXT, 'auth_required');
 }
+
+/**
+ * AUTH PLAIN carries an authorization identity (RFC 4616) besides the authentication identity.
+ * The relay has no notion of acting for another user, so only an empty one, or one naming the
+ * user who logs in, is accepted; anything else is refused before any password is checked,
+ * rather than logging in as the authentication identity while the client asked for another.
+ */
+export function decideAuthorizationIdentity(auth: { readonly username?: string; readonly authzid?: string }): SmtpReplyError | undefined {
+  if (!auth.authzid || auth.authzid === auth.username) return undefined;
+  return new SmtpReplyError(535, '5.7.8', 'Authorization identity must be empty or equal to the authentication identity', 'auth_failed');
+}

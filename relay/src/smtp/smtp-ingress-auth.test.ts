@@ -70,3 +70,23 @@ test('an auth: required listener refuses MAIL and RCPT with 530 5.7.0 before AUT
   );
   assert.equal(h.relay.spool.size, 0, 'nothing was queued');
 });
+
+test('AUTH PLAIN with an authorization identity other than the user is refused with 535 5.7.8; empty or equal is accepted', async () => {
+  const other = { username: 'app2', password: 'another long password', allowedSenderDomains: ['example.org'] };
+  const h = await startRelay({ users: [USER, other] });
+  const attempt = async (token: string) => {
+    const c = await RawSmtp.connect(h.port('smtps'), { implicitTls: true, ca: h.certs.ca });
+    await c.command('EHLO client.test');
+    const reply = await c.command(`AUTH PLAIN ${token}`);
+    c.close();
+    return reply;
+  };
+  assert.equal(
+    await attempt(plainToken('app2', 'app1', USER.password)),
+    '535 5.7.8 Authorization identity must be empty or equal to the authentication identity',
+    'app1 may not act as app2',
+  );
+  assert.match(await attempt(plainToken('', 'app1', USER.password)), /^235/);
+  assert.match(await attempt(plainToken('app1', 'app1', USER.password)), /^235/);
+  assert.match(await attempt(plainToken('app1', '', USER.password)), /^235/, 'clients that put the user in the authzid field only');
+});

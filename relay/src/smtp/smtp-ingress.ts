@@ -12,7 +12,7 @@ import type { IncomingMessage } from '../spool/incoming-message.ts';
 import type { AuthenticatedUser, Authenticator } from './authenticator.ts';
 import { AuthThrottle } from './auth-throttle.ts';
 import { MessageFilter } from './message-filter.ts';
-import { AUTH_REQUIRED_TEXT, decideAuthRequired } from './auth-policy.ts';
+import { AUTH_REQUIRED_TEXT, decideAuthRequired, decideAuthorizationIdentity } from './auth-policy.ts';
 import { checkRelayAllowed, checkSender } from './sender-policy.ts';
 import { headerFromDomain } from '../mail-address.ts';
 import { buildDateHeader, buildMessageIdHeader, buildReceivedHeader, protocolName } from './trace-headers.ts';
@@ -244,6 +244,12 @@ export class SmtpIngress {
   }
 
   private async onAuth(listener: ListenerConfig, auth: SMTPServerAuthentication, session: SMTPServerSession): Promise<AuthenticatedUser> {
+    const identityRefusal = decideAuthorizationIdentity(auth);
+    if (identityRefusal) {
+      this.deps.metrics.authFailures.inc({ listener: listener.name });
+      this.log(session, 'warn', 'authentication refused: authorization identity differs', { user: auth.username, method: auth.method });
+      throw identityRefusal;
+    }
     const user = auth.username && typeof auth.password === 'string' ? await this.deps.authenticator.verify(auth.username, auth.password) : undefined;
     if (user) {
       this.log(session, 'info', 'authenticated', { user: user.username });
