@@ -35,6 +35,8 @@ export interface TlsConfig {
   readonly certFile: string;
   readonly keyFile: string;
   readonly minVersion: TlsVersion;
+  /** OpenSSL cipher list (TLS 1.2 suites and TLS 1.3 `TLS_*` suites), in the server's order of preference. */
+  readonly ciphers: string;
 }
 
 export interface LimitsConfig {
@@ -202,7 +204,7 @@ export interface RelayConfigFile {
     auth?: AuthMode;
     submission?: boolean;
   }[];
-  tls?: { certFile: string; keyFile: string; minVersion?: TlsVersion };
+  tls?: { certFile: string; keyFile: string; minVersion?: TlsVersion; ciphers?: string };
   trustedNetworks?: string[];
   usersFile?: string;
   limits?: {
