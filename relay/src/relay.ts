@@ -67,7 +67,7 @@ export class Relay {
     );
     metrics.observeQueue(() => spool.stats());
     let relay: Relay | undefined;
-    const metricsServer = createMetricsServer(metrics.registry, () => relay?.ready ?? false);
+    const metricsServer = createMetricsServer(metrics.registry, () => (relay?.ready ?? false) && !relay!.ingress.saturated);
     let reputation: ReputationService | undefined;
     let api: HttpApi | undefined;
     try {

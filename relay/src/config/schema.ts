@@ -50,6 +50,12 @@ export interface LimitsConfig {
   readonly sessionTimeout: number;
   /** Longest command line accepted (bytes). */
   readonly maxLineLength: number;
+  /** Concurrent SMTP connections from one client address (IPv6: one /64). */
+  readonly maxConnectionsPerClient: number;
+  /** New SMTP connections per minute from one client address (IPv6: one /64); 0 = unlimited; trustedNetworks are exempt. */
+  readonly maxConnectionRatePerClient: number;
+  /** Refused commands (5xx replies) after which a session is closed with 421. */
+  readonly maxErrorsPerSession: number;
 }
 
 export interface QueueConfig {
@@ -214,6 +220,9 @@ export interface RelayConfigFile {
     idleTimeout?: Duration;
     sessionTimeout?: Duration;
     maxLineLength?: number;
+    maxConnectionsPerClient?: number;
+    maxConnectionRatePerClient?: number;
+    maxErrorsPerSession?: number;
   };
   queue?: { dir?: string; retrySchedule?: Duration[]; maxAge?: Duration; minFreeSpace?: Size };
   delivery?: {

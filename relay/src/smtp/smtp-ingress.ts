@@ -11,12 +11,14 @@ import { newQueueId } from '../spool/queue-id.ts';
 import type { IncomingMessage } from '../spool/incoming-message.ts';
 import type { AuthenticatedUser, Authenticator } from './authenticator.ts';
 import { AuthThrottle } from './auth-throttle.ts';
+import { ClientLimits, clientKey, clientRefusal } from './client-limits.ts';
 import { MessageFilter } from './message-filter.ts';
 import { AUTH_REQUIRED_TEXT, decideAuthRequired, decideAuthorizationIdentity } from './auth-policy.ts';
 import { checkRelayAllowed, checkSender } from './sender-policy.ts';
 import { headerFromDomain } from '../mail-address.ts';
 import { buildDateHeader, buildMessageIdHeader, buildReceivedHeader, protocolName } from './trace-headers.ts';
 import type { CertificatePair } from './tls-certificates.ts';
+import { decideSaturated } from '../metrics/metrics-server.ts';
 import type { SendGate } from '../reputation/send-gate.ts';
 import type { FeedbackIntake } from '../reputation/feedback-processor.ts';
 
@@ -47,6 +49,8 @@ interface SessionState {
   readonly logFields: { readonly sessionId: string; readonly listener: string; readonly remoteAddress: string };
   /** Whether the client address is in trustedNetworks, decided once per connection. */
   readonly trusted: boolean;
+  /** The client's entry in the per-client limits (its address, or its /64). */
+  readonly clientKey: string;
   sendingDomain: string | undefined;
   /**
    * With feedback addresses configured, a sender the relay would refuse at MAIL FROM (an
@@ -99,6 +103,7 @@ export class SmtpIngress {
   private readonly trusted: NetworkList;
   private readonly domains: string[];
   private readonly throttle: AuthThrottle;
+  private readonly clients: ClientLimits;
   private sweepTimer: NodeJS.Timeout | undefined;
   private draining = false;
 
@@ -106,6 +111,7 @@ export class SmtpIngress {
     this.trusted = new NetworkList(deps.config.trustedNetworks);
     this.domains = deps.config.domains.map((d) => d.name);
     this.throttle = new AuthThrottle(deps.authDelayMs);
+    this.clients = new ClientLimits(deps.config.limits);
     for (const listener of deps.config.listeners) {
       const server = this.createServer(listener);
       // smtp-server reports client-side failures (TLS handshakes cut short, resets) as 'error'
@@ -146,6 +152,11 @@ export class SmtpIngress {
 
   get connectionCount(): number {
     return this.sessions.size;
+  }
+
+  /** Near its connection limit the relay should get no more clients (see decideReady). */
+  get saturated(): boolean {
+    return decideSaturated(this.sessions.size, this.deps.config.limits.maxConnections);
   }
 
   /**
@@ -190,6 +201,8 @@ export class SmtpIngress {
       disableReverseLookup: true,
       // smtp-server writes a reply per command; with Nagle on, delayed ACKs stall each one ~40 ms
       noDelay: true,
+      // read by the reply patch in smtp-server-patches.ts
+      ...{ maxErrorsPerSession: config.limits.maxErrorsPerSession },
       logger: false,
       onConnect: (session, cb) => adapt(cb, () => this.onConnect(listener, session)),
       onSecure: (socket, session, cb) => adapt(cb, () => this.onSecure(listener, socket as TLSSocket, session)),
@@ -229,10 +242,15 @@ export class SmtpIngress {
       throw this.reject(listener, new SmtpReplyError(421, '4.7.0', 'Too many connections, try again later', 'too_many_connections'));
     }
     const remoteAddress = session.remoteAddress ?? '';
+    const trusted = this.trusted.contains(remoteAddress);
+    const key = clientKey(remoteAddress);
+    const verdict = this.clients.admit(key, trusted, Date.now());
+    if (verdict !== 'accept') throw this.reject(listener, clientRefusal(verdict));
     this.sessions.set(session.id, {
       startedAt: Date.now(),
       logFields: { sessionId: session.id, listener: listener.name, remoteAddress },
-      trusted: this.trusted.contains(remoteAddress),
+      trusted,
+      clientKey: key,
       sendingDomain: undefined,
       senderError: undefined,
       kind: undefined,
@@ -241,7 +259,11 @@ export class SmtpIngress {
   }
 
   private onClose(listener: ListenerConfig, session: SMTPServerSession): void {
-    if (this.sessions.delete(session.id)) this.deps.metrics.connections.dec({ listener: listener.name });
+    const state = this.sessions.get(session.id);
+    if (!state) return;
+    this.sessions.delete(session.id);
+    this.clients.release(state.clientKey);
+    this.deps.metrics.connections.dec({ listener: listener.name });
   }
 
   private onSecure(listener: ListenerConfig, socket: TLSSocket, _session: SMTPServerSession): void {

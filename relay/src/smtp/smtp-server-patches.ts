@@ -20,6 +20,10 @@ import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
  *    listener took passwords in clear. Without TLS the EHLO reply drops its AUTH line and the
  *    AUTH command is answered 538 5.7.11 before any credential is read (an AUTH LOGIN would
  *    otherwise be prompted for them).
+ *
+ * 4. Error limit (Postfix's smtpd_hard_error_limit). A client can repeat refused commands
+ *    (bad syntax, out of order, refused recipients, wrong passwords) for as long as the idle
+ *    timeout lets it; after `maxErrorsPerSession` 5xx replies the session is closed with 421.
  */
 const LEADING_ENHANCED_CODE = /^[245]\.\d{1,3}\.\d{1,3} /;
 const AUTH_FEATURE = /^AUTH( |$)/;
@@ -32,6 +36,8 @@ interface ConnectionInternals {
   connectionReady(): void;
   handler_AUTH(command: Buffer, callback: () => void): void;
   secure: boolean;
+  _server: { options: { maxErrorsPerSession?: number } };
+  __mailRelayErrors?: number;
   __mailRelayPatched?: boolean;
 }
 
@@ -39,10 +45,15 @@ const proto = SMTPConnection.prototype as unknown as ConnectionInternals;
 if (!proto.__mailRelayPatched) {
   const send = proto.send;
   proto.send = function patchedSend(this: ConnectionInternals, code, data, context) {
-    if (typeof data === 'string' && LEADING_ENHANCED_CODE.test(data)) return send.call(this, code, data, false);
+    if (typeof data === 'string' && LEADING_ENHANCED_CODE.test(data)) send.call(this, code, data, false);
     // the only multi-line 250 is the EHLO reply
-    if (code === 250 && Array.isArray(data) && !this.secure) return send.call(this, code, data.filter((line) => !AUTH_FEATURE.test(line)), context);
-    return send.call(this, code, data, context);
+    else if (code === 250 && Array.isArray(data) && !this.secure) send.call(this, code, data.filter((line) => !AUTH_FEATURE.test(line)), context);
+    else send.call(this, code, data, context);
+    const limit = this._server.options.maxErrorsPerSession;
+    if (code >= 500 && limit !== undefined) {
+      this.__mailRelayErrors = (this.__mailRelayErrors ?? 0) + 1;
+      if (this.__mailRelayErrors === limit) send.call(this, 421, '4.7.0 Too many errors, closing connection', false);
+    }
   };
   const handleAuth = proto.handler_AUTH;
   proto.handler_AUTH = function patchedHandleAuth(this: ConnectionInternals, command, callback) {
