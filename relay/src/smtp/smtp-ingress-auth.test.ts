@@ -90,3 +90,42 @@ test('AUTH PLAIN with an authorization identity other than the user is refused w
   assert.match(await attempt(plainToken('app1', 'app1', USER.password)), /^235/);
   assert.match(await attempt(plainToken('app1', '', USER.password)), /^235/, 'clients that put the user in the authzid field only');
 });
+
+test('after a failure, parallel AUTH attempts from the same address get 454 4.7.0 without a password check', async () => {
+  const h = await startRelay({ users: [USER] });
+  const open = async () => {
+    const c = await RawSmtp.connect(h.port('smtps'), { implicitTls: true, ca: h.certs.ca });
+    await c.command('EHLO client.test');
+    return c;
+  };
+  const first = await open();
+  assert.match(await first.command(`AUTH PLAIN ${plainToken('', 'app1', 'wrong')}`), /^535 5\.7\.8/);
+  first.close();
+  const guessers = await Promise.all(Array.from({ length: 5 }, open));
+  const replies = await Promise.all(guessers.map((c) => c.command(`AUTH PLAIN ${plainToken('', 'app1', 'wrong again')}`)));
+  guessers.forEach((c) => c.close());
+  const throttled = replies.filter((r) => r === '454 4.7.0 Too many authentication attempts from your address, try again later');
+  assert.equal(throttled.length, 4, replies.join(' | '));
+  assert.equal(replies.filter((r) => r.startsWith('535')).length, 1);
+  assert.equal(await scrapeSum(h.metricsUrl, /^mailrelay_auth_failures_total\{listener="smtps"\}/), 2, 'only two passwords were checked');
+});
+
+test('credentials verified recently log in without waiting for a throttled address', async () => {
+  const h = await startRelay({ users: [USER] });
+  const open = async () => {
+    const c = await RawSmtp.connect(h.port('smtps'), { implicitTls: true, ca: h.certs.ca });
+    await c.command('EHLO client.test');
+    return c;
+  };
+  const app = await open();
+  assert.match(await app.command(`AUTH PLAIN ${plainToken('', 'app1', USER.password)}`), /^235/);
+  app.close();
+  const guesser = await open();
+  assert.match(await guesser.command(`AUTH PLAIN ${plainToken('', 'app1', 'wrong')}`), /^535/);
+  const pending = guesser.command(`AUTH PLAIN ${plainToken('', 'app1', 'wrong')}`); // in progress: delayed failure
+  const again = await open();
+  assert.match(await again.command(`AUTH PLAIN ${plainToken('', 'app1', USER.password)}`), /^235/, 'a cached success needs no check');
+  again.close();
+  assert.match(await pending, /^535/);
+  guesser.close();
+});

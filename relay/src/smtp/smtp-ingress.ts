@@ -281,16 +281,37 @@ export class SmtpIngress {
       this.log(session, 'warn', 'authentication refused: authorization identity differs', { user: auth.username, method: auth.method });
       throw identityRefusal;
     }
-    const user = auth.username && typeof auth.password === 'string' ? await this.deps.authenticator.verify(auth.username, auth.password) : undefined;
-    if (user) {
-      this.log(session, 'info', 'authenticated', { user: user.username });
-      return { username: user.username, allowedSenderDomains: user.allowedSenderDomains };
+    const { username, password } = auth;
+    const fresh = username && typeof password === 'string' ? this.deps.authenticator.cached(username, password) : undefined;
+    if (fresh) return this.authenticated(session, fresh);
+    const key = this.sessions.get(session.id)?.clientKey ?? clientKey(session.remoteAddress ?? '');
+    if (this.throttle.begin(key) === 'throttled') {
+      this.log(session, 'warn', 'authentication throttled', { user: username, method: auth.method });
+      throw new SmtpReplyError(454, '4.7.0', 'Too many authentication attempts from your address, try again later', 'auth_throttled');
     }
-    this.deps.metrics.authFailures.inc({ listener: listener.name });
-    const delay = this.throttle.fail(session.remoteAddress ?? '');
-    this.log(session, 'warn', 'authentication failed', { user: auth.username, method: auth.method });
-    await new Promise((r) => setTimeout(r, delay));
+    try {
+      let user: AuthenticatedUser | undefined;
+      try {
+        user = username && typeof password === 'string' ? await this.deps.authenticator.verify(username, password) : undefined;
+      } catch (err) {
+        if (errorCode(err) !== 'ERELAY_AUTH_BUSY') throw err;
+        this.log(session, 'warn', 'authentication deferred: password checks busy', { user: username, method: auth.method });
+        throw new SmtpReplyError(454, '4.7.0', 'Temporary authentication failure, try again later', 'auth_busy', { cause: err });
+      }
+      if (user) return this.authenticated(session, user);
+      this.deps.metrics.authFailures.inc({ listener: listener.name });
+      const delay = this.throttle.fail(key);
+      this.log(session, 'warn', 'authentication failed', { user: username, method: auth.method });
+      await new Promise((r) => setTimeout(r, delay));
+    } finally {
+      this.throttle.end(key);
+    }
     throw new SmtpReplyError(535, '5.7.8', 'Authentication credentials invalid', 'auth_failed');
+  }
+
+  private authenticated(session: SMTPServerSession, user: AuthenticatedUser): AuthenticatedUser {
+    this.log(session, 'info', 'authenticated', { user: user.username });
+    return { username: user.username, allowedSenderDomains: user.allowedSenderDomains };
   }
 
   private log(session: SMTPServerSession, level: 'debug' | 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>): void {

@@ -23,7 +23,8 @@ import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
  *
  * 4. Error limit (Postfix's smtpd_hard_error_limit). A client can repeat refused commands
  *    (bad syntax, out of order, refused recipients, wrong passwords) for as long as the idle
- *    timeout lets it; after `maxErrorsPerSession` 5xx replies the session is closed with 421.
+ *    timeout lets it; after `maxErrorsPerSession` 5xx (or 454, AUTH deferred) replies the
+ *    session is closed with 421.
  */
 const LEADING_ENHANCED_CODE = /^[245]\.\d{1,3}\.\d{1,3} /;
 const AUTH_FEATURE = /^AUTH( |$)/;
@@ -50,7 +51,8 @@ if (!proto.__mailRelayPatched) {
     else if (code === 250 && Array.isArray(data) && !this.secure) send.call(this, code, data.filter((line) => !AUTH_FEATURE.test(line)), context);
     else send.call(this, code, data, context);
     const limit = this._server.options.maxErrorsPerSession;
-    if (code >= 500 && limit !== undefined) {
+    // 454: AUTH refused for now (throttled or busy), which a guesser would otherwise repeat at will
+    if ((code >= 500 || code === 454) && limit !== undefined) {
       this.__mailRelayErrors = (this.__mailRelayErrors ?? 0) + 1;
       if (this.__mailRelayErrors === limit) send.call(this, 421, '4.7.0 Too many errors, closing connection', false);
     }
