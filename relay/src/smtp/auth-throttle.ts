@@ -4,9 +4,10 @@
  * Each failed AUTH from an address doubles the delay before that failure is answered (250 ms,
  * 500 ms, ... up to 8 s) within a 15-minute window; a success does not reset it, so a valid
  * account cannot be used to launder guesses. While an address with failures has a check in
- * progress (hashing, or a failure being delayed), its other attempts are refused at once with
- * 454 4.7.0 and cost no scrypt: parallel connections from one address cannot multiply its
- * guess rate. An address without failures may run a few checks at once (apps that open many
+ * progress (hashing, or a failure being delayed), its other attempts are refused with 454 4.7.0
+ * and cost no scrypt: parallel connections from one address cannot multiply its guess rate.
+ * The 454 waits as long as the last failure did (a timer, nothing else), so a client that
+ * retries at once is not answered at once. An address without failures may run a few checks at once (apps that open many
  * connections). Guesses spread over many addresses are bounded by the relay-wide hashing
  * limit (scrypt-worker.ts) instead.
  */
@@ -42,6 +43,12 @@ export class AuthThrottle {
     else this.inProgress.set(key, count - 1);
   }
 
+  /** How long a refused attempt of `key` waits for its 454: as long as its last failure did. */
+  penalty(key: string, now = Date.now()): number {
+    const count = this.recentFailures(key, now);
+    return count === 0 ? 0 : this.delayFor(count);
+  }
+
   /** Records a failure and returns how long to wait before answering it. */
   fail(key: string, now = Date.now()): number {
     let record = this.failures.get(key);
@@ -51,7 +58,11 @@ export class AuthThrottle {
       this.failures.set(key, record);
     }
     record.count++;
-    return Math.min(this.baseDelayMs * 2 ** (record.count - 1), MAX_DELAY_MS);
+    return this.delayFor(record.count);
+  }
+
+  private delayFor(failures: number): number {
+    return Math.min(this.baseDelayMs * 2 ** (failures - 1), MAX_DELAY_MS);
   }
 
   private recentFailures(key: string, now: number): number {

@@ -40,6 +40,9 @@ export interface IngressDeps {
 /** What the current transaction carries: mail to relay, or reports to consume; never both. */
 type TransactionKind = 'relay' | 'feedback';
 
+/** How long a `454` for a full password-check queue waits before it is sent. */
+const BUSY_REPLY_DELAY_MS = 1000;
+
 /** Feedback reports are read into memory to be parsed; the report parts come first, the rest is the original. */
 const MAX_FEEDBACK_READ = 1024 * 1024;
 
@@ -287,6 +290,7 @@ export class SmtpIngress {
     const key = this.sessions.get(session.id)?.clientKey ?? clientKey(session.remoteAddress ?? '');
     if (this.throttle.begin(key) === 'throttled') {
       this.log(session, 'warn', 'authentication throttled', { user: username, method: auth.method });
+      await new Promise((r) => setTimeout(r, this.throttle.penalty(key)));
       throw new SmtpReplyError(454, '4.7.0', 'Too many authentication attempts from your address, try again later', 'auth_throttled');
     }
     try {
@@ -296,6 +300,8 @@ export class SmtpIngress {
       } catch (err) {
         if (errorCode(err) !== 'ERELAY_AUTH_BUSY') throw err;
         this.log(session, 'warn', 'authentication deferred: password checks busy', { user: username, method: auth.method });
+        // a timer, so that clients retrying at once do not turn a full queue into a busy loop
+        await new Promise((r) => setTimeout(r, BUSY_REPLY_DELAY_MS));
         throw new SmtpReplyError(454, '4.7.0', 'Temporary authentication failure, try again later', 'auth_busy', { cause: err });
       }
       if (user) return this.authenticated(session, user);
