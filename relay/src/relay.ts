@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { ApiTokenEntry, RelayConfig, UserEntry } from './config/schema.ts';
 import type { Logger } from './log.ts';
 import { createMetrics, type RelayMetrics } from './metrics/metrics.ts';
-import { createMetricsServer } from './metrics/metrics-server.ts';
+import { createMetricsServer, decideSaturated } from './metrics/metrics-server.ts';
 import { Spool } from './spool/spool.ts';
 import { Authenticator } from './smtp/authenticator.ts';
 import { ScryptWorker } from './smtp/scrypt-worker.ts';
@@ -70,7 +70,10 @@ export class Relay {
     metrics.observeQueue(() => spool.stats());
     let relay: Relay | undefined;
     const hashing = new ScryptWorker();
-    const metricsServer = createMetricsServer(metrics.registry, () => (relay?.ready ?? false) && !relay!.ingress.saturated);
+    const metricsServer = createMetricsServer(
+      metrics.registry,
+      () => (relay?.ready ?? false) && !decideSaturated(relay!.ingress.connectionCount, config.limits.maxConnections),
+    );
     let reputation: ReputationService | undefined;
     let api: HttpApi | undefined;
     try {

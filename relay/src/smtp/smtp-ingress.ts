@@ -18,7 +18,6 @@ import { checkRelayAllowed, checkSender } from './sender-policy.ts';
 import { headerFromDomain } from '../mail-address.ts';
 import { buildDateHeader, buildMessageIdHeader, buildReceivedHeader, protocolName } from './trace-headers.ts';
 import type { CertificatePair } from './tls-certificates.ts';
-import { decideSaturated } from '../metrics/metrics-server.ts';
 import type { SendGate } from '../reputation/send-gate.ts';
 import type { FeedbackIntake } from '../reputation/feedback-processor.ts';
 
@@ -155,11 +154,6 @@ export class SmtpIngress {
 
   get connectionCount(): number {
     return this.sessions.size;
-  }
-
-  /** Near its connection limit the relay should get no more clients (see decideReady). */
-  get saturated(): boolean {
-    return decideSaturated(this.sessions.size, this.deps.config.limits.maxConnections);
   }
 
   /**
