@@ -31,3 +31,15 @@ test('tls.ciphers takes an OpenSSL cipher list and refuses one OpenSSL does not 
   assert.equal(found.length, 1);
   assert.match(found[0]!, /^tls\.ciphers: is not a cipher list OpenSSL accepts/);
 });
+
+test('the fair-share limits have defaults and refuse nonsense', () => {
+  const { limits } = parseConfig(withTls({}));
+  assert.equal(limits.maxConnectionsPerClient, 50);
+  assert.equal(limits.maxConnectionRatePerClient, 300);
+  assert.equal(limits.maxErrorsPerSession, 10);
+  const found = problems({ ...withTls({}), limits: { maxConnectionsPerClient: 0, maxConnectionRatePerClient: -1, maxErrorsPerSession: 1.5 } });
+  assert.deepEqual(
+    found.map((p) => p.split(':')[0]),
+    ['limits.maxConnectionsPerClient', 'limits.maxConnectionRatePerClient', 'limits.maxErrorsPerSession'],
+  );
+});

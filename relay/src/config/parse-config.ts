@@ -160,7 +160,7 @@ function parseLimits(root: ObjectReader): RelayConfig['limits'] {
     sessionTimeout: r.duration('sessionTimeout', 1_800_000),
     maxLineLength: r.size('maxLineLength', 4096),
     maxConnectionsPerClient: r.number('maxConnectionsPerClient', 50, { min: 1 }),
-    maxConnectionRatePerClient: r.number('maxConnectionRatePerClient', 60, { min: 0 }),
+    maxConnectionRatePerClient: r.number('maxConnectionRatePerClient', 300, { min: 0 }),
     maxErrorsPerSession: r.number('maxErrorsPerSession', 10, { min: 1 }),
   };
   if (limits.maxLineLength < 512) r.problems.add(join(r.path, 'maxLineLength'), 'must be at least 512 (RFC 5321 4.5.3.1.4)');
