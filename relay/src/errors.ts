@@ -14,7 +14,8 @@ export type RelayErrorCode =
   | 'ERELAY_TLS_LOAD'
   | 'ERELAY_USERS_INVALID'
   | 'ERELAY_TOKENS_INVALID'
-  | 'ERELAY_LISTEN';
+  | 'ERELAY_LISTEN'
+  | 'ERELAY_AUTH_BUSY';
 
 export class RelayError extends Error {
   readonly code: RelayErrorCode;

@@ -2,9 +2,10 @@ import type { Server } from 'node:http';
 import type { ApiTokenEntry, RelayConfig, UserEntry } from './config/schema.ts';
 import type { Logger } from './log.ts';
 import { createMetrics, type RelayMetrics } from './metrics/metrics.ts';
-import { createMetricsServer } from './metrics/metrics-server.ts';
+import { createMetricsServer, decideSaturated } from './metrics/metrics-server.ts';
 import { Spool } from './spool/spool.ts';
 import { Authenticator } from './smtp/authenticator.ts';
+import { ScryptWorker } from './smtp/scrypt-worker.ts';
 import { SmtpIngress } from './smtp/smtp-ingress.ts';
 import { TlsCertificates } from './smtp/tls-certificates.ts';
 import { RelayError, describeError } from './errors.ts';
@@ -50,6 +51,7 @@ export class Relay {
     readonly metricsPort: number,
     private readonly logger: Logger,
     private readonly api: HttpApi | undefined,
+    private readonly hashing: ScryptWorker,
   ) {}
 
   /** Port of the HTTP API, when `http` is configured. */
@@ -67,7 +69,11 @@ export class Relay {
     );
     metrics.observeQueue(() => spool.stats());
     let relay: Relay | undefined;
-    const metricsServer = createMetricsServer(metrics.registry, () => relay?.ready ?? false);
+    const hashing = new ScryptWorker();
+    const metricsServer = createMetricsServer(
+      metrics.registry,
+      () => (relay?.ready ?? false) && !decideSaturated(relay!.ingress.connectionCount, config.limits.maxConnections),
+    );
     let reputation: ReputationService | undefined;
     let api: HttpApi | undefined;
     try {
@@ -79,7 +85,7 @@ export class Relay {
       const ingress = new SmtpIngress({
         config,
         spool,
-        authenticator: new Authenticator(options.users),
+        authenticator: new Authenticator(options.users, hashing.derive),
         metrics,
         logger,
         certificates: certificates?.current,
@@ -118,12 +124,13 @@ export class Relay {
           })
         : undefined;
       watcher?.start(options.configPollMs ?? 5000);
-      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, rep, watcher, smtpPorts, metricsPort, logger, api);
+      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, rep, watcher, smtpPorts, metricsPort, logger, api, hashing);
       relay.ready = true;
       logger.info('relay started', { hostname: config.hostname, listeners: Object.fromEntries(smtpPorts), metricsPort, httpPort: api?.port, queued: spool.size });
       return relay;
     } catch (err) {
       metricsServer.close();
+      await hashing.close();
       await api?.stop(0);
       await api?.close();
       await reputation?.close();
@@ -139,6 +146,7 @@ export class Relay {
     this.certificates?.stop();
     this.watcher?.stop();
     await Promise.all([this.ingress.close(graceMs), this.delivery.stop(graceMs), this.api?.stop(graceMs)]);
+    await this.hashing.close();
     await this.api?.close();
     await this.reputation.close();
     await this.spool.close();

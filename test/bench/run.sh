@@ -57,7 +57,7 @@ hostname: bench.localhost
 listeners:
   - { name: bench, address: 127.0.0.1, port: $RELAY_PORT, tls: none, auth: none }
 trustedNetworks: [127.0.0.0/8]
-limits: { maxMessageSize: 50Mi, maxConnections: 5000 }
+limits: { maxMessageSize: 50Mi, maxConnections: 5000, maxConnectionsPerClient: 5000 }  # every smtp-source session comes from 127.0.0.1
 queue: { dir: $WORK/spool, minFreeSpace: 0 }
 delivery: { mode: smarthost, smarthost: { host: 127.0.0.1, port: $SINK_PORT, tls: none } }
 metrics: { address: 127.0.0.1, port: $METRICS_PORT }

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import {
   AUTH_MODES,
   DELIVERY_MODES,
@@ -16,6 +17,22 @@ import { parseCidr } from './cidr.ts';
 const HOSTNAME = /^(?=.{1,253}$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 const LABEL_NAME = /^[a-z0-9]([a-z0-9_-]{0,62})$/;
 const DKIM_SELECTOR = /^[a-zA-Z0-9](?:[a-zA-Z0-9._-]{0,62})$/;
+
+/**
+ * Forward-secret AEAD suites only: the TLS 1.3 suites, then ECDHE with AES-GCM or
+ * ChaCha20-Poly1305 for TLS 1.2 (no static RSA key exchange, no CBC, no SHA-1 MACs).
+ */
+export const DEFAULT_TLS_CIPHERS = [
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'TLS_AES_128_GCM_SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+].join(':');
 
 export const DEFAULT_RETRY_SCHEDULE = ['1m', '5m', '15m', '30m', '1h', '2h', '4h'];
 
@@ -122,8 +139,15 @@ function parseTls(root: ObjectReader): RelayConfig['tls'] {
   const certFile = r.string('certFile', { required: true });
   const keyFile = r.string('keyFile', { required: true });
   const minVersion = r.oneOf('minVersion', TLS_VERSIONS, 'TLSv1.2');
+  const ciphers = r.string('ciphers') ?? DEFAULT_TLS_CIPHERS;
+  try {
+    // OpenSSL is the judge of a cipher list; building a context reads no file
+    createSecureContext({ ciphers });
+  } catch (err) {
+    r.problems.add(join(r.path, 'ciphers'), `is not a cipher list OpenSSL accepts (${(err as Error).message})`);
+  }
   r.done();
-  return { certFile, keyFile, minVersion };
+  return { certFile, keyFile, minVersion, ciphers };
 }
 
 function parseLimits(root: ObjectReader): RelayConfig['limits'] {
@@ -135,6 +159,9 @@ function parseLimits(root: ObjectReader): RelayConfig['limits'] {
     idleTimeout: r.duration('idleTimeout', 300_000),
     sessionTimeout: r.duration('sessionTimeout', 1_800_000),
     maxLineLength: r.size('maxLineLength', 4096),
+    maxConnectionsPerClient: r.number('maxConnectionsPerClient', 50, { min: 1 }),
+    maxConnectionRatePerClient: r.number('maxConnectionRatePerClient', 300, { min: 0 }),
+    maxErrorsPerSession: r.number('maxErrorsPerSession', 10, { min: 1 }),
   };
   if (limits.maxLineLength < 512) r.problems.add(join(r.path, 'maxLineLength'), 'must be at least 512 (RFC 5321 4.5.3.1.4)');
   r.done();

@@ -16,6 +16,9 @@ interface ParsedHash {
   readonly hash: Buffer;
 }
 
+/** Derives an scrypt key; the relay's AUTH path passes one that runs off the libuv threadpool (scrypt-worker.ts). */
+export type DeriveKey = (password: string, salt: Buffer, keylen: number, options: ScryptOptions) => Promise<Buffer>;
+
 function scryptAsync(password: string | Buffer, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     scrypt(password, salt, keylen, options, (err, key) => (err ? reject(err) : resolve(key)));
@@ -41,8 +44,8 @@ export function parsePasswordHash(text: string): ParsedHash | undefined {
 }
 
 /** Constant-time check of a password against a parsed hash. */
-export async function verifyPassword(password: string, parsed: ParsedHash): Promise<boolean> {
+export async function verifyPassword(password: string, parsed: ParsedHash, derive: DeriveKey = scryptAsync): Promise<boolean> {
   const maxmem = 128 * parsed.N * parsed.r * parsed.p + 32 * 2 ** 20;
-  const candidate = await scryptAsync(password, parsed.salt, parsed.hash.length, { N: parsed.N, r: parsed.r, p: parsed.p, maxmem });
+  const candidate = await derive(password, parsed.salt, parsed.hash.length, { N: parsed.N, r: parsed.r, p: parsed.p, maxmem });
   return timingSafeEqual(candidate, parsed.hash);
 }

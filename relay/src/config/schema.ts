@@ -38,6 +38,8 @@ export interface TlsConfig {
   readonly certFile: string;
   readonly keyFile: string;
   readonly minVersion: TlsVersion;
+  /** OpenSSL cipher list (TLS 1.2 suites and TLS 1.3 `TLS_*` suites), in the server's order of preference. */
+  readonly ciphers: string;
 }
 
 export interface LimitsConfig {
@@ -51,6 +53,12 @@ export interface LimitsConfig {
   readonly sessionTimeout: number;
   /** Longest command line accepted (bytes). */
   readonly maxLineLength: number;
+  /** Concurrent SMTP connections from one client address (IPv6: one /64). */
+  readonly maxConnectionsPerClient: number;
+  /** New SMTP connections per minute from one client address (IPv6: one /64); 0 = unlimited; trustedNetworks are exempt. */
+  readonly maxConnectionRatePerClient: number;
+  /** Refused commands (5xx replies) after which a session is closed with 421. */
+  readonly maxErrorsPerSession: number;
 }
 
 export interface QueueConfig {
@@ -205,7 +213,7 @@ export interface RelayConfigFile {
     auth?: AuthMode;
     submission?: boolean;
   }[];
-  tls?: { certFile: string; keyFile: string; minVersion?: TlsVersion };
+  tls?: { certFile: string; keyFile: string; minVersion?: TlsVersion; ciphers?: string };
   trustedNetworks?: string[];
   usersFile?: string;
   limits?: {
@@ -215,6 +223,9 @@ export interface RelayConfigFile {
     idleTimeout?: Duration;
     sessionTimeout?: Duration;
     maxLineLength?: number;
+    maxConnectionsPerClient?: number;
+    maxConnectionRatePerClient?: number;
+    maxErrorsPerSession?: number;
   };
   queue?: { dir?: string; retrySchedule?: Duration[]; maxAge?: Duration; minFreeSpace?: Size };
   delivery?: {

@@ -1,6 +1,14 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
+/**
+ * A relay at (or within 2% of) its SMTP connection limit answers 421 to new clients; reporting
+ * it not ready makes the Service send them to another pod instead.
+ */
+export function decideSaturated(connections: number, maxConnections: number): boolean {
+  return connections >= maxConnections - Math.floor(maxConnections * 0.02);
+}
+
 /** `/metrics` for Prometheus, `/healthz` (the process serves), `/readyz` (it takes mail). */
 export function createMetricsServer(registry: Registry, isReady: () => boolean): Server {
   const server = createServer((req, res) => {

@@ -9,6 +9,8 @@ import type { RelayMetrics } from '../metrics/metrics.ts';
 import type { Spool } from '../spool/spool.ts';
 import type { AuthenticatedUser, Authenticator } from './authenticator.ts';
 import { AuthThrottle } from './auth-throttle.ts';
+import { ClientLimits, clientKey, clientRefusal } from './client-limits.ts';
+import { AUTH_REQUIRED_TEXT, decideAuthRequired, decideAuthorizationIdentity } from './auth-policy.ts';
 import { checkRelayAllowed } from './sender-policy.ts';
 import { SubmissionPipeline } from '../submission/submission-pipeline.ts';
 import type { Submitter } from '../submission/envelope.ts';
@@ -36,6 +38,9 @@ export interface IngressDeps {
 /** What the current transaction carries: mail to relay, or reports to consume; never both. */
 type TransactionKind = 'relay' | 'feedback';
 
+/** How long a `454` for a full password-check queue waits before it is sent. */
+const BUSY_REPLY_DELAY_MS = 1000;
+
 /** Feedback reports are read into memory to be parsed; the report parts come first, the rest is the original. */
 const MAX_FEEDBACK_READ = 1024 * 1024;
 
@@ -45,6 +50,8 @@ interface SessionState {
   readonly logFields: { readonly sessionId: string; readonly listener: string; readonly remoteAddress: string };
   /** Whether the client address is in trustedNetworks, decided once per connection. */
   readonly trusted: boolean;
+  /** The client's entry in the per-client limits (its address, or its /64). */
+  readonly clientKey: string;
   sendingDomain: string | undefined;
   /**
    * With feedback addresses configured, a sender the relay would refuse at MAIL FROM (an
@@ -65,6 +72,11 @@ function separateTransaction(): SmtpReplyError {
 function tlsVersionOf(session: SMTPServerSession): string | undefined {
   const cipher = session.tlsOptions as { version?: string } | false | undefined;
   return cipher ? cipher.version : undefined;
+}
+
+/** The listeners' TLS context: the configured suites in the server's order of preference. */
+function serverTlsOptions(pair: CertificatePair) {
+  return { key: pair.key, cert: pair.cert, minVersion: pair.minVersion, ciphers: pair.ciphers, honorCipherOrder: true };
 }
 
 /** Adapts an async hook to smtp-server's callback, which must be called exactly once. */
@@ -92,6 +104,7 @@ export class SmtpIngress {
   private readonly trusted: NetworkList;
   private readonly pipeline: SubmissionPipeline;
   private readonly throttle: AuthThrottle;
+  private readonly clients: ClientLimits;
   private sweepTimer: NodeJS.Timeout | undefined;
   private draining = false;
 
@@ -99,6 +112,7 @@ export class SmtpIngress {
     this.trusted = new NetworkList(deps.config.trustedNetworks);
     this.pipeline = new SubmissionPipeline(deps);
     this.throttle = new AuthThrottle(deps.authDelayMs);
+    this.clients = new ClientLimits(deps.config.limits);
     for (const listener of deps.config.listeners) {
       const server = this.createServer(listener);
       // smtp-server reports client-side failures (TLS handshakes cut short, resets) as 'error'
@@ -133,7 +147,7 @@ export class SmtpIngress {
 
   updateCertificates(pair: CertificatePair): void {
     for (const { server, listener } of this.servers.values()) {
-      if (listener.tls !== 'none') server.updateSecureContext({ key: pair.key, cert: pair.cert, minVersion: pair.minVersion });
+      if (listener.tls !== 'none') server.updateSecureContext(serverTlsOptions(pair));
     }
   }
 
@@ -167,10 +181,11 @@ export class SmtpIngress {
       name: config.hostname,
       banner: 'mail-relay ESMTP',
       secure: listener.tls === 'implicit',
-      ...(listener.tls !== 'none' && pair ? { key: pair.key, cert: pair.cert, minVersion: pair.minVersion } : {}),
+      ...(listener.tls !== 'none' && pair ? serverTlsOptions(pair) : {}),
       disabledCommands: disabled,
       authMethods: ['PLAIN', 'LOGIN'],
       authOptional: listener.auth !== 'required',
+      authRequiredMessage: `5.7.0 ${AUTH_REQUIRED_TEXT}`,
       allowInsecureAuth: false,
       size: config.limits.maxMessageSize,
       rejectOversized: true,
@@ -182,6 +197,8 @@ export class SmtpIngress {
       disableReverseLookup: true,
       // smtp-server writes a reply per command; with Nagle on, delayed ACKs stall each one ~40 ms
       noDelay: true,
+      // read by the reply patch in smtp-server-patches.ts
+      ...{ maxErrorsPerSession: config.limits.maxErrorsPerSession },
       logger: false,
       onConnect: (session, cb) => adapt(cb, () => this.onConnect(listener, session)),
       onSecure: (socket, session, cb) => adapt(cb, () => this.onSecure(listener, socket as TLSSocket, session)),
@@ -221,39 +238,79 @@ export class SmtpIngress {
       throw this.reject(listener, new SmtpReplyError(421, '4.7.0', 'Too many connections, try again later', 'too_many_connections'));
     }
     const remoteAddress = session.remoteAddress ?? '';
+    const trusted = this.trusted.contains(remoteAddress);
+    const key = clientKey(remoteAddress);
+    const verdict = this.clients.admit(key, trusted, Date.now());
+    if (verdict !== 'accept') throw this.reject(listener, clientRefusal(verdict));
     this.sessions.set(session.id, {
       startedAt: Date.now(),
       logFields: { sessionId: session.id, listener: listener.name, remoteAddress },
-      trusted: this.trusted.contains(remoteAddress),
+      trusted,
+      clientKey: key,
       sendingDomain: undefined,
       senderError: undefined,
       kind: undefined,
     });
-    // RFC 4954 section 4: do not offer AUTH before STARTTLS; passwords never travel in clear
-    if (listener.tls === 'starttls' && listener.auth !== 'none') session.disabledCommands = [...this.baseDisabled(listener), 'AUTH'];
     this.deps.metrics.connections.inc({ listener: listener.name });
   }
 
   private onClose(listener: ListenerConfig, session: SMTPServerSession): void {
-    if (this.sessions.delete(session.id)) this.deps.metrics.connections.dec({ listener: listener.name });
+    const state = this.sessions.get(session.id);
+    if (!state) return;
+    this.sessions.delete(session.id);
+    this.clients.release(state.clientKey);
+    this.deps.metrics.connections.dec({ listener: listener.name });
   }
 
-  private onSecure(listener: ListenerConfig, socket: TLSSocket, session: SMTPServerSession): void {
-    if (listener.tls === 'starttls' && listener.auth !== 'none') session.disabledCommands = this.baseDisabled(listener);
+  private onSecure(listener: ListenerConfig, socket: TLSSocket, _session: SMTPServerSession): void {
+    // A client-initiated TLS 1.2 renegotiation costs the server a handshake for every one the
+    // client asks for, and nothing a mail client needs; Node allows three in ten minutes.
+    // With this, an attempt is a TLS error that ends the connection (TLS 1.3 has none).
+    socket.disableRenegotiation();
     this.deps.metrics.tlsSessions.inc({ direction: 'inbound', version: socket.getProtocol?.() ?? 'unknown' });
   }
 
   private async onAuth(listener: ListenerConfig, auth: SMTPServerAuthentication, session: SMTPServerSession): Promise<AuthenticatedUser> {
-    const user = auth.username && typeof auth.password === 'string' ? await this.deps.authenticator.verify(auth.username, auth.password) : undefined;
-    if (user) {
-      this.log(session, 'info', 'authenticated', { user: user.username });
-      return { username: user.username, allowedSenderDomains: user.allowedSenderDomains };
+    const identityRefusal = decideAuthorizationIdentity(auth);
+    if (identityRefusal) {
+      this.deps.metrics.authFailures.inc({ listener: listener.name });
+      this.log(session, 'warn', 'authentication refused: authorization identity differs', { user: auth.username, method: auth.method });
+      throw identityRefusal;
     }
-    this.deps.metrics.authFailures.inc({ listener: listener.name });
-    const delay = this.throttle.fail(session.remoteAddress ?? '');
-    this.log(session, 'warn', 'authentication failed', { user: auth.username, method: auth.method });
-    await new Promise((r) => setTimeout(r, delay));
+    const { username, password } = auth;
+    const fresh = username && typeof password === 'string' ? this.deps.authenticator.cached(username, password) : undefined;
+    if (fresh) return this.authenticated(session, fresh);
+    const key = this.sessions.get(session.id)?.clientKey ?? clientKey(session.remoteAddress ?? '');
+    if (this.throttle.begin(key) === 'throttled') {
+      this.log(session, 'warn', 'authentication throttled', { user: username, method: auth.method });
+      await new Promise((r) => setTimeout(r, this.throttle.penalty(key)));
+      throw new SmtpReplyError(454, '4.7.0', 'Too many authentication attempts from your address, try again later', 'auth_throttled');
+    }
+    try {
+      let user: AuthenticatedUser | undefined;
+      try {
+        user = username && typeof password === 'string' ? await this.deps.authenticator.verify(username, password) : undefined;
+      } catch (err) {
+        if (errorCode(err) !== 'ERELAY_AUTH_BUSY') throw err;
+        this.log(session, 'warn', 'authentication deferred: password checks busy', { user: username, method: auth.method });
+        // a timer, so that clients retrying at once do not turn a full queue into a busy loop
+        await new Promise((r) => setTimeout(r, BUSY_REPLY_DELAY_MS));
+        throw new SmtpReplyError(454, '4.7.0', 'Temporary authentication failure, try again later', 'auth_busy', { cause: err });
+      }
+      if (user) return this.authenticated(session, user);
+      this.deps.metrics.authFailures.inc({ listener: listener.name });
+      const delay = this.throttle.fail(key);
+      this.log(session, 'warn', 'authentication failed', { user: username, method: auth.method });
+      await new Promise((r) => setTimeout(r, delay));
+    } finally {
+      this.throttle.end(key);
+    }
     throw new SmtpReplyError(535, '5.7.8', 'Authentication credentials invalid', 'auth_failed');
+  }
+
+  private authenticated(session: SMTPServerSession, user: AuthenticatedUser): AuthenticatedUser {
+    this.log(session, 'info', 'authenticated', { user: user.username });
+    return { username: user.username, allowedSenderDomains: user.allowedSenderDomains };
   }
 
   private log(session: SMTPServerSession, level: 'debug' | 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>): void {
@@ -261,11 +318,18 @@ export class SmtpIngress {
     this.deps.logger.log(level, message, { ...this.sessions.get(session.id)?.logFields, ...fields });
   }
 
+  /** Refusals that come before any policy of the transaction itself. */
+  private checkAccess(listener: ListenerConfig, session: SMTPServerSession): void {
+    const refusal = decideAuthRequired(listener, Boolean(this.user(session)));
+    if (refusal) throw this.reject(listener, refusal);
+  }
+
   private user(session: SMTPServerSession): AuthenticatedUser | undefined {
     return session.user as AuthenticatedUser | undefined;
   }
 
   private onMailFrom(listener: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession): void {
+    this.checkAccess(listener, session);
     const declared = Number((address.args || {}).SIZE ?? 0) || 0;
     if (!this.deps.spool.hasRoomFor(Math.max(declared, 64 * 1024))) {
       throw this.reject(listener, new SmtpReplyError(452, '4.3.1', 'Insufficient system storage, try again later', 'spool_full'));
@@ -288,6 +352,7 @@ export class SmtpIngress {
   }
 
   private onRcptTo(listener: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession): void {
+    this.checkAccess(listener, session);
     const state = this.sessions.get(session.id);
     if (this.deps.feedback?.isFeedbackAddress(address.address) && state) {
       if (state.kind === 'relay') throw this.reject(listener, separateTransaction());

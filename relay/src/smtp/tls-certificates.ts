@@ -10,6 +10,7 @@ export interface CertificatePair {
   readonly key: Buffer;
   readonly cert: Buffer;
   readonly minVersion: TlsConfig['minVersion'];
+  readonly ciphers: string;
 }
 
 /**
@@ -28,7 +29,7 @@ export class TlsCertificates {
     private readonly logger: Logger,
   ) {
     try {
-      const pair = { key: readFileSync(config.keyFile), cert: readFileSync(config.certFile), minVersion: config.minVersion };
+      const pair = { key: readFileSync(config.keyFile), cert: readFileSync(config.certFile), minVersion: config.minVersion, ciphers: config.ciphers };
       createSecureContext(pair);
       this.current = pair;
       this.fingerprint = digest(pair);
@@ -47,7 +48,7 @@ export class TlsCertificates {
   private async poll(onChange: (pair: CertificatePair) => void): Promise<void> {
     try {
       const [key, cert] = await Promise.all([readFile(this.config.keyFile), readFile(this.config.certFile)]);
-      const pair = { key, cert, minVersion: this.config.minVersion };
+      const pair = { key, cert, minVersion: this.config.minVersion, ciphers: this.config.ciphers };
       const fp = digest(pair);
       if (fp === this.fingerprint) return;
       createSecureContext(pair);
