@@ -6,7 +6,7 @@ import type { DeliveryEngine } from '../delivery/delivery-engine.ts';
 import { HttpError, RelayError, describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { RelayMetrics } from '../metrics/metrics.ts';
-import type { Spool } from '../spool/spool.ts';
+import { queueStateOf, type Spool } from '../spool/spool.ts';
 import type { SpoolEntry } from '../spool/types.ts';
 import { AdminToken } from './admin-token.ts';
 import { buildMessageView } from './message-view.ts';
@@ -200,7 +200,11 @@ export class AdminServer {
     return { status: 200, body: { id, action, ...outcome } };
   }
 
-  /** The action on at most `limit` messages that match a filter (at least one filter is required). */
+  /**
+   * The action on at most `limit` messages that match a filter (at least one filter is
+   * required) and that the action would change, so that running it again goes on to the next
+   * ones: hold takes messages not held yet, release held ones, retry deferred ones.
+   */
   private async actOnFilter(action: AdminAction, params: URLSearchParams, via: Via): Promise<Result> {
     const { query, problems } = parseQueueQuery(params);
     if (query.cursor !== undefined) problems.push({ field: 'cursor', message: 'only lists page; run the action again for more' });
@@ -209,7 +213,7 @@ export class AdminServer {
     }
     if (problems.length > 0) throw badQuery(problems);
     const now = this.now();
-    const { entries, more } = this.deps.spool.page((e) => !e.leased && matchesFilter(e, query.filter, now), query.limit);
+    const { entries, more } = this.deps.spool.page((e) => !e.leased && changes(action, e, now) && matchesFilter(e, query.filter, now), query.limit);
     const done: string[] = [];
     const skipped: Array<{ id: string; reason: string }> = [];
     // concurrently, so that one group commit covers many of their records
@@ -257,6 +261,13 @@ export class AdminServer {
     logger.info('queue admin action', { action, queueId: id, via });
     return result;
   }
+}
+
+function changes(action: AdminAction, entry: SpoolEntry, now: number): boolean {
+  if (action === 'hold') return entry.meta.adminHold !== true;
+  if (action === 'release') return queueStateOf(entry, now) === 'held';
+  if (action === 'retry') return queueStateOf(entry, now) === 'deferred';
+  return true;
 }
 
 function send(res: ServerResponse, result: Result): void {
