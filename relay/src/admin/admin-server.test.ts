@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { startRelay, type Harness } from '../../../test/helpers/relay-harness.ts';
@@ -160,18 +160,22 @@ test('delete removes the message and its body file from disk, and a restart does
   const sink = await startMxServer('127.0.0.1', 0, { onRcpt: deferring });
   const dir = await tempDir();
   const h = await relayWithAdmin(sink, {}, dir);
-  const id = await submit(h, { to: 'defer@example.net', text: 'x'.repeat(400 * 1024) }); // over inlineLimit: a file in large/
-  await deferred(h, id);
-  const bodyFile = join(dir, 'spool', 'large', `${id}.eml`);
+  const large = await submit(h, { to: 'defer@example.net', text: 'x'.repeat(400 * 1024) }); // over inlineLimit: a file in large/
+  const inline = await submit(h, { to: 'defer@example.net' }); // its body is in a segment
+  await deferred(h, large);
+  await deferred(h, inline);
+  const bodyFile = join(dir, 'spool', 'large', `${large}.eml`);
   assert.ok(existsSync(bodyFile), 'sanity: the body is a file');
-  const deleted = await call(h, 'DELETE', `/v1/queue/${id}`);
-  assert.deepEqual(deleted.body, { id, action: 'delete', deleted: true });
-  assert.match(await (await fetch(h.metricsUrl)).text(), /mailrelay_queue_admin_actions_total\{action="delete"\} 1/);
+  for (const id of [large, inline]) {
+    const deleted = await call(h, 'DELETE', `/v1/queue/${id}`);
+    assert.deepEqual(deleted.body, { id, action: 'delete', deleted: true });
+    assert.equal((await call(h, 'GET', `/v1/queue/${id}`)).status, 404);
+  }
+  assert.match(await (await fetch(h.metricsUrl)).text(), /mailrelay_queue_admin_actions_total\{action="delete"\} 2/);
   await waitFor('body file removed', () => !existsSync(bodyFile));
-  assert.equal((await call(h, 'GET', `/v1/queue/${id}`)).status, 404);
   const again = await h.restart();
-  assert.equal(again.relay.spool.get(id), undefined);
-  assert.equal((await call(again, 'GET', `/v1/queue/${id}`)).status, 404);
+  assert.equal(again.relay.spool.size, 0, 'neither message is replayed');
+  assert.deepEqual(readdirSync(join(dir, 'spool', 'corrupt')), [], 'and nothing was taken for corruption');
 });
 
 test('bounce sends the sender one DSN, which the sink receives, and removes the message', async () => {
