@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { startRelay, type Harness } from '../helpers/relay-harness.ts';
 import { startMxServer, type MxServer } from '../helpers/mx-server.ts';
-import { runCli } from '../helpers/relay-process.ts';
+import { existsSync } from 'node:fs';
+import { runCli, startRelayProcess, writeConfig } from '../helpers/relay-process.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
@@ -139,4 +140,40 @@ test('queue hold, release, retry, delete and bounce act on the running relay', a
   assert.equal(bounce.stdout, `${bounced}: bounced (1 recipients)\n`);
   await waitFor('the DSN delivered to the sender', () => sink.messages.some((m) => m.from === '' && m.to[0] === 'app@example.com'));
   assert.match(sink.messages.find((m) => m.from === '')!.body.toString(), /Final-Recipient: rfc822; defer-b@example\.net/);
+});
+
+test('a mail-relay process serves the admin socket from relay.yaml and removes it on SIGTERM', { timeout: 60_000 }, async () => {
+  const dir = await tempDir();
+  const config = writeConfig(dir, {
+    hostname: 'relay.test',
+    listeners: [{ name: 'plain', address: '127.0.0.1', port: 0 }],
+    trustedNetworks: ['127.0.0.0/8'],
+    queue: { dir: join(dir, 'spool'), retrySchedule: ['1h'] },
+    // nothing listens on port 1: the message stays deferred and nothing leaves loopback
+    delivery: { mode: 'smarthost', smarthost: { host: '127.0.0.1', port: 1, tls: 'none' } },
+    metrics: { address: '127.0.0.1', port: 0 },
+    admin: {},
+  });
+  const relayProcess = await startRelayProcess(config);
+  const info = await nodemailer.createTransport({ host: '127.0.0.1', port: relayProcess.ports.plain!, ignoreTLS: true }).sendMail({
+    from: 'app@example.com',
+    to: 'someone@example.net',
+    subject: 'x',
+    text: 'y',
+  });
+  const id = /queued as (\w+)/.exec(info.response)![1]!;
+  let listed = '';
+  await waitFor('the message listed as deferred', async () => {
+    listed = (await runCli(['queue', 'list', '--config', config, '--state', 'deferred'])).stdout;
+    return listed.includes(id);
+  });
+  assert.match(listed, /someone@example\.net {2}pending {2}/);
+  const socket = join(dir, 'spool', 'admin.sock');
+  assert.ok(existsSync(socket));
+  relayProcess.child.kill('SIGTERM');
+  assert.equal(await relayProcess.exited, 0);
+  assert.ok(!existsSync(socket), 'the socket file is removed on shutdown');
+  const down = await runCli(['queue', 'list', '--config', config]);
+  assert.equal(down.code, 1);
+  assert.match(down.stderr, /cannot reach the admin socket .*admin\.sock \(ENOENT\): is the relay running, with admin in relay\.yaml\?/);
 });

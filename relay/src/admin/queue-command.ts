@@ -129,6 +129,26 @@ async function run(argv: string[], io: Io): Promise<number> {
   for (const id of ids) if (!QUEUE_ID.test(id)) throw new UsageError(`not a queue id: ${id}`);
 
   const endpoint = findSocket(values.config, values.socket);
+  try {
+    return await dispatch(command, ids, endpoint, filters, values, io);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES') {
+      const hint = code === 'EACCES' ? "run this as the relay's own user" : 'is the relay running, with admin in relay.yaml?';
+      throw new Error(`cannot reach the admin socket ${'socket' in endpoint ? endpoint.socket : ''} (${code}): ${hint}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+async function dispatch(
+  command: string,
+  ids: string[],
+  endpoint: AdminEndpoint,
+  filters: URLSearchParams,
+  values: { json?: boolean; body?: boolean; 'all-matching'?: boolean },
+  io: Io,
+): Promise<number> {
   const json = values.json === true;
   if (command === 'list') return list(endpoint, filters, json, io);
   if (command === 'show') return show(endpoint, ids[0]!, json, values.body === true, io);
