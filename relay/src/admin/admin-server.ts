@@ -53,6 +53,8 @@ export class AdminServer {
       if (token.length < 16) throw new RelayError('ERELAY_CONFIG_INVALID', `${deps.admin.tcp.tokenFile}: admin.tokenFile must hold a token of at least 16 characters`);
       this.token = new AdminToken(token);
       this.tcpServer = this.server('tcp');
+      // one operator drains at a time; unauthenticated clients must not hold many sockets
+      this.tcpServer.maxConnections = 32;
     }
   }
 
