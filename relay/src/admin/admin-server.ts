@@ -169,11 +169,11 @@ export class AdminServer {
     return only(method, 'POST', () => this.actOne(action as AdminAction, id, via, url.searchParams));
   }
 
-  private list(params: URLSearchParams): Result {
+  private async list(params: URLSearchParams): Promise<Result> {
     const { query, problems } = parseQueueQuery(params);
     if (problems.length > 0) throw badQuery(problems);
     const now = this.now();
-    const { entries, more } = this.deps.spool.page((e) => matchesFilter(e, query.filter, now), query.limit, query.cursor);
+    const { entries, more } = await this.deps.spool.page((e) => matchesFilter(e, query.filter, now), query.limit, query.cursor);
     const messages = entries.map((e) => buildMessageView(e, now, this.deps.config.queue.maxAge));
     return { status: 200, body: { messages, ...(more ? { nextCursor: entries.at(-1)!.meta.id } : {}) } };
   }
@@ -215,7 +215,7 @@ export class AdminServer {
     }
     if (problems.length > 0) throw badQuery(problems);
     const now = this.now();
-    const { entries, more } = this.deps.spool.page((e) => !e.leased && changes(action, e, now) && matchesFilter(e, query.filter, now), query.limit);
+    const { entries, more } = await this.deps.spool.page((e) => !e.leased && changes(action, e, now) && matchesFilter(e, query.filter, now), query.limit);
     const done: string[] = [];
     const skipped: Array<{ id: string; reason: string }> = [];
     // concurrently, so that one group commit covers many of their records

@@ -314,11 +314,15 @@ export class Spool extends EventEmitter {
   /**
    * One page of the live messages that `match`, in queue id (arrival) order after the cursor
    * `after`. Scans the index but keeps at most `limit + 1` entries, so a page costs O(n log limit)
-   * time and O(limit) memory whatever the size of the queue.
+   * time and O(limit) memory whatever the size of the queue; it yields to the event loop every
+   * few thousand entries (a Map iterator stays valid while the map changes), so a large queue
+   * does not stall SMTP sessions. Messages that left the spool meanwhile are left out.
    */
-  page(match: (entry: SpoolEntry) => boolean, limit: number, after = ''): { entries: SpoolEntry[]; more: boolean } {
+  async page(match: (entry: SpoolEntry) => boolean, limit: number, after = ''): Promise<{ entries: SpoolEntry[]; more: boolean }> {
     const best: SpoolEntry[] = [];
+    let seen = 0;
     for (const entry of this.entries.values()) {
+      if (++seen % 4096 === 0) await new Promise((resolve) => setImmediate(resolve));
       const id = entry.meta.id;
       if (id <= after || (best.length > limit && id >= best[limit]!.meta.id) || !match(entry)) continue;
       let lo = 0;
@@ -331,7 +335,8 @@ export class Spool extends EventEmitter {
       best.splice(lo, 0, entry);
       if (best.length > limit + 1) best.pop();
     }
-    return { entries: best.slice(0, limit), more: best.length > limit };
+    const live = best.filter((e) => this.entries.get(e.meta.id) === e);
+    return { entries: live.slice(0, limit), more: live.length > limit };
   }
 
   /** The file of a body kept in large/ (stream it rather than read it whole), if it is one. */
