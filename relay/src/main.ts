@@ -8,6 +8,7 @@ import { parseDuration } from './config/units.ts';
 import { createLogger } from './log.ts';
 import { Relay } from './relay.ts';
 import { describeError } from './errors.ts';
+import { runQueueCommand } from './admin/queue-command.ts';
 
 const HELP = `mail-relay — the mail-relay-operator data plane: SMTP and HTTP in, crash-safe spool, delivery out.
 
@@ -15,6 +16,7 @@ Usage:
   mail-relay --config FILE [--log-level LEVEL] [--shutdown-grace DURATION]
   mail-relay --config FILE --check
   mail-relay hash-password < password.txt
+  mail-relay queue list|show|retry|hold|release|delete|bounce ... (--config FILE | --socket PATH)
   mail-relay --help | --version
 
 Options:
@@ -28,6 +30,8 @@ Options:
 
 Commands:
   hash-password              read a password from stdin, print the scrypt hash for usersFile
+  queue                      the queue of a running relay through its admin socket, like mailq
+                             and postsuper (mail-relay queue --help)
 
 Exit status: 0 on success or clean shutdown, 1 on a runtime error, 2 on invalid usage or config.
 `;
@@ -52,6 +56,9 @@ async function readStdin(): Promise<string> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'queue') {
+    return runQueueCommand(argv.slice(1), { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) });
+  }
   let args;
   try {
     args = parseArgs({

@@ -16,6 +16,7 @@ import { createDomainSigner } from './dkim/domain-signer.ts';
 import { ReputationService } from './reputation/reputation-service.ts';
 import { FeedbackProcessor } from './reputation/feedback-processor.ts';
 import { HttpApi } from './api/http-api.ts';
+import { AdminServer } from './admin/admin-server.ts';
 
 export interface RelayOptions {
   readonly logger: Logger;
@@ -35,6 +36,8 @@ export interface RelayOptions {
 /** The relay process: spool, SMTP listeners and the metrics endpoint, started and stopped together. */
 export class Relay {
   private ready = false;
+  /** The queue admin API (`admin` in relay.yaml). */
+  admin: AdminServer | undefined;
 
   private constructor(
     readonly config: RelayConfig,
@@ -76,6 +79,7 @@ export class Relay {
     );
     let reputation: ReputationService | undefined;
     let api: HttpApi | undefined;
+    let admin: AdminServer | undefined;
     try {
       reputation = await ReputationService.open({ config, metrics, logger });
       const rep = reputation;
@@ -114,6 +118,7 @@ export class Relay {
         onRecipientOutcome: (event) => rep.recordOutcome(event),
         returnPath: (queueId, index, domain, recipient) => rep.returnPath(queueId, index, domain, recipient),
       });
+      admin = config.admin ? await AdminServer.start({ config, admin: config.admin, spool, delivery, metrics, logger }) : undefined;
       // paused by config or by a reputation breach (persisted): one set for the engine
       rep.onPausedChange(() => delivery.setPaused(rep.pausedDomains()));
       delivery.setPaused(rep.pausedDomains());
@@ -125,10 +130,12 @@ export class Relay {
         : undefined;
       watcher?.start(options.configPollMs ?? 5000);
       relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, rep, watcher, smtpPorts, metricsPort, logger, api, hashing);
+      relay.admin = admin;
       relay.ready = true;
       logger.info('relay started', { hostname: config.hostname, listeners: Object.fromEntries(smtpPorts), metricsPort, httpPort: api?.port, queued: spool.size });
       return relay;
     } catch (err) {
+      await admin?.close();
       metricsServer.close();
       await hashing.close();
       await api?.stop(0);
@@ -145,6 +152,7 @@ export class Relay {
     this.logger.info('relay stopping', { graceMs, connections: this.ingress.connectionCount });
     this.certificates?.stop();
     this.watcher?.stop();
+    await this.admin?.close();
     await Promise.all([this.ingress.close(graceMs), this.delivery.stop(graceMs), this.api?.stop(graceMs)]);
     await this.hashing.close();
     await this.api?.close();

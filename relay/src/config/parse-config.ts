@@ -6,6 +6,7 @@ import {
   DKIM_ALGORITHMS,
   TLS_MODES,
   TLS_VERSIONS,
+  type AdminConfig,
   type DeliveryConfig,
   type DomainConfig,
   type ListenerConfig,
@@ -67,6 +68,7 @@ export function parseConfig(input: unknown): RelayConfig {
   const suppression = { expiry: suppressionReader.duration('expiry', 30 * 86_400_000) };
   suppressionReader.done();
   const http = root.has('http') ? parseEndpoint(root.child('http'), 8080, true) : undefined;
+  const admin = root.has('admin') ? parseAdmin(root.child('admin'), queue.dir) : undefined;
   const metrics = parseEndpoint(root.child('metrics'), 9090, false);
   root.done();
 
@@ -99,6 +101,7 @@ export function parseConfig(input: unknown): RelayConfig {
     feedback,
     suppression,
     http: http ? { address: http.address, port: http.port, tokensFile: http.tokensFile } : undefined,
+    ...(admin ? { admin } : {}),
     metrics: { address: metrics.address, port: metrics.port },
   });
 }
@@ -296,6 +299,26 @@ function parseEndpoint(r: ObjectReader, defaultPort: number, withTokens: boolean
   const tokensFile = withTokens ? r.string('tokensFile') : undefined;
   r.done();
   return { address, port, tokensFile };
+}
+
+function parseAdmin(r: ObjectReader, queueDir: string): AdminConfig {
+  const socket = r.string('socket') ?? `${queueDir.replace(/\/+$/, '')}/admin.sock`;
+  // sun_path holds 108 bytes on Linux, 104 on macOS
+  if (Buffer.byteLength(socket) > 100) r.problems.add(join(r.path, 'socket'), 'must be at most 100 bytes long (a Unix socket path)');
+  if (!r.has('port')) {
+    for (const key of ['address', 'tokenFile']) if (r.has(key)) r.problems.add(join(r.path, key), 'needs port (the TCP listener)');
+    r.raw('address');
+    r.raw('tokenFile');
+    r.done();
+    return { socket };
+  }
+  const address = r.string('address') ?? '0.0.0.0';
+  if (isIP(address) === 0) r.problems.add(join(r.path, 'address'), 'must be an IP address');
+  const port = r.number('port', 0, { min: 0, max: 65535 });
+  const tokenFile = r.string('tokenFile') ?? '';
+  if (!tokenFile) r.problems.add(join(r.path, 'tokenFile'), 'is required with port: the TCP listener takes only a bearer token');
+  r.done();
+  return { socket, tcp: { address, port, tokenFile } };
 }
 
 /** `10.96.0.10`, `127.0.0.1:5353`, `::1` or `[::1]:5353` → host and port. */

@@ -152,6 +152,18 @@ export interface HttpConfig {
   readonly tokensFile?: string;
 }
 
+/**
+ * The queue admin API (`mail-relay queue`, relay/src/admin/). The Unix socket is always served
+ * (mode 0600: only the relay's own user, e.g. through `kubectl exec`, may connect); a TCP
+ * listener, for the operator's drain, only with `port`, and it requires the bearer token in
+ * `tokenFile`.
+ */
+export interface AdminConfig {
+  /** Default `<queue.dir>/admin.sock`. */
+  readonly socket: string;
+  readonly tcp?: { readonly address: string; readonly port: number; readonly tokenFile: string };
+}
+
 export interface MetricsConfig {
   readonly address: string;
   readonly port: number;
@@ -170,6 +182,7 @@ export interface RelayConfig {
   readonly feedback: FeedbackConfig;
   readonly suppression: SuppressionConfig;
   readonly http?: HttpConfig;
+  readonly admin?: AdminConfig;
   readonly metrics: MetricsConfig;
 }
 
@@ -254,5 +267,6 @@ export interface RelayConfigFile {
   feedback?: { verpDomain?: string; verpKeyFile?: string; complaintAddress?: string };
   suppression?: { expiry?: Duration };
   http?: { address?: string; port?: number; tokensFile?: string };
+  admin?: { socket?: string; address?: string; port?: number; tokenFile?: string };
   metrics?: { address?: string; port?: number };
 }

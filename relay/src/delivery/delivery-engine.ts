@@ -352,6 +352,42 @@ export class DeliveryEngine {
     });
   }
 
+  /** Looks at the spool again now (an admin made messages due). */
+  wake(): void {
+    this.kick();
+  }
+
+  /**
+   * Bounces every pending recipient of a message now (`mail-relay queue bounce`), with one DSN
+   * to its sender through the usual DSN path (never to the null sender), and removes it.
+   * 'leased': a delivery attempt holds the message; undefined: no such message.
+   */
+  async bounceNow(id: string, reply: string): Promise<{ bounced: number } | 'leased' | undefined> {
+    const { spool, metrics, logger } = this.deps;
+    const entry = spool.claim(id);
+    if (entry === undefined || entry === 'leased') return entry;
+    try {
+      const meta = entry.meta;
+      const now = this.now();
+      const domain = meta.sendingDomain ?? 'none';
+      const failures: FailedRecipient[] = [];
+      const recipients: RecipientState[] = meta.recipients.map((r) => {
+        if (r.status !== 'pending') return r;
+        failures.push({ recipient: r.address, reply, expired: false });
+        return { address: r.address, status: 'bounced', lastReply: reply, updatedAt: now };
+      });
+      if (failures.length > 0 && meta.from !== '') await this.queueDsn(entry, failures, now);
+      await spool.update(id, { recipients, attempts: meta.attempts, nextAttemptAt: meta.nextAttemptAt });
+      // not the recipients' doing, so not told to reputation; counted apart as type="admin"
+      if (failures.length > 0) metrics.bounced.inc({ domain, provider: 'other', type: 'admin' }, failures.length);
+      logger.warn('bounced by administrator', { queueId: id, domain, recipients: failures.length });
+      return { bounced: failures.length };
+    } catch (err) {
+      spool.release(id);
+      throw err;
+    }
+  }
+
   private async queueDsn(entry: SpoolEntry, failures: FailedRecipient[], now: number): Promise<void> {
     const { spool, config, metrics, logger } = this.deps;
     const headers = await spool.readHead(entry, HEADER_SAMPLE).catch(() => Buffer.alloc(0));

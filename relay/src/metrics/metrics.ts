@@ -150,8 +150,14 @@ export function createMetrics(now: () => number = Date.now) {
     }),
     bounced: new Counter({
       name: 'mailrelay_messages_bounced_total',
-      help: 'Recipients bounced, by sending domain, provider and type (hard: 5xx or no such domain; expired: queue.maxAge).',
+      help: 'Recipients bounced, by sending domain, provider and type (hard: 5xx or no such domain; expired: queue.maxAge; admin: mail-relay queue bounce).',
       labelNames: ['domain', 'provider', 'type'] as const,
+      registers: [registry],
+    }),
+    queueAdminActions: new Counter({
+      name: 'mailrelay_queue_admin_actions_total',
+      help: 'Messages acted on through the admin API (mail-relay queue), by action: retry, hold, release, delete, bounce.',
+      labelNames: ['action'] as const,
       registers: [registry],
     }),
     dsnSent: new Counter({

@@ -86,6 +86,7 @@ export function parseMessageState(v: unknown): { id: string; state: MessageState
       recipients: recipients(s.recipients),
       attempts: num(s.attempts, 'attempts'),
       nextAttemptAt: num(s.nextAttemptAt, 'nextAttemptAt'),
+      ...(s.adminHold === undefined ? {} : s.adminHold === true ? { adminHold: true } : fail('adminHold')),
     },
   };
 }

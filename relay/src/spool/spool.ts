@@ -208,7 +208,7 @@ export class Spool extends EventEmitter {
       const time = this.due.peekTime();
       if (time === undefined) return;
       const entry = this.entries.get(this.due.peekId()!);
-      if (entry && !entry.leased && !entry.meta.held && entry.meta.nextAttemptAt === time) return;
+      if (entry && !entry.leased && !parked(entry.meta) && entry.meta.nextAttemptAt === time) return;
       this.due.pop();
     }
   }
@@ -259,10 +259,84 @@ export class Spool extends EventEmitter {
       return;
     }
     const loc = await this.log.append(encodeJsonRecord(RecordType.State, { id, ...state }));
-    entry.meta = { ...entry.meta, ...state, recipients: this.compactRecipients(state.recipients), held: false };
+    entry.meta = { ...entry.meta, ...state, recipients: this.compactRecipients(state.recipients), held: false, adminHold: state.adminHold === true };
     this.moveState(entry, loc.segment);
     entry.leased = false;
     this.schedule(entry);
+  }
+
+  // ---- administration (relay/src/admin/) -----------------------------------------------------
+
+  /**
+   * Takes a message out of delivery's hands for an admin action. Undefined: no such message;
+   * 'leased': a delivery attempt holds it right now (the admin API answers 409 rather than wait,
+   * as an attempt can last minutes). A claimed message is leased, so delivery leaves it alone
+   * until the caller ends the claim with `update`, `release`, `writeAdminState` or `removeClaimed`.
+   */
+  claim(id: string): SpoolEntry | 'leased' | undefined {
+    const entry = this.entries.get(id);
+    if (!entry) return undefined;
+    if (entry.leased) return 'leased';
+    entry.leased = true;
+    return entry;
+  }
+
+  /**
+   * Durably records a claimed message's admin hold flag and next attempt time (a STATE record,
+   * fsynced before this resolves), then hands it back to delivery. Clears a pause-hold: a
+   * message of a still paused domain is held again when next leased.
+   */
+  async writeAdminState(entry: SpoolEntry, change: { readonly adminHold: boolean; readonly nextAttemptAt?: number }): Promise<void> {
+    const m = entry.meta;
+    const nextAttemptAt = change.nextAttemptAt ?? m.nextAttemptAt;
+    try {
+      const record = { id: m.id, recipients: m.recipients, attempts: m.attempts, nextAttemptAt, ...(change.adminHold ? { adminHold: true } : {}) };
+      const loc = await this.log.append(encodeJsonRecord(RecordType.State, record));
+      entry.meta = { ...m, nextAttemptAt, held: false, adminHold: change.adminHold };
+      this.moveState(entry, loc.segment);
+    } finally {
+      entry.leased = false;
+      this.schedule(entry);
+    }
+  }
+
+  /** Removes a claimed message for good (a REMOVE record, fsynced), without delivering it. */
+  async removeClaimed(entry: SpoolEntry): Promise<void> {
+    try {
+      await this.log.append(encodeJsonRecord(RecordType.Remove, { id: entry.meta.id }));
+    } catch (err) {
+      this.release(entry.meta.id);
+      throw err;
+    }
+    this.remove(entry);
+  }
+
+  /**
+   * One page of the live messages that `match`, in queue id (arrival) order after the cursor
+   * `after`. Scans the index but keeps at most `limit + 1` entries, so a page costs O(n log limit)
+   * time and O(limit) memory whatever the size of the queue; it yields to the event loop every
+   * few thousand entries (a Map iterator stays valid while the map changes), so a large queue
+   * does not stall SMTP sessions. Messages that left the spool meanwhile are left out.
+   */
+  async page(match: (entry: SpoolEntry) => boolean, limit: number, after = ''): Promise<{ entries: SpoolEntry[]; more: boolean }> {
+    const best: SpoolEntry[] = [];
+    let seen = 0;
+    for (const entry of this.entries.values()) {
+      if (++seen % 4096 === 0) await new Promise((resolve) => setImmediate(resolve));
+      const id = entry.meta.id;
+      if (id <= after || (best.length > limit && id >= best[limit]!.meta.id) || !match(entry)) continue;
+      let lo = 0;
+      let hi = best.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (best[mid]!.meta.id < id) lo = mid + 1;
+        else hi = mid;
+      }
+      best.splice(lo, 0, entry);
+      if (best.length > limit + 1) best.pop();
+    }
+    const live = best.filter((e) => this.entries.get(e.meta.id) === e);
+    return { entries: live.slice(0, limit), more: live.length > limit };
   }
 
   /** The file of a body kept in large/ (stream it rather than read it whole), if it is one. */
@@ -301,8 +375,9 @@ export class Spool extends EventEmitter {
     for (const entry of this.entries.values()) {
       const m = entry.meta;
       if (oldestCreatedAt === undefined || m.createdAt < oldestCreatedAt) oldestCreatedAt = m.createdAt;
-      if (m.held) held++;
-      else if (m.attempts > 0 && m.nextAttemptAt > now && !entry.leased) deferred++;
+      const state = queueStateOf(entry, now);
+      if (state === 'held') held++;
+      else if (state === 'deferred') deferred++;
       else ready++;
     }
     return { ready, deferred, held, oldestCreatedAt };
@@ -357,7 +432,7 @@ export class Spool extends EventEmitter {
   }
 
   private schedule(entry: SpoolEntry): void {
-    if (!entry.meta.held && !entry.leased) this.due.push(entry.meta.nextAttemptAt, entry.meta.id);
+    if (!parked(entry.meta) && !entry.leased) this.due.push(entry.meta.nextAttemptAt, entry.meta.id);
   }
 
   private moveState(entry: SpoolEntry, segment: number): void {
@@ -463,7 +538,7 @@ export class Spool extends EventEmitter {
       const { id, state } = parseMessageState(value);
       const entry = this.entries.get(id);
       if (!entry) return; // its MESSAGE record was in a segment already deleted: the message is done
-      entry.meta = { ...entry.meta, ...state, recipients: this.compactRecipients(state.recipients), held: false };
+      entry.meta = { ...entry.meta, ...state, recipients: this.compactRecipients(state.recipients), held: false, adminHold: state.adminHold === true };
       this.moveState(entry, segment);
       this.schedule(entry);
       return;
@@ -483,6 +558,20 @@ export class Spool extends EventEmitter {
     this.logger.warn('spool data moved to corrupt/', { file: name, bytes: bytes.length, kind });
     this.emit('corrupt', kind, path);
   }
+}
+
+export type QueueState = 'ready' | 'deferred' | 'held';
+
+/** The state `mailq` shows and `stats()` counts: held (by a pause or an admin), deferred after a failed attempt, else ready. */
+export function queueStateOf(entry: SpoolEntry, now: number): QueueState {
+  const m = entry.meta;
+  if (parked(m)) return 'held';
+  if (m.attempts > 0 && m.nextAttemptAt > now && !entry.leased) return 'deferred';
+  return 'ready';
+}
+
+function parked(meta: MessageMeta): boolean {
+  return meta.held || meta.adminHold === true;
 }
 
 async function exists(path: string): Promise<boolean> {

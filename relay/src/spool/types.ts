@@ -29,6 +29,8 @@ export interface MessageMeta {
   readonly nextAttemptAt: number;
   /** Parked because its sending domain is paused; in memory only (see Spool.hold). */
   readonly held: boolean;
+  /** Held by an administrator (`mail-relay queue hold`); persisted in STATE records, survives restarts. */
+  readonly adminHold?: boolean;
   /** The configured sending domain the message belongs to, if any. */
   readonly sendingDomain?: string;
   /** Domain of the From: header, lower case. */
@@ -49,6 +51,8 @@ export interface MessageState {
   readonly recipients: readonly RecipientState[];
   readonly attempts: number;
   readonly nextAttemptAt: number;
+  /** Written only when true; a STATE record without it releases an admin hold. */
+  readonly adminHold?: boolean;
 }
 
 export type BodyLocation = { readonly segment: number; readonly offset: number; readonly length: number } | { readonly file: string };
