@@ -222,4 +222,21 @@ describe('operator reconciles the samples against a real API server', { timeout:
     assert.match(users[0]!.passwordHash, /^scrypt\$/);
     assert.ok(!Buffer.from(auth!.data!['users.yaml']!, 'base64').toString().includes('correct horse'), 'no plaintext password');
   });
+  it('marks a second SendingDomain for the same domain DomainConflict and keeps it out of relay.yaml; it takes over when the first goes', async () => {
+    await kubectl(['apply', '-f', '-'], 'apiVersion: mailrelay.dev/v1alpha1\nkind: SendingDomain\nmetadata: { name: example-com-again }\nspec: { domain: example.com, relayRef: { name: outbound }, dkim: { selector: again }, paused: true }\n');
+    await waitFor('DomainConflict', async () => condition(await domain('example-com-again'), 'Ready')?.reason === 'DomainConflict', 20_000);
+    assert.equal(condition(await domain('example-com-again'), 'Ready')?.status, 'False');
+    assert.match(condition(await domain('example-com-again'), 'Ready')!.message, /SendingDomain example-com \(created earlier\) already sends for example\.com/);
+    assert.equal(condition(await domain('example-com'), 'Ready')?.status, 'True');
+    // The relay keeps its config for every domain: the first object's selector, not paused.
+    await new Promise((r) => setTimeout(r, 3000));
+    const config = parseConfig(parse((await configMap())!.data!['relay.yaml']!));
+    assert.deepEqual(config.domains.map((d) => [d.name, d.dkim?.selector, d.paused]), [
+      ['example.com', 'mr2026', false],
+      ['news.example.com', 'mail', false],
+    ]);
+    await kubectl(['delete', 'sendingdomain', 'example-com']);
+    await waitFor('the second one Ready', async () => condition(await domain('example-com-again'), 'Ready')?.status === 'True', 30_000);
+    await waitFor('its selector in relay.yaml', async () => parseConfig(parse((await configMap())!.data!['relay.yaml']!)).domains.find((d) => d.name === 'example.com')?.dkim?.selector === 'again', 30_000);
+  });
 });

@@ -3,6 +3,7 @@ import type { Logger } from 'winston';
 import type { MailRelay, SendingDomain } from '../api/v1alpha1/types.ts';
 import { isNotFound } from '../errors.ts';
 import type { Applier } from '../kube/apply.ts';
+import { decideDomainConflicts, type DomainConflicts } from '../resources/domain-conflicts.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
 import { resourcePath, type RestClient } from '../kube/rest-client.ts';
@@ -50,6 +51,14 @@ export interface ControllerContext {
 /** What a reconcile asks of the queue besides "done": come back later (DNS re-checks, rollouts). */
 export interface ReconcileResult {
   readonly requeueAfterMs?: number;
+}
+
+/**
+ * The SendingDomains of a relay, and those of them left out of its config because an older one
+ * has the same domain. Both controllers decide from the same cache, so they agree.
+ */
+export function relayDomains(ctx: ControllerContext, namespace: string, relay: string): DomainConflicts {
+  return decideDomainConflicts(ctx.caches.domains.list(namespace).filter((sd) => sd.spec.relayRef.name === relay));
 }
 
 export function secretString(secret: V1Secret | undefined, key: string): string | undefined {

@@ -12,7 +12,7 @@ import { buildRelayConfig, renderRelayConfig, type RelayDomain } from '../resour
 import { buildClientService, buildHeadlessService, buildPodDisruptionBudget } from '../resources/relay-services.ts';
 import { buildStatefulSet } from '../resources/relay-statefulset.ts';
 import { parse } from 'yaml';
-import { ownSecret, secretString, type ControllerContext, type ReconcileResult } from './context.ts';
+import { ownSecret, relayDomains, secretString, type ControllerContext, type ReconcileResult } from './context.ts';
 
 /** Inputs read from Secrets; `missing` names every Secret or key that is not there yet. */
 interface RelayInputs {
@@ -126,7 +126,8 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
     return s;
   };
 
-  const sendingDomains = ctx.caches.domains.list(namespace).filter((sd) => sd.spec.relayRef.name === relay.metadata.name);
+  // A domain claimed twice goes in once: the relay refuses a config naming it twice.
+  const sendingDomains = relayDomains(ctx, namespace, relay.metadata.name).accepted;
   const domains: RelayDomain[] = [];
   const dkimKeys: RelayInputs['dkimKeys'] = [];
   for (const sd of sendingDomains) {

@@ -140,6 +140,9 @@ export class Manager {
     });
     onAll(domains, (sd, old) => {
       enqueue('SendingDomain', sd);
+      // Objects for the same domain decide among themselves which one sends (DomainConflict):
+      // the loser's Ready changes when the winner goes or moves.
+      for (const other of domains.list(sd.metadata?.namespace)) if (other.spec.domain.toLowerCase() === sd.spec.domain.toLowerCase()) enqueue('SendingDomain', other);
       // Settled: a bulk apply of domains becomes one relay write instead of one per domain.
       this.#touchRelay(sd.metadata?.namespace, sd.spec.relayRef.name);
       if (old && old.spec.relayRef.name !== sd.spec.relayRef.name) this.#touchRelay(old.metadata?.namespace, old.spec.relayRef.name);

@@ -50,6 +50,8 @@ export const Reasons = {
   ApplyFailed: 'ApplyFailed',
   SecretNotFound: 'SecretNotFound',
   RelayNotFound: 'RelayNotFound',
+  /** Another SendingDomain of the same relay, created earlier, has the domain. */
+  DomainConflict: 'DomainConflict',
   AllReplicasReady: 'AllReplicasReady',
   ReplicasNotReady: 'ReplicasNotReady',
   RolloutInProgress: 'RolloutInProgress',
