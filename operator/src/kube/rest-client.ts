@@ -25,11 +25,13 @@ export interface WatchEvent {
   object: Record<string, unknown>;
 }
 
-/** The fields of a metav1.Status we act on (reason, code) or show (message). */
+/** The fields of a metav1.Status we act on (reason, code) or show (message, causes). */
 interface Status {
+  kind?: string;
   message?: string;
   reason?: string;
   code?: number;
+  details?: { causes?: { field?: string; message?: string; reason?: string }[] };
 }
 
 export class RestClient {
@@ -129,7 +131,8 @@ function apiError(method: string, path: string, status: number, text: string): O
   }
   const code = status === 404 ? 'EOP_NOT_FOUND' : status === 409 ? 'EOP_CONFLICT' : 'EOP_API_REQUEST';
   const message = `${method} ${path}: ${status} ${detail.reason ?? ''} ${detail.message ?? ''}`.replace(/\s+/g, ' ').trim();
-  return new OperatorError(code, message, { status });
+  const api = detail.kind === 'Status' ? { reason: detail.reason, message: detail.message, causes: detail.details?.causes } : undefined;
+  return new OperatorError(code, message, { status, api });
 }
 
 /** The REST path of a collection or object. Core group objects live under /api/v1. */
