@@ -223,7 +223,7 @@ describe('operator reconciles the samples against a real API server', { timeout:
     assert.ok(!Buffer.from(auth!.data!['users.yaml']!, 'base64').toString().includes('correct horse'), 'no plaintext password');
   });
   it('marks a second SendingDomain for the same domain DomainConflict and keeps it out of relay.yaml; it takes over when the first goes', async () => {
-    await kubectl(['apply', '-f', '-'], 'apiVersion: mailrelay.dev/v1alpha1\nkind: SendingDomain\nmetadata: { name: example-com-again }\nspec: { domain: example.com, relayRef: { name: outbound }, dkim: { selector: again }, paused: true }\n');
+    await kubectl(['apply', '-f', '-'], 'apiVersion: mailrelay.dev/v1alpha1\nkind: SendingDomain\nmetadata: { name: example-com-again }\nspec: { domain: example.com, relayRef: { name: outbound }, dkim: { selector: again, generate: {} }, paused: true }\n');
     await waitFor('DomainConflict', async () => condition(await domain('example-com-again'), 'Ready')?.reason === 'DomainConflict', 20_000);
     assert.equal(condition(await domain('example-com-again'), 'Ready')?.status, 'False');
     assert.match(condition(await domain('example-com-again'), 'Ready')!.message, /SendingDomain example-com \(created earlier\) already sends for example\.com/);
@@ -238,5 +238,25 @@ describe('operator reconciles the samples against a real API server', { timeout:
     await kubectl(['delete', 'sendingdomain', 'example-com']);
     await waitFor('the second one Ready', async () => condition(await domain('example-com-again'), 'Ready')?.status === 'True', 30_000);
     await waitFor('its selector in relay.yaml', async () => parseConfig(parse((await configMap())!.data!['relay.yaml']!)).domains.find((d) => d.name === 'example.com')?.dkim?.selector === 'again', 30_000);
+  });
+  it("shows the API server's refusal of an owned object in the Reconciled condition and the Event", async () => {
+    await kubectl(['apply', '-f', '-'], [
+      'apiVersion: mailrelay.dev/v1alpha1',
+      'kind: MailRelay',
+      'metadata: { name: refused }',
+      'spec:',
+      '  hostname: refused.example.com',
+      '  listeners: [{ name: internal, port: 2525, tls: none, auth: none }]',
+      "  pod: { nodeSelector: { 'kubernetes.io/os': 'not a label value!' } }",
+      '',
+    ].join('\n'));
+    const refused = () => get<MailRelay & KubernetesObject>('mailrelay.dev/v1alpha1', 'mailrelays', 'refused');
+    await waitFor('ApplyFailed', async () => condition(await refused(), 'Reconciled')?.reason === 'ApplyFailed', 20_000);
+    const message = condition(await refused(), 'Reconciled')!.message;
+    assert.match(message, /^apply StatefulSet [a-z0-9-]+\/refused failed: 422 Invalid: StatefulSet\.apps "refused" is invalid: spec\.template\.spec\.nodeSelector: Invalid value: "not a label value!"/);
+    assert.equal(condition(await refused(), 'Ready')?.message, message);
+    // kubectl shows events.k8s.io Events in the core v1 shape: note as message, regarding as involvedObject.
+    const events = JSON.parse(await kubectl(['get', 'events', '-o', 'json'])) as { items: { reason: string; message?: string; involvedObject?: { name?: string } }[] };
+    assert.ok(events.items.some((e) => e.reason === 'ApplyFailed' && e.involvedObject?.name === 'refused' && e.message?.includes('not a label value!')), 'the Event carries the API message');
   });
 });
