@@ -191,6 +191,20 @@ describe('operator reconciles the samples against a real API server', { timeout:
     assert.equal(operator!.manager.applier.writes, writes, 'no API writes during resyncs');
   });
 
+  it('holds only the metadata of a Secret no relay uses, however large', async () => {
+    // create, not apply: apply would copy the data into the last-applied annotation (256 KiB at most).
+    await kubectl(['create', '-f', '-'], `apiVersion: v1\nkind: Secret\nmetadata: { name: unrelated }\ndata: { blob: ${Buffer.alloc(500_000, 'x').toString('base64')} }\n`);
+    const store = operator!.manager.caches.secrets;
+    await waitFor('the unrelated Secret seen', async () => store.informer.get(ns, 'unrelated') !== undefined, 20_000);
+    const held = store.size;
+    // Resyncs (2 s) reconcile every relay; none of them reads this Secret.
+    await new Promise((r) => setTimeout(r, 4500));
+    const cached = store.informer.get(ns, 'unrelated') as KubernetesObject & { data?: unknown };
+    assert.equal(cached.data, undefined);
+    assert.ok(JSON.stringify(cached).length < 2_000);
+    assert.equal(store.size, held, 'no Secret body fetched for it');
+  });
+
   it('marks a SendingDomain whose relay does not exist RelayNotFound', async () => {
     await kubectl(['apply', '-f', '-'], 'apiVersion: mailrelay.dev/v1alpha1\nkind: SendingDomain\nmetadata: { name: orphan }\nspec: { domain: orphan.example, relayRef: { name: nowhere } }\n');
     await waitFor('RelayNotFound', async () => condition(await domain('orphan'), 'Ready')?.reason === 'RelayNotFound', 20_000);

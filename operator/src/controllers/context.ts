@@ -6,6 +6,7 @@ import type { Applier } from '../kube/apply.ts';
 import { decideDomainConflicts, type DomainConflicts } from '../resources/domain-conflicts.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
+import type { SecretStore } from '../kube/secret-store.ts';
 import { resourcePath, type RestClient } from '../kube/rest-client.ts';
 import type { DnsVerifier } from './dns-verifier.ts';
 import type { PasswordHashes } from './password-hashes.ts';
@@ -16,7 +17,8 @@ import type { Settle } from './settle.ts';
 export interface Caches {
   readonly relays: Informer<MailRelay & KubernetesObject>;
   readonly domains: Informer<SendingDomain & KubernetesObject>;
-  readonly secrets: Informer<V1Secret>;
+  /** Metadata of every Secret watched; bodies fetched on use. */
+  readonly secrets: SecretStore;
   readonly configMaps: Informer<V1ConfigMap>;
   readonly statefulSets: Informer<V1StatefulSet>;
   readonly services: Informer<V1Service>;
@@ -72,7 +74,7 @@ export function secretString(secret: V1Secret | undefined, key: string): string 
  * a second key would replace one already published or already used in return paths.
  */
 export async function ownSecret(ctx: ControllerContext, namespace: string, name: string, key: string): Promise<V1Secret | undefined> {
-  const cached = ctx.caches.secrets.get(namespace, name);
+  const cached = await ctx.caches.secrets.get(namespace, name);
   if (cached?.data?.[key] !== undefined) return cached;
   try {
     return await ctx.rest.request<V1Secret>('GET', resourcePath('v1', 'secrets', namespace, name));

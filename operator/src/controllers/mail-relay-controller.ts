@@ -120,8 +120,8 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
   const { namespace } = relay.metadata;
   const { spec } = relay;
   const missing: string[] = [];
-  const secret = (secretName: string): V1Secret | undefined => {
-    const s = ctx.caches.secrets.get(namespace, secretName);
+  const secret = async (secretName: string): Promise<V1Secret | undefined> => {
+    const s = await ctx.caches.secrets.get(namespace, secretName);
     if (!s) missing.push(`Secret ${secretName}`);
     return s;
   };
@@ -132,7 +132,7 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
   const dkimKeys: RelayInputs['dkimKeys'] = [];
   for (const sd of sendingDomains) {
     const dkim = sd.status?.dkim;
-    const keySecret = dkim?.secretName ? ctx.caches.secrets.get(namespace, dkim.secretName) : undefined;
+    const keySecret = dkim?.secretName ? await ctx.caches.secrets.get(namespace, dkim.secretName) : undefined;
     const pem = dkim?.key ? secretString(keySecret, dkim.key) : undefined;
     // Sign only with a key the SendingDomain controller has vetted for the current selector.
     if (dkim?.secretName && dkim.key && dkim.algorithm && dkim.selector === sd.spec.dkim.selector && pem) {
@@ -145,9 +145,9 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
 
   let users: UserEntry[] | undefined;
   if (spec.auth.usersSecretName) {
-    const s = secret(spec.auth.usersSecretName);
+    const s = await secret(spec.auth.usersSecretName);
     if (s) {
-      const previous = previousUsers(ctx, relay);
+      const previous = await previousUsers(ctx, relay);
       users = [];
       for (const [username, password] of Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')] as const)) {
         const allowed = allowedDomainsFor(username, sendingDomains);
@@ -159,7 +159,7 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
 
   let tokens: TokenEntry[] | undefined;
   if (spec.http.enabled && spec.http.tokensSecretName) {
-    const s = secret(spec.http.tokensSecretName);
+    const s = await secret(spec.http.tokensSecretName);
     if (s) {
       tokens = Object.entries(s.data ?? {}).flatMap(([clientName, token]) => {
         const allowed = allowedDomainsFor(clientName, sendingDomains);
@@ -171,7 +171,7 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
   let smarthost: RelayInputs['smarthost'];
   const credentials = spec.delivery.mode === 'smarthost' ? spec.delivery.smarthost?.credentialsSecretName : undefined;
   if (credentials) {
-    const s = secret(credentials);
+    const s = await secret(credentials);
     const username = secretString(s, 'username');
     const password = secretString(s, 'password');
     if (s && (username === undefined || password === undefined)) missing.push(`keys username and password in Secret ${credentials}`);
@@ -180,7 +180,7 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
 
   let tlsSecretName: string | undefined;
   if (spec.tls?.secretName) {
-    const s = secret(spec.tls.secretName);
+    const s = await secret(spec.tls.secretName);
     if (s && (!s.data?.['tls.crt'] || !s.data['tls.key'])) missing.push(`keys tls.crt and tls.key in Secret ${spec.tls.secretName}`);
     tlsSecretName = spec.tls.secretName;
   } else if (spec.tls?.issuerRef) {
@@ -200,8 +200,8 @@ async function verpKeyOf(ctx: ControllerContext, relay: MailRelay): Promise<stri
 }
 
 /** Hashes already in the users file we rendered, so unchanged passwords keep theirs. */
-function previousUsers(ctx: ControllerContext, relay: MailRelay): Map<string, string> {
-  const current = secretString(ctx.caches.secrets.get(relay.metadata.namespace, names.relayAuthSecret(relay.metadata.name)), 'users.yaml');
+async function previousUsers(ctx: ControllerContext, relay: MailRelay): Promise<Map<string, string>> {
+  const current = secretString(await ctx.caches.secrets.get(relay.metadata.namespace, names.relayAuthSecret(relay.metadata.name)), 'users.yaml');
   const map = new Map<string, string>();
   if (!current) return map;
   try {
@@ -225,7 +225,8 @@ function liveOf(ctx: ControllerContext, obj: KubernetesObject): KubernetesObject
     case 'ConfigMap':
       return ctx.caches.configMaps.get(namespace, name);
     case 'Secret':
-      return ctx.caches.secrets.get(namespace, name);
+      // The applier compares resourceVersions only: the metadata is enough.
+      return ctx.caches.secrets.informer.get(namespace, name);
     case 'Service':
       return ctx.caches.services.get(namespace, name);
     case 'PodDisruptionBudget':

@@ -135,7 +135,7 @@ async function ensureDkimKey(ctx: ControllerContext, sd: SendingDomain): Promise
   const { namespace } = sd.metadata;
   const ref = sd.spec.dkim.secretRef;
   if (ref) {
-    const secret = ctx.caches.secrets.get(namespace, ref.name);
+    const secret = await ctx.caches.secrets.get(namespace, ref.name);
     const pem = secretString(secret, ref.key);
     if (!secret || pem === undefined) return { ready: false, reason: Reasons.SecretNotFound, message: `Secret ${ref.name} with key ${ref.key} not found` };
     const parsed = parseKey(pem);
