@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { KubernetesObject, V1ConfigMap, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
+import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
+import { buildConfigHash } from '../../operator/src/resources/config-hash.ts';
 import { parseConfig } from '../../relay/src/config/parse-config.ts';
 import { parseUsers } from '../../relay/src/config/parse-users.ts';
 import { RestClient, resourcePath } from '../../operator/src/kube/rest-client.ts';
@@ -272,5 +274,37 @@ describe('operator reconciles the samples against a real API server', { timeout:
     // kubectl shows events.k8s.io Events in the core v1 shape: note as message, regarding as involvedObject.
     const events = JSON.parse(await kubectl(['get', 'events', '-o', 'json'])) as { items: { reason: string; message?: string; involvedObject?: { name?: string } }[] };
     assert.ok(events.items.some((e) => e.reason === 'ApplyFailed' && e.involvedObject?.name === 'refused' && e.message?.includes('not a label value!')), 'the Event carries the API message');
+  });
+  it('hashes the smarthost password into the pod template with a key of its own: a new password rolls the relay, the password alone does not give the hash', async () => {
+    await kubectl(['create', 'secret', 'generic', 'upstream', '--from-literal=username=relay', '--from-literal=password=hunter2']);
+    await kubectl(['apply', '-f', '-'], [
+      'apiVersion: mailrelay.dev/v1alpha1',
+      'kind: MailRelay',
+      'metadata: { name: smart }',
+      'spec:',
+      '  hostname: smart.example.com',
+      '  listeners: [{ name: internal, port: 2525, tls: none, auth: none }]',
+      '  http: { enabled: false }',
+      '  delivery: { mode: smarthost, smarthost: { host: smtp.upstream.example, credentialsSecretName: upstream } }',
+      '',
+    ].join('\n'));
+    const hash = async () => (await get<V1StatefulSet>('apps/v1', 'statefulsets', 'smart'))?.spec?.template.metadata?.annotations?.[CONFIG_HASH];
+    await waitFor('the StatefulSet', async () => (await hash()) !== undefined, 20_000);
+    const first = (await hash())!;
+    const auth = await get<V1Secret>('v1', 'secrets', 'smart-auth');
+    const key = Buffer.from(auth!.data!['config-hash.key']!, 'base64').toString();
+    assert.ok(key.length >= 32, 'a random key in the auth Secret');
+    // What a reader of the StatefulSet could compute from relay.yaml and a guessed password.
+    const relayYaml = (await get<V1ConfigMap>('v1', 'configmaps', 'smart-config'))!.data!['relay.yaml']!;
+    const guess = createHash('sha256');
+    for (const part of [relayYaml, '', '', '', 'hunter2']) guess.update(part).update('\0');
+    assert.notEqual(first, guess.digest('hex'));
+    assert.notEqual(first, buildConfigHash('', [relayYaml, '', '', '', 'hunter2']));
+
+    await kubectl(['create', 'secret', 'generic', 'upstream', '--from-literal=username=relay', '--from-literal=password=hunter3', '--dry-run=client', '-o', 'yaml'])
+      .then((yaml) => kubectl(['replace', '-f', '-'], yaml));
+    await waitFor('a new hash', async () => (await hash()) !== first, 20_000);
+    const again = await get<V1Secret>('v1', 'secrets', 'smart-auth');
+    assert.equal(Buffer.from(again!.data!['config-hash.key']!, 'base64').toString(), key, 'the key is kept');
   });
 });

@@ -69,13 +69,14 @@ export function secretString(secret: V1Secret | undefined, key: string): string 
 }
 
 /**
- * A Secret the operator writes itself, holding `key` (a DKIM or VERP key): from the cache, else
- * from the API server. The cache may not have seen our own write of a moment ago, and generating
- * a second key would replace one already published or already used in return paths.
+ * A Secret the operator writes itself, holding `keys` (DKIM, VERP, config hash keys): from the
+ * cache when it has them all, else from the API server. The cache may not have seen our own
+ * write of a moment ago, and generating a second key would replace one already published or
+ * already used in return paths.
  */
-export async function ownSecret(ctx: ControllerContext, namespace: string, name: string, key: string): Promise<V1Secret | undefined> {
+export async function ownSecret(ctx: ControllerContext, namespace: string, name: string, keys: string | readonly string[]): Promise<V1Secret | undefined> {
   const cached = await ctx.caches.secrets.get(namespace, name);
-  if (cached?.data?.[key] !== undefined) return cached;
+  if ([keys].flat().every((key) => cached?.data?.[key] !== undefined)) return cached;
   try {
     return await ctx.rest.request<V1Secret>('GET', resourcePath('v1', 'secrets', namespace, name));
   } catch (err) {

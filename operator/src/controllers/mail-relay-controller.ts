@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { KubernetesObject, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { UserEntry } from '../../../relay/src/config/schema.ts';
 import { MailRelayConditions, Reasons, type MailRelay, type MailRelayStatus } from '../api/v1alpha1/types.ts';
@@ -6,7 +6,8 @@ import { describeError, isConflict } from '../errors.ts';
 import { allowedDomainsFor, buildTokensFile, buildUsersFile, type TokenEntry } from '../resources/auth-files.ts';
 import { buildConditions, type ConditionInput } from '../resources/conditions.ts';
 import { names } from '../resources/names.ts';
-import { buildAuthSecret, buildConfigMap } from '../resources/relay-config-objects.ts';
+import { buildConfigHash, CONFIG_HASH_KEY_MIN_LENGTH } from '../resources/config-hash.ts';
+import { buildAuthSecret, buildConfigMap, CONFIG_HASH_KEY } from '../resources/relay-config-objects.ts';
 import { buildCertificate } from '../resources/relay-certificate.ts';
 import { buildRelayConfig, renderRelayConfig, type RelayDomain } from '../resources/relay-config.ts';
 import { buildClientService, buildHeadlessService, buildPodDisruptionBudget } from '../resources/relay-services.ts';
@@ -62,11 +63,13 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
   const relayYaml = renderRelayConfig(buildRelayConfig(relay, { domains: inputs.domains, smarthostUsername: inputs.smarthost?.username }));
   const usersYaml = inputs.users ? buildUsersFile(inputs.users) : undefined;
   const tokensYaml = inputs.tokens ? buildTokensFile(inputs.tokens) : undefined;
-  const verpKey = relay.spec.feedback?.verpDomain ? await verpKeyOf(ctx, relay) : undefined;
-  const configHash = hashInputs([relayYaml, usersYaml ?? '', tokensYaml ?? '', verpKey ?? '', inputs.smarthost?.password ?? '', ...inputs.dkimKeys.map((k) => `${k.domain}\0${k.pem}`)]);
+  const keys = await ownKeys(ctx, relay);
+  const verpKey = relay.spec.feedback?.verpDomain ? keys.verpKey : undefined;
+  const configHash = buildConfigHash(keys.configHashKey, [relayYaml, usersYaml ?? '', tokensYaml ?? '', verpKey ?? '', inputs.smarthost?.password ?? '', ...inputs.dkimKeys.flatMap((k) => [k.domain, k.pem])]);
 
   const desired: KubernetesObject[] = [buildConfigMap(relay, relayYaml)];
-  if (usersYaml !== undefined || tokensYaml !== undefined || verpKey !== undefined) desired.push(buildAuthSecret(relay, { usersYaml, tokensYaml, verpKey }));
+  // Always: it keeps the config hash key.
+  desired.push(buildAuthSecret(relay, { usersYaml, tokensYaml, verpKey, configHashKey: keys.configHashKey }));
   const certificate = buildCertificate(relay);
   if (certificate) desired.push(certificate);
   desired.push(buildHeadlessService(relay), buildClientService(relay), buildPodDisruptionBudget(relay));
@@ -191,12 +194,18 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
 }
 
 /**
- * The relay's VERP key: the one already in its auth Secret, else a new random one. All pods
- * share it, so a DSN for a message sent by one pod verifies on whichever pod it reaches.
+ * The relay's keys, the ones already in its auth Secret, else new random ones. The VERP key:
+ * all pods share it, so a DSN for a message sent by one pod verifies on whichever pod it
+ * reaches. The config hash key: kept, or every relay would roll once per new key.
  */
-async function verpKeyOf(ctx: ControllerContext, relay: MailRelay): Promise<string> {
-  const current = secretString(await ownSecret(ctx, relay.metadata.namespace, names.relayAuthSecret(relay.metadata.name), 'verp.key'), 'verp.key');
-  return current && current.length >= 32 ? current : randomBytes(32).toString('base64url');
+async function ownKeys(ctx: ControllerContext, relay: MailRelay): Promise<{ verpKey: string; configHashKey: string }> {
+  const wanted = relay.spec.feedback?.verpDomain ? ['verp.key', CONFIG_HASH_KEY] : [CONFIG_HASH_KEY];
+  const auth = await ownSecret(ctx, relay.metadata.namespace, names.relayAuthSecret(relay.metadata.name), wanted);
+  const keep = (key: string) => {
+    const current = secretString(auth, key);
+    return current && current.length >= CONFIG_HASH_KEY_MIN_LENGTH ? current : randomBytes(32).toString('base64url');
+  };
+  return { verpKey: keep('verp.key'), configHashKey: keep(CONFIG_HASH_KEY) };
 }
 
 /** Hashes already in the users file we rendered, so unchanged passwords keep theirs. */
@@ -210,12 +219,6 @@ async function previousUsers(ctx: ControllerContext, relay: MailRelay): Promise<
     // We wrote it; if someone mangled it, fresh hashes are the fix.
   }
   return map;
-}
-
-function hashInputs(parts: string[]): string {
-  const hash = createHash('sha256');
-  for (const part of parts) hash.update(part).update('\0');
-  return hash.digest('hex');
 }
 
 function liveOf(ctx: ControllerContext, obj: KubernetesObject): KubernetesObject | undefined {
