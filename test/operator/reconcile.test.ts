@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { KubernetesObject, V1ConfigMap, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { buildConfigHash } from '../../operator/src/resources/config-hash.ts';
 import { parseConfig } from '../../relay/src/config/parse-config.ts';
@@ -11,6 +12,7 @@ import type { Operator } from '../../operator/src/operator.ts';
 import type { MailRelay, SendingDomain } from '../../operator/src/api/v1alpha1/types.ts';
 import { getSharedControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.ts';
+import { startRelay } from '../helpers/relay-harness.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { applyCrds, condition, crdDir, startOperator } from './operator-helpers.ts';
 
@@ -43,7 +45,7 @@ describe('operator reconciles the samples against a real API server', { timeout:
     await applyCrds(cp);
     ns = await cp.newNamespace('op');
     dns = await startDnsServer();
-    operator = await startOperator(cp, ns, ['--resolvers', dns.server, '--dns-check-interval', '1s', '--resync', '2s']);
+    operator = await startOperator(cp, ns, ['--resolvers', dns.server, '--dns-check-interval', '1s', '--resync', '2s', '--reputation-interval', '1s']);
     await kubectl(['apply', '-f', `${crdDir}/samples/`]);
     // A user Secret and TLS are not in the samples; the SMTP AUTH path needs both.
   });
@@ -306,5 +308,28 @@ describe('operator reconciles the samples against a real API server', { timeout:
     await waitFor('a new hash', async () => (await hash()) !== first, 20_000);
     const again = await get<V1Secret>('v1', 'secrets', 'smart-auth');
     assert.equal(Buffer.from(again!.data!['config-hash.key']!, 'base64').toString(), key, 'the key is kept');
+  });
+  it('shows relay pods that refused a reload of their config as Reconciled=False ConfigRejected, until they accept one', async () => {
+    // A real relay stands in for the pod: its metrics reached through an FQDN EndpointSlice of
+    // the headless Service (the API server refuses loopback addresses in IPv4 slices).
+    const pod = await startRelay();
+    dns.set('outbound-0.relay.test', { a: ['127.0.0.1'] });
+    await kubectl(['apply', '-f', '-'], [
+      'apiVersion: discovery.k8s.io/v1',
+      'kind: EndpointSlice',
+      'metadata: { name: outbound-headless-test, labels: { kubernetes.io/service-name: outbound-headless, app.kubernetes.io/managed-by: mail-relay-operator } }',
+      'addressType: FQDN',
+      `ports: [{ name: metrics, port: ${pod.relay.metricsPort}, protocol: TCP }]`,
+      'endpoints: [{ addresses: [outbound-0.relay.test], conditions: { ready: true } }]',
+      '',
+    ].join('\n'));
+    const good = readFileSync(pod.configPath, 'utf8');
+    writeFileSync(pod.configPath, `${good}unknownKey: true\n`);
+    await waitFor('ConfigRejected', async () => condition(await relay(), 'Reconciled')?.reason === 'ConfigRejected', 30_000);
+    assert.equal(condition(await relay(), 'Reconciled')?.status, 'False');
+    assert.match(condition(await relay(), 'Reconciled')!.message, /1 of 1 relay pods refused the mounted configuration/);
+    writeFileSync(pod.configPath, good);
+    await waitFor('Reconciled again', async () => condition(await relay(), 'Reconciled')?.reason === 'Reconciled', 30_000);
+    await kubectl(['delete', 'endpointslice', 'outbound-headless-test']);
   });
 });

@@ -11,6 +11,7 @@ import { resourcePath, type RestClient } from '../kube/rest-client.ts';
 import type { DnsVerifier } from './dns-verifier.ts';
 import type { PasswordHashes } from './password-hashes.ts';
 import type { DomainFigures } from './relay-figures.ts';
+import type { RelayConfigFigures } from './reputation-poller.ts';
 import type { Settle } from './settle.ts';
 
 /** The caches the controllers read instead of the API server. */
@@ -45,7 +46,11 @@ export interface ControllerContext {
   /** Bursts of input changes per relay (`namespace/name`), waited out before writing. */
   readonly settle: Settle;
   /** What the relay pods last reported for a domain. */
-  readonly reputation: { get(namespace: string, relay: string, domain: string): DomainFigures | undefined };
+  readonly reputation: {
+    get(namespace: string, relay: string, domain: string): DomainFigures | undefined;
+    /** Whether the relay's pods accepted the config mounted now. */
+    config(namespace: string, relay: string): RelayConfigFigures | undefined;
+  };
   readonly logger: Logger;
   readonly now: () => Date;
 }

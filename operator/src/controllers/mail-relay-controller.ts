@@ -14,6 +14,7 @@ import { buildClientService, buildHeadlessService, buildPodDisruptionBudget } fr
 import { buildStatefulSet } from '../resources/relay-statefulset.ts';
 import { parse } from 'yaml';
 import { ownSecret, relayDomains, secretString, type ControllerContext, type ReconcileResult } from './context.ts';
+import type { RelayConfigFigures } from './reputation-poller.ts';
 
 /** Inputs read from Secrets; `missing` names every Secret or key that is not there yet. */
 interface RelayInputs {
@@ -102,11 +103,26 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
   }
   // Pod readiness arrives as StatefulSet status updates through the informer: nothing to poll.
   await writeStatus(ctx, relay, {
-    reconciled: { status: 'True', reason: Reasons.Reconciled, message: `generation ${generation} applied` },
+    reconciled: decideReconciled(generation, ctx.reputation.config(namespace, name)),
     statefulSet: appliedSet,
     configHash,
   });
   return {};
+}
+
+/**
+ * Reconciled once applied, unless relay pods report (on /metrics) that they refused the config
+ * now mounted: they keep serving their last good one, and would fail to start with this one.
+ */
+export function decideReconciled(generation: number, config: RelayConfigFigures | undefined): Omit<ConditionInput, 'type'> {
+  if (config && config.rejected > 0) {
+    return {
+      status: 'False',
+      reason: Reasons.ConfigRejected,
+      message: `generation ${generation} applied, but ${config.rejected} of ${config.pods} relay pods refused the mounted configuration and serve their last good one (mailrelay_config_last_reload_success 0; the pod log names the problem); a restarted pod would not start`,
+    };
+  }
+  return { status: 'True', reason: Reasons.Reconciled, message: `generation ${generation} applied` };
 }
 
 /** SendingDomains of this relay, created within the settle maximum, that their controller has not handled yet. */

@@ -78,6 +78,8 @@ export class Manager {
       this.caches.endpointSlices,
       () => this.caches.relays.list().map((r) => ({ namespace: r.metadata!.namespace!, name: r.metadata!.name! })),
       (namespace, relay) => {
+        // The relay's status shows whether its pods took the config; its domains show reputation.
+        this.queue.add(`MailRelay/${namespace}/${relay}`);
         for (const sd of this.caches.domains.list(namespace)) if (sd.spec.relayRef.name === relay) this.queue.add(`SendingDomain/${namespace}/${sd.metadata!.name}`);
       },
       (host) => dns.resolveAddress(host),
