@@ -15,17 +15,45 @@ export type OperatorErrorCode =
   | 'EOP_WATCH_FAILED'
   | 'EOP_LEASE_CONFIG';
 
+/** What the API server said in its metav1.Status when it refused a request. */
+export interface ApiStatusDetail {
+  readonly reason?: string;
+  readonly message?: string;
+  readonly causes?: readonly { readonly field?: string; readonly message?: string; readonly reason?: string }[];
+}
+
 export class OperatorError extends Error {
   readonly code: OperatorErrorCode;
   /** HTTP status of the API response behind this error, if there was one. */
   readonly status: number | undefined;
+  /** The API server's Status body, when it sent one. */
+  readonly api: ApiStatusDetail | undefined;
 
-  constructor(code: OperatorErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
+  constructor(code: OperatorErrorCode, message: string, options?: { cause?: unknown; status?: number; api?: ApiStatusDetail }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'OperatorError';
     this.code = code;
     this.status = options?.status;
+    this.api = options?.api;
   }
+}
+
+/** The API server's Status behind an error, looking through causes. */
+export function apiStatusOf(err: unknown): ApiStatusDetail | undefined {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof OperatorError && e.api) return e.api;
+  }
+  return undefined;
+}
+
+/**
+ * "Invalid: <message>", plus any cause the message does not already spell out: the words a
+ * user needs to fix the object (which field, which value), as the API server gave them.
+ */
+export function describeApiStatus(api: ApiStatusDetail): string {
+  const message = api.message ?? '';
+  const causes = (api.causes ?? []).filter((c) => c.message && !message.includes(c.message)).map((c) => (c.field ? `${c.field}: ${c.message}` : c.message));
+  return [[api.reason, message].filter(Boolean).join(': '), ...causes].filter(Boolean).join('; ');
 }
 
 function errorCode(err: unknown): string | undefined {

@@ -11,7 +11,7 @@ import { TlsCertificates } from './smtp/tls-certificates.ts';
 import { RelayError, describeError } from './errors.ts';
 import { DeliveryEngine } from './delivery/delivery-engine.ts';
 import { ConfigWatcher } from './config/config-watcher.ts';
-import { loadDkimKeyFiles } from './config/load-config.ts';
+import { loadDkimKeyFiles, loadTokens, loadUsers, loadVerpKeyFile, readSecretFile } from './config/load-config.ts';
 import { createDomainSigner } from './dkim/domain-signer.ts';
 import { ReputationService } from './reputation/reputation-service.ts';
 import { FeedbackProcessor } from './reputation/feedback-processor.ts';
@@ -124,11 +124,18 @@ export class Relay {
       delivery.setPaused(rep.pausedDomains());
       delivery.start();
       const watcher = options.configPath
-        ? new ConfigWatcher(options.configPath, logger, (next) => {
-            rep.applyConfig(next).catch((err: unknown) => logger.error('reputation config not applied', { error: describeError(err) }));
+        ? new ConfigWatcher(options.configPath, logger, {
+            check: checkReferencedFiles,
+            onChange: (next) => {
+              rep.applyConfig(next).catch((err: unknown) => logger.error('reputation config not applied', { error: describeError(err) }));
+            },
+            onReload: (ok) => {
+              if (!ok) metrics.configReloadFailures.inc();
+              metrics.configLastReloadSuccess.set(ok ? 1 : 0);
+            },
           })
         : undefined;
-      watcher?.start(options.configPollMs ?? 5000);
+      watcher?.start(options.configPollMs ?? 5000, config);
       relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, rep, watcher, smtpPorts, metricsPort, logger, api, hashing);
       relay.admin = admin;
       relay.ready = true;
@@ -164,4 +171,16 @@ export class Relay {
     });
     this.logger.info('relay stopped');
   }
+}
+
+/**
+ * What a start-up with this config would read besides relay.yaml, read and checked the same
+ * way (main.ts): a reload that passes here would also start.
+ */
+export function checkReferencedFiles(config: RelayConfig): void {
+  loadUsers(config);
+  loadTokens(config);
+  createDomainSigner(loadDkimKeyFiles(config));
+  if (config.feedback.verpKeyFile) loadVerpKeyFile(config.feedback.verpKeyFile);
+  if (config.delivery.smarthost?.passwordFile) readSecretFile(config.delivery.smarthost.passwordFile);
 }

@@ -94,6 +94,15 @@ describe('Grafana dashboard and alert rules', () => {
     }
   });
 
+  it('counts only relay scrape targets in every up query: a job matcher, since relay=~"$relay" with All also matches targets without a relay label', () => {
+    const ups = [...targets.map((t) => ({ where: t.panel, expr: t.expr })), ...alertRules.map((r) => ({ where: r.alert, expr: r.expr }))].filter((q) => metricNamesIn(q.expr).includes('up'));
+    assert.ok(ups.length >= 2, `${ups.length} up queries`);
+    for (const q of ups) {
+      for (const m of q.expr.matchAll(/\bup\s*\{([^}]*)\}/g)) assert.match(m[1]!, /\bjob="mail-relay(-operator)?"/, `${q.where}: ${q.expr}`);
+      assert.doesNotMatch(q.expr, /\bup\s*(?!\{)/, `${q.where}: up without matchers`);
+    }
+  });
+
   it('shows traffic, queue, latency percentiles, reputation against thresholds, pauses, TLS and providers', () => {
     const used = new Set(targets.flatMap((t) => metricNamesIn(t.expr)));
     for (const name of [

@@ -16,6 +16,7 @@ describe('CRD validation by the API server', { timeout: 120_000 }, () => {
     }
   };
   const relay = (spec: string) => `apiVersion: mailrelay.dev/v1alpha1\nkind: MailRelay\nmetadata: { name: r${Math.random().toString(36).slice(2, 8)} }\nspec:\n${spec}`;
+  const named = (kind: string, name: string, spec: string) => `apiVersion: mailrelay.dev/v1alpha1\nkind: ${kind}\nmetadata: { name: ${name} }\nspec:\n${spec}`;
   const domain = (name: string, spec: string) => `apiVersion: mailrelay.dev/v1alpha1\nkind: SendingDomain\nmetadata: { name: ${name} }\nspec:\n${spec}`;
 
   before(async () => {
@@ -35,12 +36,43 @@ describe('CRD validation by the API server', { timeout: 120_000 }, () => {
     ['an untrusted network that is not a CIDR', relay('  hostname: a.example\n  auth: { trustedNetworks: [not-a-cidr] }\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n'), /must be an IP address or CIDR/],
     ['generated and own DKIM key at once', domain('both', '  domain: both.example\n  relayRef: { name: r }\n  dkim: { generate: {}, secretRef: { name: k } }\n'), /set exactly one of dkim.generate and dkim.secretRef/],
     ['an upper-case domain', domain('upper', '  domain: Example.COM\n  relayRef: { name: r }\n'), /spec.domain/],
+    // Specs that used to pass admission and then could never be applied or run.
+    [
+      'listeners on 587 and 10587, one container port',
+      relay('  hostname: a.example\n  listeners: [{ name: submission, port: 587, tls: none, auth: none }, { name: alt, port: 10587, tls: none, auth: none }]\n'),
+      /spec\.listeners: Invalid value: .*listeners \["submission \(port 587\)", "alt \(port 10587\)"\] would share one container port/,
+    ],
+    [
+      'a listener whose container port is spec.http.port',
+      relay('  hostname: a.example\n  http: { port: 10587 }\n  listeners: [{ name: submission, port: 587, tls: none, auth: none }]\n'),
+      /spec\.listeners: Invalid value: .*listeners \["submission \(port 587\)"\] would listen on container port 10587, which is spec\.http\.port/,
+    ],
+    ['the HTTP API on the metrics port', relay('  hostname: a.example\n  http: { port: 9090 }\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n'), /spec\.http\.port: Invalid value: .*http\.port 9090 is the metrics port/],
+    ['a listener named like the metrics port', relay('  hostname: a.example\n  listeners: [{ name: metrics, port: 2525, tls: none, auth: none }]\n'), /spec\.listeners\[0\]\.name: Invalid value: .*listener name metrics is taken/],
+    ['a listener name without a letter', relay('  hostname: a.example\n  listeners: [{ name: "2525", port: 2525, tls: none, auth: none }]\n'), /spec\.listeners\[0\]\.name: Invalid value: .*listener name 2525 must contain a letter/],
+    ['a listener name with --', relay('  hostname: a.example\n  listeners: [{ name: a--b, port: 2525, tls: none, auth: none }]\n'), /listener name a--b must contain a letter and no --/],
+    ['an empty spool volume', relay('  hostname: a.example\n  queue: { storage: { size: "0" } }\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n'), /spec\.queue\.storage\.size: Invalid value: .*queue\.storage\.size 0 must be more than 0/],
+    ['a Service annotation key the API server refuses', relay('  hostname: a.example\n  service: { annotations: { "bad key!": "x", "ok.example/fine": "z" } }\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n'), /spec\.service\.annotations: Invalid value: .*service\.annotations: \["bad key!"\] are not valid annotation keys/],
+    [
+      'a MailRelay name too long for its pods',
+      named('MailRelay', 'r'.repeat(53), '  hostname: a.example\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n'),
+      /metadata\.name r{53} has 53 characters; at most 52/,
+    ],
+    ['a MailRelay name that cannot name a Service', named('MailRelay', '1relay', '  hostname: a.example\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n'), /metadata\.name 1relay must start with a letter/],
+    ['a MailRelay name with a dot', named('MailRelay', 'my.relay', '  hostname: a.example\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n'), /metadata\.name my\.relay must start with a letter and hold only/],
+    ['a SendingDomain name too long for its DKIM key Secret', named('SendingDomain', 'd'.repeat(64), '  domain: long.example\n  relayRef: { name: r }\n'), /metadata\.name d{64} has 64 characters; at most 63/],
   ];
   for (const [what, yaml, message] of cases) {
     it(`refuses ${what}`, async () => {
       assert.match(await apply(yaml), message);
     });
   }
+
+  it('accepts the longest MailRelay name, listeners on 25, 587 and 2525 beside the HTTP API, and valid Service annotations', async () => {
+    const spec = '  hostname: a.example\n  service: { annotations: { "service.beta.kubernetes.io/aws-load-balancer-type": nlb } }\n  listeners: [{ name: smtp, port: 25, tls: none, auth: none }, { name: sub-1, port: 587, tls: none, auth: none }, { name: internal, port: 2525, tls: none, auth: none }]\n';
+    assert.equal(await apply(named('MailRelay', `a${'b'.repeat(51)}`, spec)), '');
+    assert.equal(await apply(named('SendingDomain', 'd'.repeat(63), '  domain: long.example\n  relayRef: { name: r }\n')), '');
+  });
 
   it('accepts a valid MailRelay and then refuses changing its spool storage', async () => {
     const ok = `apiVersion: mailrelay.dev/v1alpha1\nkind: MailRelay\nmetadata: { name: fixed }\nspec:\n  hostname: a.example\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n`;

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { KubernetesObject, V1ConfigMap, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { buildConfigHash } from '../../operator/src/resources/config-hash.ts';
 import { parseConfig } from '../../relay/src/config/parse-config.ts';
 import { parseUsers } from '../../relay/src/config/parse-users.ts';
 import { RestClient, resourcePath } from '../../operator/src/kube/rest-client.ts';
@@ -10,6 +13,7 @@ import type { RelayNetworkPolicy } from '../../operator/src/resources/relay-netw
 import type { MailRelay, SendingDomain } from '../../operator/src/api/v1alpha1/types.ts';
 import { getSharedControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.ts';
+import { startRelay } from '../helpers/relay-harness.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { applyCrds, condition, crdDir, startOperator } from './operator-helpers.ts';
 
@@ -42,7 +46,7 @@ describe('operator reconciles the samples against a real API server', { timeout:
     await applyCrds(cp);
     ns = await cp.newNamespace('op');
     dns = await startDnsServer();
-    operator = await startOperator(cp, ns, ['--resolvers', dns.server, '--dns-check-interval', '1s', '--resync', '2s']);
+    operator = await startOperator(cp, ns, ['--resolvers', dns.server, '--dns-check-interval', '1s', '--resync', '2s', '--reputation-interval', '1s']);
     await kubectl(['apply', '-f', `${crdDir}/samples/`]);
     // A user Secret and TLS are not in the samples; the SMTP AUTH path needs both.
   });
@@ -192,6 +196,20 @@ describe('operator reconciles the samples against a real API server', { timeout:
     assert.equal(operator!.manager.applier.writes, writes, 'no API writes during resyncs');
   });
 
+  it('holds only the metadata of a Secret no relay uses, however large', async () => {
+    // create, not apply: apply would copy the data into the last-applied annotation (256 KiB at most).
+    await kubectl(['create', '-f', '-'], `apiVersion: v1\nkind: Secret\nmetadata: { name: unrelated }\ndata: { blob: ${Buffer.alloc(500_000, 'x').toString('base64')} }\n`);
+    const store = operator!.manager.caches.secrets;
+    await waitFor('the unrelated Secret seen', async () => store.informer.get(ns, 'unrelated') !== undefined, 20_000);
+    const held = store.size;
+    // Resyncs (2 s) reconcile every relay; none of them reads this Secret.
+    await new Promise((r) => setTimeout(r, 4500));
+    const cached = store.informer.get(ns, 'unrelated') as KubernetesObject & { data?: unknown };
+    assert.equal(cached.data, undefined);
+    assert.ok(JSON.stringify(cached).length < 2_000);
+    assert.equal(store.size, held, 'no Secret body fetched for it');
+  });
+
   it('marks a SendingDomain whose relay does not exist RelayNotFound', async () => {
     await kubectl(['apply', '-f', '-'], 'apiVersion: mailrelay.dev/v1alpha1\nkind: SendingDomain\nmetadata: { name: orphan }\nspec: { domain: orphan.example, relayRef: { name: nowhere } }\n');
     await waitFor('RelayNotFound', async () => condition(await domain('orphan'), 'Ready')?.reason === 'RelayNotFound', 20_000);
@@ -235,5 +253,98 @@ describe('operator reconciles the samples against a real API server', { timeout:
     assert.deepEqual(created.spec.policyTypes, ['Ingress', 'Egress']);
     await kubectl(['patch', 'mailrelay', 'outbound', '--type=merge', '-p', '{"spec":{"networkPolicy":{"enabled":false}}}']);
     await waitFor('the NetworkPolicy deleted', async () => (await policy()) === undefined, 20_000);
+  });
+
+  it('marks a second SendingDomain for the same domain DomainConflict and keeps it out of relay.yaml; it takes over when the first goes', async () => {
+    await kubectl(['apply', '-f', '-'], 'apiVersion: mailrelay.dev/v1alpha1\nkind: SendingDomain\nmetadata: { name: example-com-again }\nspec: { domain: example.com, relayRef: { name: outbound }, dkim: { selector: again, generate: {} }, paused: true }\n');
+    await waitFor('DomainConflict', async () => condition(await domain('example-com-again'), 'Ready')?.reason === 'DomainConflict', 20_000);
+    assert.equal(condition(await domain('example-com-again'), 'Ready')?.status, 'False');
+    assert.match(condition(await domain('example-com-again'), 'Ready')!.message, /SendingDomain example-com \(created earlier\) already sends for example\.com/);
+    assert.equal(condition(await domain('example-com'), 'Ready')?.status, 'True');
+    // The relay keeps its config for every domain: the first object's selector, not paused.
+    await new Promise((r) => setTimeout(r, 3000));
+    const config = parseConfig(parse((await configMap())!.data!['relay.yaml']!));
+    assert.deepEqual(config.domains.map((d) => [d.name, d.dkim?.selector, d.paused]), [
+      ['example.com', 'mr2026', false],
+      ['news.example.com', 'mail', false],
+    ]);
+    await kubectl(['delete', 'sendingdomain', 'example-com']);
+    await waitFor('the second one Ready', async () => condition(await domain('example-com-again'), 'Ready')?.status === 'True', 30_000);
+    await waitFor('its selector in relay.yaml', async () => parseConfig(parse((await configMap())!.data!['relay.yaml']!)).domains.find((d) => d.name === 'example.com')?.dkim?.selector === 'again', 30_000);
+  });
+  it("shows the API server's refusal of an owned object in the Reconciled condition and the Event", async () => {
+    await kubectl(['apply', '-f', '-'], [
+      'apiVersion: mailrelay.dev/v1alpha1',
+      'kind: MailRelay',
+      'metadata: { name: refused }',
+      'spec:',
+      '  hostname: refused.example.com',
+      '  listeners: [{ name: internal, port: 2525, tls: none, auth: none }]',
+      "  pod: { nodeSelector: { 'kubernetes.io/os': 'not a label value!' } }",
+      '',
+    ].join('\n'));
+    const refused = () => get<MailRelay & KubernetesObject>('mailrelay.dev/v1alpha1', 'mailrelays', 'refused');
+    await waitFor('ApplyFailed', async () => condition(await refused(), 'Reconciled')?.reason === 'ApplyFailed', 20_000);
+    const message = condition(await refused(), 'Reconciled')!.message;
+    assert.match(message, /^apply StatefulSet [a-z0-9-]+\/refused failed: 422 Invalid: StatefulSet\.apps "refused" is invalid: spec\.template\.spec\.nodeSelector: Invalid value: "not a label value!"/);
+    assert.equal(condition(await refused(), 'Ready')?.message, message);
+    // kubectl shows events.k8s.io Events in the core v1 shape: note as message, regarding as involvedObject.
+    const events = JSON.parse(await kubectl(['get', 'events', '-o', 'json'])) as { items: { reason: string; message?: string; involvedObject?: { name?: string } }[] };
+    assert.ok(events.items.some((e) => e.reason === 'ApplyFailed' && e.involvedObject?.name === 'refused' && e.message?.includes('not a label value!')), 'the Event carries the API message');
+  });
+  it('hashes the smarthost password into the pod template with a key of its own: a new password rolls the relay, the password alone does not give the hash', async () => {
+    await kubectl(['create', 'secret', 'generic', 'upstream', '--from-literal=username=relay', '--from-literal=password=hunter2']);
+    await kubectl(['apply', '-f', '-'], [
+      'apiVersion: mailrelay.dev/v1alpha1',
+      'kind: MailRelay',
+      'metadata: { name: smart }',
+      'spec:',
+      '  hostname: smart.example.com',
+      '  listeners: [{ name: internal, port: 2525, tls: none, auth: none }]',
+      '  http: { enabled: false }',
+      '  delivery: { mode: smarthost, smarthost: { host: smtp.upstream.example, credentialsSecretName: upstream } }',
+      '',
+    ].join('\n'));
+    const hash = async () => (await get<V1StatefulSet>('apps/v1', 'statefulsets', 'smart'))?.spec?.template.metadata?.annotations?.[CONFIG_HASH];
+    await waitFor('the StatefulSet', async () => (await hash()) !== undefined, 20_000);
+    const first = (await hash())!;
+    const auth = await get<V1Secret>('v1', 'secrets', 'smart-auth');
+    const key = Buffer.from(auth!.data!['config-hash.key']!, 'base64').toString();
+    assert.ok(key.length >= 32, 'a random key in the auth Secret');
+    // What a reader of the StatefulSet could compute from relay.yaml and a guessed password.
+    const relayYaml = (await get<V1ConfigMap>('v1', 'configmaps', 'smart-config'))!.data!['relay.yaml']!;
+    const guess = createHash('sha256');
+    for (const part of [relayYaml, '', '', '', 'hunter2']) guess.update(part).update('\0');
+    assert.notEqual(first, guess.digest('hex'));
+    assert.notEqual(first, buildConfigHash('', [relayYaml, '', '', '', 'hunter2']));
+
+    await kubectl(['create', 'secret', 'generic', 'upstream', '--from-literal=username=relay', '--from-literal=password=hunter3', '--dry-run=client', '-o', 'yaml'])
+      .then((yaml) => kubectl(['replace', '-f', '-'], yaml));
+    await waitFor('a new hash', async () => (await hash()) !== first, 20_000);
+    const again = await get<V1Secret>('v1', 'secrets', 'smart-auth');
+    assert.equal(Buffer.from(again!.data!['config-hash.key']!, 'base64').toString(), key, 'the key is kept');
+  });
+  it('shows relay pods that refused a reload of their config as Reconciled=False ConfigRejected, until they accept one', async () => {
+    // A real relay stands in for the pod: its metrics reached through an FQDN EndpointSlice of
+    // the headless Service (the API server refuses loopback addresses in IPv4 slices).
+    const pod = await startRelay();
+    dns.set('outbound-0.relay.test', { a: ['127.0.0.1'] });
+    await kubectl(['apply', '-f', '-'], [
+      'apiVersion: discovery.k8s.io/v1',
+      'kind: EndpointSlice',
+      'metadata: { name: outbound-headless-test, labels: { kubernetes.io/service-name: outbound-headless, app.kubernetes.io/managed-by: mail-relay-operator } }',
+      'addressType: FQDN',
+      `ports: [{ name: metrics, port: ${pod.relay.metricsPort}, protocol: TCP }]`,
+      'endpoints: [{ addresses: [outbound-0.relay.test], conditions: { ready: true } }]',
+      '',
+    ].join('\n'));
+    const good = readFileSync(pod.configPath, 'utf8');
+    writeFileSync(pod.configPath, `${good}unknownKey: true\n`);
+    await waitFor('ConfigRejected', async () => condition(await relay(), 'Reconciled')?.reason === 'ConfigRejected', 30_000);
+    assert.equal(condition(await relay(), 'Reconciled')?.status, 'False');
+    assert.match(condition(await relay(), 'Reconciled')!.message, /1 of 1 relay pods refused the mounted configuration/);
+    writeFileSync(pod.configPath, good);
+    await waitFor('Reconciled again', async () => condition(await relay(), 'Reconciled')?.reason === 'Reconciled', 30_000);
+    await kubectl(['delete', 'endpointslice', 'outbound-headless-test']);
   });
 });

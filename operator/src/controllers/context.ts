@@ -3,19 +3,23 @@ import type { Logger } from 'winston';
 import type { MailRelay, SendingDomain } from '../api/v1alpha1/types.ts';
 import { isNotFound } from '../errors.ts';
 import type { Applier } from '../kube/apply.ts';
+import { decideDomainConflicts, type DomainConflicts } from '../resources/domain-conflicts.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
+import type { SecretStore } from '../kube/secret-store.ts';
 import { resourcePath, type RestClient } from '../kube/rest-client.ts';
 import type { DnsVerifier } from './dns-verifier.ts';
 import type { PasswordHashes } from './password-hashes.ts';
 import type { DomainFigures } from './relay-figures.ts';
+import type { RelayConfigFigures } from './reputation-poller.ts';
 import type { Settle } from './settle.ts';
 
 /** The caches the controllers read instead of the API server. */
 export interface Caches {
   readonly relays: Informer<MailRelay & KubernetesObject>;
   readonly domains: Informer<SendingDomain & KubernetesObject>;
-  readonly secrets: Informer<V1Secret>;
+  /** Metadata of every Secret watched; bodies fetched on use. */
+  readonly secrets: SecretStore;
   readonly configMaps: Informer<V1ConfigMap>;
   readonly statefulSets: Informer<V1StatefulSet>;
   readonly services: Informer<V1Service>;
@@ -43,7 +47,11 @@ export interface ControllerContext {
   /** Bursts of input changes per relay (`namespace/name`), waited out before writing. */
   readonly settle: Settle;
   /** What the relay pods last reported for a domain. */
-  readonly reputation: { get(namespace: string, relay: string, domain: string): DomainFigures | undefined };
+  readonly reputation: {
+    get(namespace: string, relay: string, domain: string): DomainFigures | undefined;
+    /** Whether the relay's pods accepted the config mounted now. */
+    config(namespace: string, relay: string): RelayConfigFigures | undefined;
+  };
   readonly logger: Logger;
   readonly now: () => Date;
 }
@@ -53,19 +61,28 @@ export interface ReconcileResult {
   readonly requeueAfterMs?: number;
 }
 
+/**
+ * The SendingDomains of a relay, and those of them left out of its config because an older one
+ * has the same domain. Both controllers decide from the same cache, so they agree.
+ */
+export function relayDomains(ctx: ControllerContext, namespace: string, relay: string): DomainConflicts {
+  return decideDomainConflicts(ctx.caches.domains.list(namespace).filter((sd) => sd.spec.relayRef.name === relay));
+}
+
 export function secretString(secret: V1Secret | undefined, key: string): string | undefined {
   const data = secret?.data?.[key];
   return data === undefined ? undefined : Buffer.from(data, 'base64').toString('utf8');
 }
 
 /**
- * A Secret the operator writes itself, holding `key` (a DKIM or VERP key): from the cache, else
- * from the API server. The cache may not have seen our own write of a moment ago, and generating
- * a second key would replace one already published or already used in return paths.
+ * A Secret the operator writes itself, holding `keys` (DKIM, VERP, config hash keys): from the
+ * cache when it has them all, else from the API server. The cache may not have seen our own
+ * write of a moment ago, and generating a second key would replace one already published or
+ * already used in return paths.
  */
-export async function ownSecret(ctx: ControllerContext, namespace: string, name: string, key: string): Promise<V1Secret | undefined> {
-  const cached = ctx.caches.secrets.get(namespace, name);
-  if (cached?.data?.[key] !== undefined) return cached;
+export async function ownSecret(ctx: ControllerContext, namespace: string, name: string, keys: string | readonly string[]): Promise<V1Secret | undefined> {
+  const cached = await ctx.caches.secrets.get(namespace, name);
+  if ([keys].flat().every((key) => cached?.data?.[key] !== undefined)) return cached;
   try {
     return await ctx.rest.request<V1Secret>('GET', resourcePath('v1', 'secrets', namespace, name));
   } catch (err) {

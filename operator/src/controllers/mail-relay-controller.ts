@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { KubernetesObject, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { UserEntry } from '../../../relay/src/config/schema.ts';
 import { MailRelayConditions, Reasons, type MailRelay, type MailRelayStatus } from '../api/v1alpha1/types.ts';
@@ -6,14 +6,16 @@ import { describeError, isConflict } from '../errors.ts';
 import { allowedDomainsFor, buildTokensFile, buildUsersFile, type TokenEntry } from '../resources/auth-files.ts';
 import { buildConditions, type ConditionInput } from '../resources/conditions.ts';
 import { names } from '../resources/names.ts';
-import { buildAuthSecret, buildConfigMap } from '../resources/relay-config-objects.ts';
+import { buildConfigHash, CONFIG_HASH_KEY_MIN_LENGTH } from '../resources/config-hash.ts';
+import { buildAuthSecret, buildConfigMap, CONFIG_HASH_KEY } from '../resources/relay-config-objects.ts';
 import { buildCertificate } from '../resources/relay-certificate.ts';
 import { buildRelayConfig, renderRelayConfig, type RelayDomain } from '../resources/relay-config.ts';
 import { buildClientService, buildHeadlessService, buildPodDisruptionBudget } from '../resources/relay-services.ts';
 import { buildStatefulSet } from '../resources/relay-statefulset.ts';
 import { buildRelayNetworkPolicy } from '../resources/relay-network-policy.ts';
 import { parse } from 'yaml';
-import { ownSecret, secretString, type ControllerContext, type ReconcileResult } from './context.ts';
+import { ownSecret, relayDomains, secretString, type ControllerContext, type ReconcileResult } from './context.ts';
+import type { RelayConfigFigures } from './reputation-poller.ts';
 
 /** Inputs read from Secrets; `missing` names every Secret or key that is not there yet. */
 interface RelayInputs {
@@ -63,11 +65,13 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
   const relayYaml = renderRelayConfig(buildRelayConfig(relay, { domains: inputs.domains, smarthostUsername: inputs.smarthost?.username }));
   const usersYaml = inputs.users ? buildUsersFile(inputs.users) : undefined;
   const tokensYaml = inputs.tokens ? buildTokensFile(inputs.tokens) : undefined;
-  const verpKey = relay.spec.feedback?.verpDomain ? await verpKeyOf(ctx, relay) : undefined;
-  const configHash = hashInputs([relayYaml, usersYaml ?? '', tokensYaml ?? '', verpKey ?? '', inputs.smarthost?.password ?? '', ...inputs.dkimKeys.map((k) => `${k.domain}\0${k.pem}`)]);
+  const keys = await ownKeys(ctx, relay);
+  const verpKey = relay.spec.feedback?.verpDomain ? keys.verpKey : undefined;
+  const configHash = buildConfigHash(keys.configHashKey, [relayYaml, usersYaml ?? '', tokensYaml ?? '', verpKey ?? '', inputs.smarthost?.password ?? '', ...inputs.dkimKeys.flatMap((k) => [k.domain, k.pem])]);
 
   const desired: KubernetesObject[] = [buildConfigMap(relay, relayYaml)];
-  if (usersYaml !== undefined || tokensYaml !== undefined || verpKey !== undefined) desired.push(buildAuthSecret(relay, { usersYaml, tokensYaml, verpKey }));
+  // Always: it keeps the config hash key.
+  desired.push(buildAuthSecret(relay, { usersYaml, tokensYaml, verpKey, configHashKey: keys.configHashKey }));
   const certificate = buildCertificate(relay);
   if (certificate) desired.push(certificate);
   desired.push(buildHeadlessService(relay), buildClientService(relay), buildPodDisruptionBudget(relay));
@@ -103,11 +107,26 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
   }
   // Pod readiness arrives as StatefulSet status updates through the informer: nothing to poll.
   await writeStatus(ctx, relay, {
-    reconciled: { status: 'True', reason: Reasons.Reconciled, message: `generation ${generation} applied` },
+    reconciled: decideReconciled(generation, ctx.reputation.config(namespace, name)),
     statefulSet: appliedSet,
     configHash,
   });
   return {};
+}
+
+/**
+ * Reconciled once applied, unless relay pods report (on /metrics) that they refused the config
+ * now mounted: they keep serving their last good one, and would fail to start with this one.
+ */
+export function decideReconciled(generation: number, config: RelayConfigFigures | undefined): Omit<ConditionInput, 'type'> {
+  if (config && config.rejected > 0) {
+    return {
+      status: 'False',
+      reason: Reasons.ConfigRejected,
+      message: `generation ${generation} applied, but ${config.rejected} of ${config.pods} relay pods refused the mounted configuration and serve their last good one (mailrelay_config_last_reload_success 0; the pod log names the problem); a restarted pod would not start`,
+    };
+  }
+  return { status: 'True', reason: Reasons.Reconciled, message: `generation ${generation} applied` };
 }
 
 /** SendingDomains of this relay, created within the settle maximum, that their controller has not handled yet. */
@@ -124,18 +143,19 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
   const { namespace } = relay.metadata;
   const { spec } = relay;
   const missing: string[] = [];
-  const secret = (secretName: string): V1Secret | undefined => {
-    const s = ctx.caches.secrets.get(namespace, secretName);
+  const secret = async (secretName: string): Promise<V1Secret | undefined> => {
+    const s = await ctx.caches.secrets.get(namespace, secretName);
     if (!s) missing.push(`Secret ${secretName}`);
     return s;
   };
 
-  const sendingDomains = ctx.caches.domains.list(namespace).filter((sd) => sd.spec.relayRef.name === relay.metadata.name);
+  // A domain claimed twice goes in once: the relay refuses a config naming it twice.
+  const sendingDomains = relayDomains(ctx, namespace, relay.metadata.name).accepted;
   const domains: RelayDomain[] = [];
   const dkimKeys: RelayInputs['dkimKeys'] = [];
   for (const sd of sendingDomains) {
     const dkim = sd.status?.dkim;
-    const keySecret = dkim?.secretName ? ctx.caches.secrets.get(namespace, dkim.secretName) : undefined;
+    const keySecret = dkim?.secretName ? await ctx.caches.secrets.get(namespace, dkim.secretName) : undefined;
     const pem = dkim?.key ? secretString(keySecret, dkim.key) : undefined;
     // Sign only with a key the SendingDomain controller has vetted for the current selector.
     if (dkim?.secretName && dkim.key && dkim.algorithm && dkim.selector === sd.spec.dkim.selector && pem) {
@@ -148,9 +168,9 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
 
   let users: UserEntry[] | undefined;
   if (spec.auth.usersSecretName) {
-    const s = secret(spec.auth.usersSecretName);
+    const s = await secret(spec.auth.usersSecretName);
     if (s) {
-      const previous = previousUsers(ctx, relay);
+      const previous = await previousUsers(ctx, relay);
       users = [];
       for (const [username, password] of Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')] as const)) {
         const allowed = allowedDomainsFor(username, sendingDomains);
@@ -162,7 +182,7 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
 
   let tokens: TokenEntry[] | undefined;
   if (spec.http.enabled && spec.http.tokensSecretName) {
-    const s = secret(spec.http.tokensSecretName);
+    const s = await secret(spec.http.tokensSecretName);
     if (s) {
       tokens = Object.entries(s.data ?? {}).flatMap(([clientName, token]) => {
         const allowed = allowedDomainsFor(clientName, sendingDomains);
@@ -174,7 +194,7 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
   let smarthost: RelayInputs['smarthost'];
   const credentials = spec.delivery.mode === 'smarthost' ? spec.delivery.smarthost?.credentialsSecretName : undefined;
   if (credentials) {
-    const s = secret(credentials);
+    const s = await secret(credentials);
     const username = secretString(s, 'username');
     const password = secretString(s, 'password');
     if (s && (username === undefined || password === undefined)) missing.push(`keys username and password in Secret ${credentials}`);
@@ -183,7 +203,7 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
 
   let tlsSecretName: string | undefined;
   if (spec.tls?.secretName) {
-    const s = secret(spec.tls.secretName);
+    const s = await secret(spec.tls.secretName);
     if (s && (!s.data?.['tls.crt'] || !s.data['tls.key'])) missing.push(`keys tls.crt and tls.key in Secret ${spec.tls.secretName}`);
     tlsSecretName = spec.tls.secretName;
   } else if (spec.tls?.issuerRef) {
@@ -194,17 +214,23 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
 }
 
 /**
- * The relay's VERP key: the one already in its auth Secret, else a new random one. All pods
- * share it, so a DSN for a message sent by one pod verifies on whichever pod it reaches.
+ * The relay's keys, the ones already in its auth Secret, else new random ones. The VERP key:
+ * all pods share it, so a DSN for a message sent by one pod verifies on whichever pod it
+ * reaches. The config hash key: kept, or every relay would roll once per new key.
  */
-async function verpKeyOf(ctx: ControllerContext, relay: MailRelay): Promise<string> {
-  const current = secretString(await ownSecret(ctx, relay.metadata.namespace, names.relayAuthSecret(relay.metadata.name), 'verp.key'), 'verp.key');
-  return current && current.length >= 32 ? current : randomBytes(32).toString('base64url');
+async function ownKeys(ctx: ControllerContext, relay: MailRelay): Promise<{ verpKey: string; configHashKey: string }> {
+  const wanted = relay.spec.feedback?.verpDomain ? ['verp.key', CONFIG_HASH_KEY] : [CONFIG_HASH_KEY];
+  const auth = await ownSecret(ctx, relay.metadata.namespace, names.relayAuthSecret(relay.metadata.name), wanted);
+  const keep = (key: string) => {
+    const current = secretString(auth, key);
+    return current && current.length >= CONFIG_HASH_KEY_MIN_LENGTH ? current : randomBytes(32).toString('base64url');
+  };
+  return { verpKey: keep('verp.key'), configHashKey: keep(CONFIG_HASH_KEY) };
 }
 
 /** Hashes already in the users file we rendered, so unchanged passwords keep theirs. */
-function previousUsers(ctx: ControllerContext, relay: MailRelay): Map<string, string> {
-  const current = secretString(ctx.caches.secrets.get(relay.metadata.namespace, names.relayAuthSecret(relay.metadata.name)), 'users.yaml');
+async function previousUsers(ctx: ControllerContext, relay: MailRelay): Promise<Map<string, string>> {
+  const current = secretString(await ctx.caches.secrets.get(relay.metadata.namespace, names.relayAuthSecret(relay.metadata.name)), 'users.yaml');
   const map = new Map<string, string>();
   if (!current) return map;
   try {
@@ -213,12 +239,6 @@ function previousUsers(ctx: ControllerContext, relay: MailRelay): Map<string, st
     // We wrote it; if someone mangled it, fresh hashes are the fix.
   }
   return map;
-}
-
-function hashInputs(parts: string[]): string {
-  const hash = createHash('sha256');
-  for (const part of parts) hash.update(part).update('\0');
-  return hash.digest('hex');
 }
 
 /** spec.networkPolicy turned off: delete the one we made, found in the cache so a steady state costs no request. */
@@ -237,7 +257,8 @@ function liveOf(ctx: ControllerContext, obj: KubernetesObject): KubernetesObject
     case 'ConfigMap':
       return ctx.caches.configMaps.get(namespace, name);
     case 'Secret':
-      return ctx.caches.secrets.get(namespace, name);
+      // The applier compares resourceVersions only: the metadata is enough.
+      return ctx.caches.secrets.informer.get(namespace, name);
     case 'Service':
       return ctx.caches.services.get(namespace, name);
     case 'PodDisruptionBudget':

@@ -1,10 +1,11 @@
-import type { KubeConfig, KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { API_VERSION, type MailRelay, type SendingDomain } from '../api/v1alpha1/types.ts';
 import { describeError } from '../errors.ts';
 import { Applier } from '../kube/apply.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { Informer } from '../kube/informer.ts';
+import { SecretStore } from '../kube/secret-store.ts';
 import { RestClient } from '../kube/rest-client.ts';
 import { WorkQueue } from '../kube/work-queue.ts';
 import type { OperatorMetrics } from '../metrics.ts';
@@ -56,14 +57,15 @@ export class Manager {
     const { namespaces, resyncMs } = opts;
     // One client, one keep-alive pool, for every informer and write.
     const rest = new RestClient(kc);
-    const informer = <T extends KubernetesObject>(apiVersion: string, kind: string, plural: string, labelSelector?: string): Informer<T> =>
-      new Informer<T>(kc, { apiVersion, kind, plural, namespaces, resyncMs, labelSelector, client: rest });
+    const informer = <T extends KubernetesObject>(apiVersion: string, kind: string, plural: string, labelSelector?: string, metadataOnly = false): Informer<T> =>
+      new Informer<T>(kc, { apiVersion, kind, plural, namespaces, resyncMs, labelSelector, metadataOnly, client: rest });
     this.caches = {
       relays: informer(API_VERSION, 'MailRelay', 'mailrelays'),
       domains: informer(API_VERSION, 'SendingDomain', 'sendingdomains'),
       // Every Secret, not only ours: users, tokens, TLS and DKIM keys are the user's Secrets,
-      // and a changed password must roll the relay without waiting for a resync.
-      secrets: informer('v1', 'Secret', 'secrets'),
+      // and a changed password must roll the relay without waiting for a resync. Metadata
+      // only: a cluster's Secrets (Helm releases: ~1 MB each) would otherwise all sit in memory.
+      secrets: new SecretStore(informer('v1', 'Secret', 'secrets', undefined, true), rest),
       configMaps: informer('v1', 'ConfigMap', 'configmaps', MANAGED_SELECTOR),
       statefulSets: informer('apps/v1', 'StatefulSet', 'statefulsets', MANAGED_SELECTOR),
       services: informer('v1', 'Service', 'services', MANAGED_SELECTOR),
@@ -77,6 +79,8 @@ export class Manager {
       this.caches.endpointSlices,
       () => this.caches.relays.list().map((r) => ({ namespace: r.metadata!.namespace!, name: r.metadata!.name! })),
       (namespace, relay) => {
+        // The relay's status shows whether its pods took the config; its domains show reputation.
+        this.queue.add(`MailRelay/${namespace}/${relay}`);
         for (const sd of this.caches.domains.list(namespace)) if (sd.spec.relayRef.name === relay) this.queue.add(`SendingDomain/${namespace}/${sd.metadata!.name}`);
       },
       (host) => dns.resolveAddress(host),
@@ -103,7 +107,7 @@ export class Manager {
 
   /** Starts the informers, waits for their first list, then reconciles until stop(). */
   async start(): Promise<void> {
-    const all = Object.values(this.caches) as Informer<KubernetesObject>[];
+    const all = this.#informers();
     for (const i of all) i.start();
     await Promise.all(all.map((i) => i.waitForSync()));
     this.#opts.logger.info('caches synced', { namespaces: this.#opts.namespaces });
@@ -112,14 +116,18 @@ export class Manager {
   }
 
   get synced(): boolean {
-    return (Object.values(this.caches) as Informer<KubernetesObject>[]).every((i) => i.hasSynced);
+    return this.#informers().every((i) => i.hasSynced);
   }
 
   async stop(): Promise<void> {
     await this.poller.stop();
     await this.queue.shutdown();
     await this.#running;
-    await Promise.all((Object.values(this.caches) as Informer<KubernetesObject>[]).map((i) => i.stop()));
+    await Promise.all(this.#informers().map((i) => i.stop()));
+  }
+
+  #informers(): Informer<KubernetesObject>[] {
+    return Object.values(this.caches).map((c: Informer<KubernetesObject> | SecretStore) => (c instanceof SecretStore ? c.informer : c));
   }
 
   #wire(): void {
@@ -141,13 +149,16 @@ export class Manager {
     });
     onAll(domains, (sd, old) => {
       enqueue('SendingDomain', sd);
+      // Objects for the same domain decide among themselves which one sends (DomainConflict):
+      // the loser's Ready changes when the winner goes or moves.
+      for (const other of domains.list(sd.metadata?.namespace)) if (other.spec.domain.toLowerCase() === sd.spec.domain.toLowerCase()) enqueue('SendingDomain', other);
       // Settled: a bulk apply of domains becomes one relay write instead of one per domain.
       this.#touchRelay(sd.metadata?.namespace, sd.spec.relayRef.name);
       if (old && old.spec.relayRef.name !== sd.spec.relayRef.name) this.#touchRelay(old.metadata?.namespace, old.spec.relayRef.name);
     });
     for (const owned of [configMaps, statefulSets, services, pdbs, networkPolicies] as Informer<KubernetesObject>[]) onAll(owned, (obj) => this.#enqueueOwner(obj));
-    onAll(secrets, (secret) => this.#onSecret(secret));
-    for (const i of Object.values(this.caches) as Informer<KubernetesObject>[]) {
+    onAll(secrets.informer, (secret) => this.#onSecret(secret));
+    for (const i of this.#informers()) {
       i.on('error', (err: unknown) => this.#opts.logger.warn('watch failed; relisting', { error: describeError(err) }));
     }
   }
@@ -170,7 +181,7 @@ export class Manager {
   }
 
   /** A Secret matters to the relays and domains that reference it by name, and to its owner. */
-  #onSecret(secret: V1Secret): void {
+  #onSecret(secret: KubernetesObject): void {
     this.#enqueueOwner(secret);
     const ns = secret.metadata?.namespace;
     const name = secret.metadata?.name;

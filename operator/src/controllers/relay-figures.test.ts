@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { matches } from './dns-verifier.ts';
-import { mergeFigures, parseRelayFigures } from './relay-figures.ts';
+import { decideReconciled } from './mail-relay-controller.ts';
+import { mergeFigures, parseConfigRejected, parseRelayFigures } from './relay-figures.ts';
 
 const POD = `# HELP mailrelay_domain_bounce_rate x
 # TYPE mailrelay_domain_bounce_rate gauge
@@ -27,6 +28,21 @@ test('folds pods: counters add, rates take the worst pod, paused pods count', ()
   const a = parseRelayFigures(POD).get('example.com')!;
   const b = { ...a, bounceRate: 0.02, pausedPods: 0, delivered: 10 };
   assert.deepEqual(mergeFigures(a, b), { ...a, delivered: 17, bounced: 2, complaints: 6, pausedPods: 1, pods: 2 });
+});
+
+test('tells a pod that refused its mounted config from one that took it', () => {
+  assert.equal(parseConfigRejected(`${POD}# TYPE mailrelay_config_last_reload_success gauge\nmailrelay_config_last_reload_success 0\n`), true);
+  assert.equal(parseConfigRejected(`${POD}mailrelay_config_last_reload_success 1\n`), false);
+  assert.equal(parseConfigRejected(POD), false, 'a relay without the gauge (older image) is not reported');
+});
+
+test('Reconciled is False with ConfigRejected while any pod refused the config, True otherwise', () => {
+  assert.deepEqual(decideReconciled(4, undefined), { status: 'True', reason: 'Reconciled', message: 'generation 4 applied' });
+  assert.equal(decideReconciled(4, { rejected: 0, pods: 2 }).status, 'True');
+  const rejected = decideReconciled(4, { rejected: 1, pods: 2 });
+  assert.equal(rejected.status, 'False');
+  assert.equal(rejected.reason, 'ConfigRejected');
+  assert.match(rejected.message, /1 of 2 relay pods refused/);
 });
 
 test('DNS checks: DKIM by key, SPF must allow the relay, DMARC needs a policy', () => {

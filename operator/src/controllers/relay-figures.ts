@@ -65,6 +65,14 @@ export function parseRelayFigures(text: string): Map<string, DomainFigures> {
   return out;
 }
 
+/**
+ * Whether the pod refused the config mounted now (`mailrelay_config_last_reload_success 0`): it
+ * serves its last good one, and would fail to start with this one.
+ */
+export function parseConfigRejected(text: string): boolean {
+  return /^mailrelay_config_last_reload_success 0$/m.test(text);
+}
+
 export function mergeFigures(a: DomainFigures, b: DomainFigures): DomainFigures {
   return {
     bounceRate: Math.max(a.bounceRate, b.bounceRate),

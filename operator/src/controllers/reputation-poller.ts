@@ -2,7 +2,13 @@ import type { V1EndpointSlice } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { Informer } from '../kube/informer.ts';
 import { names, ports } from '../resources/names.ts';
-import { mergeFigures, parseRelayFigures, type DomainFigures } from './relay-figures.ts';
+import { mergeFigures, parseConfigRejected, parseRelayFigures, type DomainFigures } from './relay-figures.ts';
+
+/** Of a relay's pods that answered: how many refused the config mounted now. */
+export interface RelayConfigFigures {
+  readonly rejected: number;
+  readonly pods: number;
+}
 
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
@@ -14,6 +20,7 @@ const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
  */
 export class ReputationPoller {
   readonly #figures = new Map<string, Map<string, DomainFigures>>();
+  readonly #config = new Map<string, RelayConfigFigures>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
@@ -30,6 +37,11 @@ export class ReputationPoller {
   /** Figures of a domain sent through a relay, once a poll has seen it. */
   get(namespace: string, relay: string, domain: string): DomainFigures | undefined {
     return this.#figures.get(`${namespace}/${relay}`)?.get(domain);
+  }
+
+  /** What the relay's pods said of their config at the last poll that reached one. */
+  config(namespace: string, relay: string): RelayConfigFigures | undefined {
+    return this.#config.get(`${namespace}/${relay}`);
   }
 
   start(): void {
@@ -67,6 +79,7 @@ export class ReputationPoller {
       if (ip) targets.push(ip.includes(':') ? `[${ip}]:${e.port}` : `${ip}:${e.port}`);
     }
     let merged: Map<string, DomainFigures> | undefined;
+    const config = { rejected: 0, pods: 0 };
     for (const target of targets) {
       let text: string;
       try {
@@ -77,13 +90,18 @@ export class ReputationPoller {
         this.logger.debug('relay metrics unavailable', { namespace, name: relay, target, error: (err as Error).message });
         continue;
       }
+      config.pods++;
+      if (parseConfigRejected(text)) config.rejected++;
       const pod = parseRelayFigures(text);
       if (!merged) merged = pod;
       else for (const [domain, f] of pod) merged.set(domain, merged.has(domain) ? mergeFigures(merged.get(domain)!, f) : f);
     }
     if (!merged) return;
     const key = `${namespace}/${relay}`;
-    if (JSON.stringify([...(this.#figures.get(key) ?? [])]) !== JSON.stringify([...merged])) {
+    const before = this.#config.get(key);
+    const configChanged = before?.rejected !== config.rejected || before.pods !== config.pods;
+    this.#config.set(key, config);
+    if (JSON.stringify([...(this.#figures.get(key) ?? [])]) !== JSON.stringify([...merged]) || configChanged) {
       this.#figures.set(key, merged);
       this.onChange(namespace, relay);
     }

@@ -3,8 +3,9 @@ import { Reasons, SendingDomainConditions, type SendingDomain, type SendingDomai
 import { buildConditions, type ConditionInput } from '../resources/conditions.ts';
 import { buildDkimSecret, DKIM_SECRET_KEY } from '../resources/dkim-secret.ts';
 import { buildDnsRecords, dkimAlgorithmOf, type DkimAlgorithm, type DnsRecord } from '../resources/dns-records.ts';
+import type { DomainConflict } from '../resources/domain-conflicts.ts';
 import { names } from '../resources/names.ts';
-import { ownSecret, secretString, type ControllerContext, type ReconcileResult } from './context.ts';
+import { ownSecret, relayDomains, secretString, type ControllerContext, type ReconcileResult } from './context.ts';
 import type { RecordCheck } from './dns-verifier.ts';
 import type { DomainFigures } from './relay-figures.ts';
 
@@ -49,8 +50,11 @@ export async function reconcileSendingDomain(ctx: ControllerContext, dnsState: M
 
   const generation = sd.metadata.generation ?? 0;
   const figures = ctx.reputation.get(namespace, sd.spec.relayRef.name, sd.spec.domain);
+  const ready = readyCondition(sd, relay !== undefined, dkim, relayDomains(ctx, namespace, sd.spec.relayRef.name).conflicts.get(name));
+  const wasReady = sd.status?.conditions?.find((c) => c.type === SendingDomainConditions.Ready);
+  if (ready.reason === Reasons.DomainConflict && wasReady?.reason !== Reasons.DomainConflict) ctx.events.record(sd, 'Warning', Reasons.DomainConflict, ready.message);
   const conditions: ConditionInput[] = [
-    readyCondition(sd, relay !== undefined, dkim),
+    ready,
     { type: SendingDomainConditions.DKIMKeyReady, status: dkim.ready ? 'True' : 'False', reason: dkim.reason, message: dkim.message },
     dnsCondition(verifiedRecords, checked.results),
     pausedCondition(sd, figures),
@@ -101,9 +105,17 @@ function reputationStatus(f: DomainFigures): NonNullable<SendingDomainStatus['re
   };
 }
 
-function readyCondition(sd: SendingDomain, relayFound: boolean, dkim: DkimState): ConditionInput {
+function readyCondition(sd: SendingDomain, relayFound: boolean, dkim: DkimState, conflict: DomainConflict | undefined): ConditionInput {
   const type = SendingDomainConditions.Ready;
   if (!relayFound) return { type, status: 'False', reason: Reasons.RelayNotFound, message: `MailRelay ${sd.spec.relayRef.name} does not exist in namespace ${sd.metadata.namespace}` };
+  if (conflict) {
+    return {
+      type,
+      status: 'False',
+      reason: Reasons.DomainConflict,
+      message: `SendingDomain ${conflict.winner} (created earlier) already sends for ${conflict.domain} on MailRelay ${sd.spec.relayRef.name}; this one is left out of the relay's config until that one is deleted`,
+    };
+  }
   if (!dkim.ready) return { type, status: 'False', reason: dkim.reason, message: dkim.message };
   return { type, status: 'True', reason: Reasons.Reconciled, message: `MailRelay ${sd.spec.relayRef.name} sends for ${sd.spec.domain} with DKIM selector ${sd.spec.dkim.selector}` };
 }
@@ -123,7 +135,7 @@ async function ensureDkimKey(ctx: ControllerContext, sd: SendingDomain): Promise
   const { namespace } = sd.metadata;
   const ref = sd.spec.dkim.secretRef;
   if (ref) {
-    const secret = ctx.caches.secrets.get(namespace, ref.name);
+    const secret = await ctx.caches.secrets.get(namespace, ref.name);
     const pem = secretString(secret, ref.key);
     if (!secret || pem === undefined) return { ready: false, reason: Reasons.SecretNotFound, message: `Secret ${ref.name} with key ${ref.key} not found` };
     const parsed = parseKey(pem);

@@ -125,6 +125,48 @@ describe('Applier', { timeout: TEST_TIMEOUT_MS }, () => {
     await assert.rejects(applier.apply({ apiVersion: 'v1', kind: 'NoSuchKind', metadata: { name: 'x' } }), (err: unknown) => err instanceof OperatorError && err.code === 'EOP_UNKNOWN_KIND');
   });
 
+  it("carries the API server's reason, message and causes into the error of an apply it refuses", async () => {
+    const ns = await cp.newNamespace('apply-refused');
+    const applier = new Applier(kc);
+    // Two container ports with one number: what two listeners on 587 and 10587 used to render.
+    const statefulSet = {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { namespace: ns, name: 'relay' },
+      spec: {
+        serviceName: 'relay',
+        selector: { matchLabels: { app: 'relay' } },
+        template: {
+          metadata: { labels: { app: 'relay' } },
+          spec: {
+            containers: [
+              {
+                name: 'relay',
+                image: 'example.test/relay:1',
+                ports: [
+                  { name: 'submission', containerPort: 10587, protocol: 'TCP' },
+                  { name: 'alt-submission', containerPort: 10587, protocol: 'TCP' },
+                ],
+              },
+            ],
+          },
+        },
+      },
+    };
+    const err = await applier.apply(statefulSet).then(
+      () => assert.fail('the API server accepted duplicate container ports'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof OperatorError && err.code === 'EOP_APPLY_FAILED');
+    assert.ok(err.api?.message, 'the Status body is kept');
+    assert.ok(err.message.startsWith(`apply StatefulSet ${ns}/relay failed: ${err.status} `), err.message);
+    assert.ok(err.message.includes(err.api.message!), `the API server's message is in ${err.message}`);
+    assert.match(err.message, /10587/);
+
+    const invalid = (await applier.apply(configMap(ns, 'Not_A_Valid_Name', { k: 'v' })).catch((e: unknown) => e)) as OperatorError;
+    assert.match(invalid.message, /failed: 422 Invalid: ConfigMap "Not_A_Valid_Name" is invalid: metadata\.name: Invalid value: "Not_A_Valid_Name"/);
+  });
+
   it('deletes, and reports an object already gone', async () => {
     const ns = await cp.newNamespace('apply-delete');
     const applier = new Applier(kc);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
-import { OperatorError, errorStatus } from '../errors.ts';
+import { OperatorError, apiStatusOf, describeApiStatus, describeError, errorStatus } from '../errors.ts';
 import { Discovery } from './discovery.ts';
 import { RestClient, resourcePath } from './rest-client.ts';
 
@@ -98,7 +98,7 @@ export class Applier {
       return true;
     } catch (err) {
       if (errorStatus(err) === 404) return false;
-      throw new OperatorError('EOP_DELETE_FAILED', `delete ${ref.kind} ${describeRef(ref)} failed`, { cause: err, status: errorStatus(err) });
+      throw new OperatorError('EOP_DELETE_FAILED', `delete ${ref.kind} ${describeRef(ref)} failed: ${failure(err)}`, { cause: err, status: errorStatus(err), api: apiStatusOf(err) });
     }
   }
 
@@ -135,9 +135,11 @@ export class Applier {
       this.#memo.delete(key);
       const httpStatus = errorStatus(err);
       const what = `apply ${subresource ?? ''} ${ref.kind} ${describeRef(ref)}`.replace(/\s+/g, ' ');
-      if (httpStatus === 409) throw new OperatorError('EOP_CONFLICT', `${what}: conflict`, { cause: err, status: httpStatus });
+      const api = apiStatusOf(err);
+      if (httpStatus === 409) throw new OperatorError('EOP_CONFLICT', `${what}: conflict`, { cause: err, status: httpStatus, api });
       if (err instanceof OperatorError && err.code === 'EOP_UNKNOWN_KIND') throw err;
-      throw new OperatorError('EOP_APPLY_FAILED', `${what} failed`, { cause: err, status: httpStatus });
+      // The API server's words go into the message: conditions, Events and logs show only it.
+      throw new OperatorError('EOP_APPLY_FAILED', `${what} failed: ${failure(err)}`, { cause: err, status: httpStatus, api });
     }
   }
 
@@ -149,6 +151,13 @@ export class Applier {
       throw err;
     }
   }
+}
+
+/** The API server's reason and message, else what went wrong on the way (a refused connection). */
+function failure(err: unknown): string {
+  const api = apiStatusOf(err);
+  const status = errorStatus(err);
+  return api ? `${status ?? ''} ${describeApiStatus(api)}`.trim() : describeError(err);
 }
 
 function refOf(obj: KubernetesObject): ObjectRef {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { OperatorError, errorStatus } from '../errors.ts';
-import { RestClient, resourcePath } from './rest-client.ts';
+import { METADATA_ONLY, RestClient, resourcePath } from './rest-client.ts';
 import type { WatchEvent } from './rest-client.ts';
 
 export interface InformerOptions {
@@ -11,6 +11,8 @@ export interface InformerOptions {
   /** 'all' watches cluster-wide (or a cluster-scoped kind); otherwise one list+watch per namespace. */
   namespaces: 'all' | string[];
   labelSelector?: string;
+  /** Cache only each object's metadata (PartialObjectMetadata): for kinds whose bodies are large. */
+  metadataOnly?: boolean;
   /** Full relist this often, emitting 'update' for every object; 0 turns it off. */
   resyncMs?: number;
   /** How long the server keeps one watch open; it then ends and is resumed from the last version. */
@@ -142,6 +144,7 @@ export class Informer<T extends KubernetesObject> {
             }
           },
           watchAbort.signal,
+          this.#opts.metadataOnly ? METADATA_ONLY.object : undefined,
         );
         if (failure !== undefined && !(failure instanceof Gone)) throw failure;
         // A watch the server ended resumes from the last version; a resync or 410 lists anew.
@@ -169,8 +172,13 @@ export class Informer<T extends KubernetesObject> {
     let listVersion: string | undefined;
     let cont: string | undefined;
     do {
-      const page = await this.#rest.request<ObjectList<T>>('GET', path, { query: { limit: 500, continue: cont, labelSelector: this.#opts.labelSelector }, signal });
-      items.push(...page.items);
+      const page = await this.#rest.request<ObjectList<T>>('GET', path, {
+        query: { limit: 500, continue: cont, labelSelector: this.#opts.labelSelector },
+        signal,
+        accept: this.#opts.metadataOnly ? METADATA_ONLY.list : undefined,
+      });
+      // An empty PartialObjectMetadataList has items: null.
+      items.push(...(page.items ?? []));
       listVersion = page.metadata?.resourceVersion;
       cont = page.metadata?.continue || undefined;
     } while (cont !== undefined);
@@ -178,7 +186,7 @@ export class Informer<T extends KubernetesObject> {
     const seen = new Set<string>();
     for (const item of items) {
       // List items carry no kind; handlers and appliers expect whole objects.
-      const obj = { ...item, apiVersion: this.#opts.apiVersion, kind: this.#opts.kind };
+      const obj = this.#normalise(item);
       const key = keyOf(obj);
       seen.add(key);
       const old = this.#cache.get(key);
@@ -201,7 +209,8 @@ export class Informer<T extends KubernetesObject> {
       if (status.code === 410) throw new Gone(status.message);
       throw new OperatorError('EOP_WATCH_FAILED', `watch ${this.#opts.kind}: ${status.message ?? 'error event'}`, { status: status.code });
     }
-    const obj = ev.object as T;
+    // PartialObjectMetadata events name their own kind; the cache holds the informer's.
+    const obj = ev.type === 'BOOKMARK' || !this.#opts.metadataOnly ? (ev.object as T) : this.#normalise(ev.object as T);
     const version = obj.metadata?.resourceVersion;
     if (ev.type === 'BOOKMARK') return version;
     const key = keyOf(obj);
@@ -215,6 +224,16 @@ export class Informer<T extends KubernetesObject> {
       else this.#emit('add', obj);
     }
     return version;
+  }
+
+  /**
+   * List items carry no kind, and PartialObjectMetadata names its own: handlers and appliers
+   * expect the informer's. A metadata-only cache also drops managedFields, often most of it.
+   */
+  #normalise(item: T): T {
+    const obj = { ...item, apiVersion: this.#opts.apiVersion, kind: this.#opts.kind };
+    if (this.#opts.metadataOnly && obj.metadata?.managedFields) obj.metadata = { ...obj.metadata, managedFields: undefined };
+    return obj;
   }
 
   #markSynced(scope: string | undefined): void {

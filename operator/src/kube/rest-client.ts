@@ -18,18 +18,31 @@ export interface RequestOptions {
   body?: unknown;
   contentType?: string;
   signal?: AbortSignal;
+  /** Another representation than the whole object (metadata only: {@link METADATA_ONLY}). */
+  accept?: string;
 }
+
+/**
+ * Accept headers that make the API server send objects without data or spec, as client-go's
+ * metadata informers ask: a watch of every Secret then costs kilobytes, not the Secrets' size.
+ */
+export const METADATA_ONLY = {
+  list: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1',
+  object: 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1',
+};
 
 export interface WatchEvent {
   type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
   object: Record<string, unknown>;
 }
 
-/** The fields of a metav1.Status we act on (reason, code) or show (message). */
+/** The fields of a metav1.Status we act on (reason, code) or show (message, causes). */
 interface Status {
+  kind?: string;
   message?: string;
   reason?: string;
   code?: number;
+  details?: { causes?: { field?: string; message?: string; reason?: string }[] };
 }
 
 export class RestClient {
@@ -65,8 +78,8 @@ export class RestClient {
    * Streams a watch until the server ends it, the connection drops, or `signal` aborts.
    * Resolves on a clean end; rejects (status set) when the server refuses the watch.
    */
-  async watch(path: string, query: Query, onEvent: (ev: WatchEvent) => void, signal: AbortSignal): Promise<void> {
-    const res = await this.#send('GET', path, { query: { ...query, watch: true }, signal });
+  async watch(path: string, query: Query, onEvent: (ev: WatchEvent) => void, signal: AbortSignal, accept?: string): Promise<void> {
+    const res = await this.#send('GET', path, { query: { ...query, watch: true }, signal, accept });
     if (res.statusCode !== 200) throw apiError('WATCH', path, res.statusCode ?? 0, await readBody(res));
     const lines = createInterface({ input: res, crlfDelay: Infinity });
     await new Promise<void>((resolve, reject) => {
@@ -93,7 +106,7 @@ export class RestClient {
   async #send(method: string, path: string, opts: RequestOptions): Promise<http.IncomingMessage> {
     const url = new URL(this.#server.href.replace(/\/$/, '') + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const options: https.RequestOptions = { method, headers: { Accept: 'application/json' } };
+    const options: https.RequestOptions = { method, headers: { Accept: opts.accept ?? 'application/json' } };
     // Called per request: token files (in-cluster service account, exec plugins) rotate.
     await this.#kc.applyToHTTPSOptions(options);
     if (this.#keepAlive) options.agent = this.#keepAlive;
@@ -129,7 +142,8 @@ function apiError(method: string, path: string, status: number, text: string): O
   }
   const code = status === 404 ? 'EOP_NOT_FOUND' : status === 409 ? 'EOP_CONFLICT' : 'EOP_API_REQUEST';
   const message = `${method} ${path}: ${status} ${detail.reason ?? ''} ${detail.message ?? ''}`.replace(/\s+/g, ' ').trim();
-  return new OperatorError(code, message, { status });
+  const api = detail.kind === 'Status' ? { reason: detail.reason, message: detail.message, causes: detail.details?.causes } : undefined;
+  return new OperatorError(code, message, { status, api });
 }
 
 /** The REST path of a collection or object. Core group objects live under /api/v1. */

@@ -3,6 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { dkimVerify } from 'mailauth';
+import type { SendingDomain } from '../api/v1alpha1/types.ts';
 // The relay's side of the contract: what the operator renders must be what the relay accepts.
 import { parseConfig, parseResolver as parseRelayResolver } from '../../../relay/src/config/parse-config.ts';
 import { parseUsers } from '../../../relay/src/config/parse-users.ts';
@@ -12,6 +13,7 @@ import { hashPassword, passwordMatches } from '../controllers/password-hashes.ts
 import { allowedDomainsFor, buildTokensFile, buildUsersFile } from './auth-files.ts';
 import { buildConditions } from './conditions.ts';
 import { buildDnsRecords, splitTxt } from './dns-records.ts';
+import { decideDomainConflicts } from './domain-conflicts.ts';
 import { sampleDomain, sampleRelay } from './fixtures.ts';
 import { assertGolden } from './golden.ts';
 import { buildAuthSecret, buildConfigMap } from './relay-config-objects.ts';
@@ -50,6 +52,22 @@ describe('relay config', () => {
     assert.equal(config.usersFile, '/etc/mail-relay/auth/users.yaml');
     assert.equal(config.http?.tokensFile, '/etc/mail-relay/auth/tokens.yaml');
     assert.equal(config.queue.maxAge, 5 * 86_400_000);
+  });
+
+  it('renders a relay.yaml the relay accepts when two SendingDomains claim one domain, with the older one in it', () => {
+    const older = sampleDomain('example-com', 'example.com', { paused: false });
+    const newer = sampleDomain('example-com-again', 'example.com', { paused: true });
+    older.metadata.creationTimestamp = '2026-01-01T00:00:00Z' as unknown as Date;
+    newer.metadata.creationTimestamp = '2026-01-02T00:00:00Z' as unknown as Date;
+    const claimed = [newer, older, sampleDomain('news', 'news.example.com')];
+    const render = (sds: readonly SendingDomain[]) => renderRelayConfig(buildRelayConfig(sampleRelay(), { domains: sds.map((sd) => ({ spec: sd.spec })) }));
+    // Without the decision the relay refuses the file: the contract this guards.
+    assert.throws(() => parseConfig(parse(render(claimed))), /duplicates domain example\.com/);
+    const config = parseConfig(parse(render(decideDomainConflicts(claimed).accepted)));
+    assert.deepEqual(config.domains.map((d) => [d.name, d.paused]), [
+      ['example.com', false],
+      ['news.example.com', false],
+    ]);
   });
 
   it('renders feedback with the shared VERP key file, and the suppression expiry', () => {

@@ -13,9 +13,16 @@ export function buildConfigMap(relay: MailRelay, relayYaml: string): V1ConfigMap
   };
 }
 
-/** The users file (scrypt hashes only), the API tokens file and the VERP key, as the relay mounts them. */
-export function buildAuthSecret(relay: MailRelay, files: { usersYaml?: string; tokensYaml?: string; verpKey?: string }): V1Secret {
+/** Key of the auth Secret holding the HMAC key of the pod-template config hash (config-hash.ts). */
+export const CONFIG_HASH_KEY = 'config-hash.key';
+
+/**
+ * The users file (scrypt hashes only), the API tokens file and the VERP key, as the relay
+ * mounts them; and the operator's config hash key, which the relay does not read.
+ */
+export function buildAuthSecret(relay: MailRelay, files: { usersYaml?: string; tokensYaml?: string; verpKey?: string; configHashKey?: string }): V1Secret {
   const stringData: Record<string, string> = {};
+  if (files.configHashKey !== undefined) stringData[CONFIG_HASH_KEY] = files.configHashKey;
   if (files.usersYaml !== undefined) stringData['users.yaml'] = files.usersYaml;
   if (files.tokensYaml !== undefined) stringData['tokens.yaml'] = files.tokensYaml;
   if (files.verpKey !== undefined) stringData['verp.key'] = files.verpKey;

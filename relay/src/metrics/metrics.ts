@@ -51,6 +51,14 @@ export function createMetrics(now: () => number = Date.now) {
     return cached.stats;
   };
 
+  const configLastReloadSuccess = new Gauge({
+    name: 'mailrelay_config_last_reload_success',
+    help: '1 when the config as mounted now is valid (start-up or last reload), 0 when the last reload was refused.',
+    registers: [registry],
+  });
+  // A relay that runs started with a valid config.
+  configLastReloadSuccess.set(1);
+
   return {
     registry,
     /** Where the queue gauges read from: the spool, once it is open. */
@@ -189,6 +197,12 @@ export function createMetrics(now: () => number = Date.now) {
         this.set({ state: 'held' }, s.held);
       },
     }),
+    configReloadFailures: new Counter({
+      name: 'mailrelay_config_reload_failures_total',
+      help: 'Changes to relay.yaml or the files it names that were refused as invalid; the relay kept its last good config.',
+      registers: [registry],
+    }),
+    configLastReloadSuccess,
     oldestMessageAge: new Gauge({
       name: 'mailrelay_queue_oldest_message_age_seconds',
       help: 'Age of the oldest message in the spool (0 when empty).',

@@ -50,6 +50,10 @@ export const Reasons = {
   ApplyFailed: 'ApplyFailed',
   SecretNotFound: 'SecretNotFound',
   RelayNotFound: 'RelayNotFound',
+  /** Relay pods refused the config mounted now (mailrelay_config_last_reload_success 0) and serve their last good one. */
+  ConfigRejected: 'ConfigRejected',
+  /** Another SendingDomain of the same relay, created earlier, has the domain. */
+  DomainConflict: 'DomainConflict',
   AllReplicasReady: 'AllReplicasReady',
   ReplicasNotReady: 'ReplicasNotReady',
   RolloutInProgress: 'RolloutInProgress',

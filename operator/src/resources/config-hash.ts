@@ -1,0 +1,18 @@
+import { createHmac } from 'node:crypto';
+
+/**
+ * The pod-template hash of everything a relay pod reads at start-up: a change rolls the pods.
+ * It covers secrets (the smarthost password, API tokens, DKIM keys), and the annotation is
+ * readable by anyone who may read StatefulSets or pods, so a plain digest would let them test
+ * password guesses offline. An HMAC under a random key the operator keeps in the relay's auth
+ * Secret reveals nothing without that key. Parts are length-prefixed, so no two different
+ * lists hash alike. Pure.
+ */
+export function buildConfigHash(key: string, parts: readonly string[]): string {
+  const hmac = createHmac('sha256', key);
+  for (const part of parts) hmac.update(`${Buffer.byteLength(part)}:`).update(part);
+  return hmac.digest('hex');
+}
+
+/** Shorter keys are refused and replaced: the key must not be guessable either. */
+export const CONFIG_HASH_KEY_MIN_LENGTH = 32;
