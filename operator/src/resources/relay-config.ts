@@ -51,6 +51,8 @@ export function buildRelayConfig(relay: MailRelay, ctx: RelayConfigContext): Rel
     })),
     suppression: { expiry: spec.suppression.expiry },
     metrics: { address: '0.0.0.0', port: ports.metrics },
+    // the queue admin socket in the spool, so `kubectl exec <pod> -- mail-relay queue list` works
+    admin: {},
   };
   if (spec.feedback?.verpDomain || spec.feedback?.complaintAddress) {
     config.feedback = {
