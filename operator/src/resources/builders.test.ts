@@ -79,6 +79,19 @@ describe('relay config', () => {
     assert.ok(mounts.some((m) => m.mountPath === '/etc/mail-relay/auth'), 'the VERP key is mounted even without users or tokens');
   });
 
+  it('renders the per-client limits and a TLS cipher list from the spec, and the queue admin socket', () => {
+    const relay = sampleRelay({
+      tls: { secretName: 'outbound-tls', minVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' },
+      limits: { maxMessageSize: '10Mi', maxRecipients: 50, maxConnections: 500, maxConnectionsPerClient: 7, maxConnectionRatePerClient: 0, maxErrorsPerSession: 3 },
+    });
+    const config = parseConfig(parse(renderRelayConfig(buildRelayConfig(relay, { domains }))));
+    assert.equal(config.tls?.ciphers, 'ECDHE-ECDSA-AES256-GCM-SHA384');
+    assert.equal(config.limits.maxConnectionsPerClient, 7);
+    assert.equal(config.limits.maxConnectionRatePerClient, 0);
+    assert.equal(config.limits.maxErrorsPerSession, 3);
+    assert.equal(config.admin?.socket, '/var/spool/mail-relay/admin.sock');
+  });
+
   it('renders smarthost delivery with the username and a mounted password file', () => {
     const relay = sampleRelay({
       delivery: {

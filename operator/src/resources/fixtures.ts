@@ -18,7 +18,7 @@ export function sampleRelay(overrides: Partial<MailRelay['spec']> = {}): MailRel
       auth: { usersSecretName: 'outbound-users', trustedNetworks: ['10.0.0.0/8'] },
       delivery: { mode: 'mx', resolvers: [], maxConnections: 200, perDestination: { maxConnections: 10, maxMessagesPerSecond: 0 } },
       queue: { storage: { size: '5Gi' }, retrySchedule: ['1m', '5m', '15m', '30m', '1h', '2h', '4h'], maxAge: '5d' },
-      limits: { maxMessageSize: '25Mi', maxRecipients: 100, maxConnections: 1000 },
+      limits: { maxMessageSize: '25Mi', maxRecipients: 100, maxConnections: 1000, maxConnectionsPerClient: 50, maxConnectionRatePerClient: 300, maxErrorsPerSession: 10 },
       http: { enabled: true, port: 8080, tokensSecretName: 'outbound-api-tokens' },
       suppression: { expiry: '30d' },
       service: { type: 'ClusterIP', annotations: {} },

@@ -35,7 +35,14 @@ export function buildRelayConfig(relay: MailRelay, ctx: RelayConfigContext): Rel
       submission: l.submission,
     })),
     trustedNetworks: [...spec.auth.trustedNetworks],
-    limits: { maxMessageSize: spec.limits.maxMessageSize, maxRecipients: spec.limits.maxRecipients, maxConnections: spec.limits.maxConnections },
+    limits: {
+      maxMessageSize: spec.limits.maxMessageSize,
+      maxRecipients: spec.limits.maxRecipients,
+      maxConnections: spec.limits.maxConnections,
+      maxConnectionsPerClient: spec.limits.maxConnectionsPerClient,
+      maxConnectionRatePerClient: spec.limits.maxConnectionRatePerClient,
+      maxErrorsPerSession: spec.limits.maxErrorsPerSession,
+    },
     queue: { dir: paths.spoolDir, retrySchedule: [...spec.queue.retrySchedule], maxAge: spec.queue.maxAge },
     delivery: {
       mode: spec.delivery.mode,
@@ -61,7 +68,12 @@ export function buildRelayConfig(relay: MailRelay, ctx: RelayConfigContext): Rel
     };
   }
   if (spec.tls) {
-    config.tls = { certFile: `${paths.tlsDir}/tls.crt`, keyFile: `${paths.tlsDir}/tls.key`, minVersion: spec.tls.minVersion };
+    config.tls = {
+      certFile: `${paths.tlsDir}/tls.crt`,
+      keyFile: `${paths.tlsDir}/tls.key`,
+      minVersion: spec.tls.minVersion,
+      ...(spec.tls.ciphers ? { ciphers: spec.tls.ciphers } : {}),
+    };
   }
   if (spec.auth.usersSecretName) config.usersFile = paths.usersFile;
   if (smarthost && config.delivery) {

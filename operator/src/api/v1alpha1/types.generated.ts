@@ -37,6 +37,8 @@ export interface MailRelaySpec {
     };
     /** Oldest TLS version accepted from clients. */
     minVersion: 'TLSv1.2' | 'TLSv1.3';
+    /** OpenSSL cipher list for TLS 1.2 clients, replacing the default of forward-secret AEAD suites only (ECDHE with AES-GCM or ChaCha20-Poly1305). The relay checks it at start-up. */
+    ciphers?: string;
   };
   /** Who may relay. */
   auth: {
@@ -94,6 +96,12 @@ export interface MailRelaySpec {
     maxRecipients: number;
     /** Concurrent SMTP connections per pod. */
     maxConnections: number;
+    /** Concurrent SMTP connections from one client address (IPv6 per /64) per pod; beyond it 421 4.7.0. Clients behind SNAT share one address. */
+    maxConnectionsPerClient: number;
+    /** New SMTP connections a minute from one client address (IPv6 per /64) per pod, 0 = no limit; trustedNetworks are exempt. */
+    maxConnectionRatePerClient: number;
+    /** Refused commands (5xx, or 454 for AUTH) after which the session is closed with 421. */
+    maxErrorsPerSession: number;
   };
   /** The HTTP send API. */
   http: {
