@@ -11,6 +11,9 @@
 #   http:       wrk (50 connections, 1 KiB JSON messages) -> relay HTTP API (202 after the spool fsync)
 #               -> smtp-sink, against a bare node:http server answering 202 (the ceiling) and the
 #               relay's own SMTP acceptance of the same message size at concurrency 50
+#   production: loadgen (STARTTLS + AUTH PLAIN or plain, 1 or 10 messages per connection) -> relay
+#               and Postfix + OpenDKIM + SASL, DKIM rsa-2048 / ed25519, 4 / 100 KiB: CPU per message
+#               in a cgroup per system, msg/s, p50/p99 latency (test/bench/production.sh; alone: -S)
 #   operator:   20 MailRelays + 500 SendingDomains applied at once to a fresh local control plane:
 #               time to steady state (against the kubectl apply itself), API writes, operator RSS
 #               (test/bench/operator-bench.ts; alone: npm run bench:operator)
@@ -18,16 +21,19 @@
 # Absolute figures on a shared 2-core machine are noise: read the ratios, which come from
 # the same run. Results: bench-results/<time>/ (TSV from the shared harness, summary.md).
 # Options: -n N messages per run (default 4000), -r RUNS (default 3), -q quick (n=1000, r=1),
-#          -P skip the Postfix anchor, -H only the HTTP API part, -O only the operator part.
+#          -P skip the Postfix anchor, -H only the HTTP API part, -O only the operator part,
+#          -S only the production-shaped part (with -q: its quick mode).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
-N=4000; RUNS=3; POSTFIX=1; QUEUED=100000; HTTP_ONLY=0; HTTP_SECS=10
-while getopts "n:r:qPHO" o; do
-  case $o in n) N=$OPTARG;; r) RUNS=$OPTARG;; q) N=1000; RUNS=1; QUEUED=20000; HTTP_SECS=5;; P) POSTFIX=0;; H) HTTP_ONLY=1; POSTFIX=0;;
+N=4000; RUNS=3; POSTFIX=1; QUEUED=100000; HTTP_ONLY=0; HTTP_SECS=10; QUICK=""; PROD_ONLY=0
+while getopts "n:r:qPHOS" o; do
+  case $o in n) N=$OPTARG;; r) RUNS=$OPTARG;; q) N=1000; RUNS=1; QUEUED=20000; HTTP_SECS=5; QUICK=-q;; P) POSTFIX=0;; H) HTTP_ONLY=1; POSTFIX=0;;
+    S) PROD_ONLY=1;;
     O) for alg in rsa-sha256 ed25519-sha256; do node --import tsx "$(dirname "$0")/operator-bench.ts" --algorithm $alg; done; exit 0;;
-    *) sed -n 2,21p "$0"; exit 2;; esac
+    *) sed -n 2,25p "$0"; exit 2;; esac
 done
+if [ "$PROD_ONLY" = 1 ]; then exec bash "$(dirname "$0")/production.sh" $QUICK; fi
 RELAY_PORT=2525; SINK_PORT=2600; POSTFIX_PORT=2625; FLOOR_PORT=2725; METRICS_PORT=9190; HTTP_PORT=8180; BASE_PORT=8181
 export BENCH_TOKEN=bench-token-0123456789abcdef
 OUT=$ROOT/bench-results/$(date +%Y%m%d-%H%M%S); mkdir -p "$OUT"
@@ -213,6 +219,9 @@ fi
   echo
   cat "$OUT/http-summary.md"
 } | tee "$OUT/summary.md"
+
+# production-shaped: its own ports, private Postfix instance and cgroups (dist was built above)
+BENCH_BUILT=1 bash "$ROOT/test/bench/production.sh" $QUICK -o "$OUT" && cat "$OUT/production.md" >> "$OUT/summary.md"
 
 # the operator last: it starts its own control plane and needs the machine to itself
 for alg in rsa-sha256 ed25519-sha256; do

@@ -1,0 +1,3 @@
+module mail-relay-operator/test/bench/loadgen
+
+go 1.22
