@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { dkimVerify } from 'mailauth';
@@ -238,5 +240,75 @@ describe('the chart on a real node', () => {
     assert.equal(res.status, 202, await res.clone().text());
     await waitFor('the HTTP message at the sink', () => sink.messages.some((m) => m.body.includes('node e2e http')), 60_000);
     assert.deepEqual(await dkimOf(sink.messages.find((m) => m.body.includes('node e2e http'))!), ['pass example.com']);
+  });
+
+  /** Sends one message per connection until stopped; returns the subjects that got 250. */
+  const sendUntil = (stop: { done: boolean }, prefix: string, accepted: string[] = [], refused: string[] = []): Promise<{ accepted: string[]; refused: string[] }> =>
+    (async () => {
+      for (let i = 0; !stop.done && i < 5000; i++) {
+        const subject = `${prefix} ${i}`;
+        try {
+          const info = await smtp().sendMail({ from: 'app@example.com', to: 'load@gmail.example', subject, text: `message ${i}` });
+          if (/^250 /.test(info.response)) accepted.push(subject);
+        } catch (err) {
+          // a cut connection or a refusal, never an acceptance: the message is the client's to retry
+          refused.push(`${subject}: ${(err as { responseCode?: number }).responseCode ?? (err as Error).message}`);
+        }
+      }
+      return { accepted, refused };
+    })();
+  const delivered = (subject: string): boolean => sink.messages.some((m) => m.body.includes(`Subject: ${subject}\r\n`));
+
+  it('delivers every message that got 250 after a relay container is SIGKILLed mid-stream and comes back on the same PVC', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const victim = `${RELAY}-0`;
+    const claim = `spool-${victim}`;
+    const volumeBefore = await cp.kubectl(['get', 'pvc', claim, '-n', namespace, '-o', 'jsonpath={.spec.volumeName}']);
+    const restartsBefore = Number(await cp.kubectl(['get', 'pod', victim, '-n', namespace, '-o', 'jsonpath={.status.containerStatuses[0].restartCount}']));
+    const containerId = (await cp.kubectl(['get', 'pod', victim, '-n', namespace, '-o', 'jsonpath={.status.containerStatuses[0].containerID}'])).replace(/^containerd:\/\//, '');
+    assert.match(containerId, /^[0-9a-f]{64}$/);
+
+    const stop = { done: false };
+    const acceptedSoFar: string[] = [];
+    const sending = sendUntil(stop, 'sigkill', acceptedSoFar);
+    await waitFor('some messages accepted before the kill', () => acceptedSoFar.length >= 10, 30_000);
+    execFileSync('ctr', ['--address', cp.node!.containerdSocket, '--namespace', 'k8s.io', 'tasks', 'kill', '--signal', 'SIGKILL', containerId]);
+    await waitFor('the relay container restarted and Ready', async () => {
+      const pod = (await relayPods()).find((p) => p.metadata.name === victim);
+      return !!pod && ready(pod) && (pod.status.containerStatuses?.[0]?.restartCount ?? 0) > restartsBefore;
+    }, 120_000);
+    await sleep(2000);
+    stop.done = true;
+    const { accepted } = await sending;
+    assert.ok(accepted.length >= 5, `accepted ${accepted.length}`);
+    await waitFor('every accepted message at the sink', () => accepted.every(delivered), 120_000);
+    assert.equal(await cp.kubectl(['get', 'pvc', claim, '-n', namespace, '-o', 'jsonpath={.spec.volumeName}']), volumeBefore, 'the pod came back on the same volume');
+  });
+
+  it('another operator pod takes the Lease and reconciles when the leading operator pod is deleted at once (grace 0)', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const leaseHolder = () => cp.kubectl(['get', 'lease', 'mail-relay-operator', '-n', namespace, '-o', 'jsonpath={.spec.holderIdentity}']);
+    const leader = await leaseHolder();
+    const operators = await pods('app.kubernetes.io/name=mail-relay-operator');
+    assert.ok(operators.some((p) => p.metadata.name !== leader), `a standby besides ${leader}`);
+    // Not a SIGKILL of the container alone: the kubelet restarts it in the same pod, under the same
+    // identity, and it simply resumes the Lease it holds.
+    await cp.kubectl(['delete', 'pod', leader, '-n', namespace, '--grace-period=0', '--force']);
+    let successor = '';
+    await waitFor('another operator pod holds the Lease', async () => {
+      successor = await leaseHolder();
+      return successor !== '' && successor !== leader;
+    }, 90_000);
+    assert.ok((await pods('app.kubernetes.io/name=mail-relay-operator')).some((p) => p.metadata.name === successor), `${successor} is a live operator pod`);
+    const sd = { apiVersion: 'mailrelay.dev/v1alpha1', kind: 'SendingDomain', metadata: { name: 'example-org' }, spec: { domain: 'example.org', relayRef: { name: RELAY }, dkim: { selector: 'e2e', generate: { algorithm: 'rsa-sha256' } }, dns: { dmarcPolicy: 'none' } } };
+    await cp.kubectl(['apply', '-n', namespace, '-f', '-'], { input: JSON.stringify(sd) });
+    await waitFor('the new leader reconciles a new SendingDomain', async () => condition(await getJson(cp, namespace, 'sendingdomain/example-org'), 'DKIMKeyReady')?.status === 'True', 60_000);
+    assert.match(await cp.kubectl(['logs', '-n', namespace, successor]), /"leading: starting controllers"/);
+  });
+
+  it('kubectl delete mailrelay removes its relay pods and keeps their spool PVCs (persistentVolumeClaimRetentionPolicy Retain)', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const claims = (await relayPods()).map((p) => p.spec.volumes?.find((v) => v.name === 'spool')?.persistentVolumeClaim?.claimName).filter((c): c is string => !!c);
+    assert.equal(claims.length, 2);
+    await cp.kubectl(['delete', 'mailrelay', RELAY, '-n', namespace, '--wait=true'], { timeoutMs: 120_000 });
+    await waitFor('the relay pods are gone', async () => (await relayPods()).length === 0, 120_000);
+    for (const claim of claims) assert.equal(await cp.kubectl(['get', 'pvc', claim, '-n', namespace, '-o', 'jsonpath={.status.phase}']), 'Bound', `${claim} kept`);
   });
 });
