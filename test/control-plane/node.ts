@@ -231,7 +231,8 @@ function localVolumes(layout: NodeLayout): string {
       kind: 'PersistentVolume',
       metadata: { name: `local-pv-${i}` },
       spec: {
-        capacity: { storage: '1Gi' },
+        // nominal (nothing enforces a local PV's size): big enough for a MailRelay's default 10Gi spool
+        capacity: { storage: '20Gi' },
         accessModes: ['ReadWriteOnce'],
         persistentVolumeReclaimPolicy: 'Retain',
         storageClassName: LOCAL_STORAGE_CLASS,

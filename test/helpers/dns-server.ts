@@ -148,6 +148,8 @@ export interface DnsServerOptions {
   fallback?: (name: string) => ZoneRecords | undefined;
   /** Local address to listen on (default 127.0.0.1); pods on the test node reach the host at the node IP. */
   address?: string;
+  /** Port for UDP and TCP (default: an ephemeral one); e.g. 53 where pods' resolv.conf points. */
+  port?: number;
 }
 
 export async function startDnsServer(initialZone: Record<string, ZoneRecords> = {}, options: DnsServerOptions = {}): Promise<DnsServer> {
@@ -239,7 +241,7 @@ export async function startDnsServer(initialZone: Record<string, ZoneRecords> = 
   tcp.on('error', () => {});
 
   const address = options.address ?? '127.0.0.1';
-  const { udp, port } = await bindBoth(createUdp, tcp, address);
+  const { udp, port } = await bindBoth(createUdp, tcp, address, options.port ?? 0);
   let closing: Promise<void> | undefined;
 
   return {
@@ -266,10 +268,10 @@ export async function startDnsServer(initialZone: Record<string, ZoneRecords> = 
  * Binds UDP to an ephemeral port, then TCP to the same one: resolvers use one port for both.
  * Something else may hold that TCP port, so a few fresh UDP ports are tried.
  */
-async function bindBoth(createUdp: () => Dns2UdpServer, tcp: TcpServer, address: string): Promise<{ udp: Dns2UdpServer; port: number }> {
+async function bindBoth(createUdp: () => Dns2UdpServer, tcp: TcpServer, address: string, fixedPort: number): Promise<{ udp: Dns2UdpServer; port: number }> {
   for (let attempt = 1; ; attempt++) {
     const udp = createUdp();
-    await udp.listen(0, address);
+    await udp.listen(fixedPort, address);
     const port = udp.address().port;
     const tcpError = await new Promise<Error | undefined>((resolve) => {
       const onError = (err: Error): void => resolve(err);
@@ -281,6 +283,6 @@ async function bindBoth(createUdp: () => Dns2UdpServer, tcp: TcpServer, address:
     });
     if (!tcpError) return { udp, port };
     await new Promise<void>((resolve) => udp.close(() => resolve()));
-    if (attempt >= 20) throw tcpError;
+    if (attempt >= 20 || fixedPort !== 0) throw tcpError;
   }
 }
