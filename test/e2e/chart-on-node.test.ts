@@ -259,6 +259,30 @@ describe('the chart on a real node', () => {
     })();
   const delivered = (subject: string): boolean => sink.messages.some((m) => m.body.includes(`Subject: ${subject}\r\n`));
 
+  it('rolls the relay pods one at a time on a spec change while a client sends: nothing accepted is lost, refusals are temporary', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const hashOf = (pod: PodList['items'][number]): string | undefined => (pod as { metadata: { annotations?: Record<string, string> } }).metadata.annotations?.['mailrelay.dev/config-hash'];
+    const hashesBefore = new Set((await relayPods()).map(hashOf));
+    const stop = { done: false };
+    const accepted: string[] = [];
+    const refused: string[] = [];
+    const sending = sendUntil(stop, 'rolling', accepted, refused);
+    await waitFor('the client is sending', () => accepted.length >= 5, 30_000);
+    await cp.kubectl(['patch', 'mailrelay', RELAY, '-n', namespace, '--type=merge', '-p', JSON.stringify({ spec: { hostname: 'relay2.e2e.test' } })]);
+    let fewestReady = 2;
+    await waitFor('both relay pods Ready with the new configuration', async () => {
+      const relays = await relayPods();
+      fewestReady = Math.min(fewestReady, relays.filter(ready).length);
+      return relays.length === 2 && relays.every((p) => ready(p) && !hashesBefore.has(hashOf(p)));
+    }, 180_000);
+    await sleep(1000);
+    stop.done = true;
+    await sending;
+    assert.ok(fewestReady >= 1, 'one relay pod kept serving throughout the roll');
+    const permanent = refused.filter((r) => /: 5\d\d$/.test(r));
+    assert.deepEqual(permanent, [], 'no permanent (5xx) refusal during the roll');
+    await waitFor('every accepted message at the sink', () => accepted.every(delivered), 120_000);
+  });
+
   it('delivers every message that got 250 after a relay container is SIGKILLed mid-stream and comes back on the same PVC', { timeout: TEST_TIMEOUT_MS }, async () => {
     const victim = `${RELAY}-0`;
     const claim = `spool-${victim}`;
