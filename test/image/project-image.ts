@@ -46,8 +46,23 @@ function run(command: string, args: string[], log: Log, env: NodeJS.ProcessEnv =
   });
 }
 
-function buildah(args: string[], log: Log): Promise<void> {
+/**
+ * As root, containers/image keeps its blob-info cache in /var/lib/containers/cache whatever the
+ * storage flags say; when this run made that folder, it goes again afterwards.
+ */
+const HOST_CACHE = '/var/lib/containers';
+
+async function buildah(args: string[], log: Log): Promise<void> {
   mkdirSync(join(imageDir, 'tmp'), { recursive: true });
+  const made = !existsSync(HOST_CACHE);
+  try {
+    await runBuildah(args, log);
+  } finally {
+    if (made) rmSync(HOST_CACHE, { recursive: true, force: true });
+  }
+}
+
+function runBuildah(args: string[], log: Log): Promise<void> {
   return run(
     'buildah',
     ['--root', storage.root, '--runroot', storage.runroot, '--storage-driver', 'overlay', ...args],
