@@ -59,13 +59,20 @@ function missingCommands(): string[] {
   return [...missing];
 }
 
-/** Why this machine cannot run a node, as a sentence a person can act on; undefined when it can. */
-export function nodeUnsupportedReason(): string | undefined {
-  if (process.platform !== 'linux') return `a node needs Linux (this is ${process.platform})`;
-  if (process.getuid?.() !== 0) return 'a node needs root (containerd, runc, iptables and mounts): run as root, e.g. `sudo -E npm start`';
-  const missing = missingCommands();
-  if (missing.length > 0) return `a node needs ${missing.join(', ')}: apt-get install -y --no-install-recommends ${missing.join(' ')}`;
+/** Why a machine cannot run a node, as a sentence a person can act on; undefined when it can. Pure. */
+export function decideNodeUnsupported(platform: string, uid: number | undefined, missingPackages: readonly string[]): string | undefined {
+  if (platform !== 'linux') return `a node needs Linux (this is ${platform})`;
+  if (uid !== 0) return 'a node needs root (containerd, runc, iptables and mounts): run as root, e.g. `sudo -E npm start`';
+  if (missingPackages.length > 0) {
+    return `a node needs the Debian packages ${missingPackages.join(', ')}: apt-get install -y --no-install-recommends ${missingPackages.join(' ')}`;
+  }
   return undefined;
+}
+
+/** Why this machine cannot run a node; undefined when it can. */
+export function nodeUnsupportedReason(): string | undefined {
+  if (process.platform !== 'linux') return decideNodeUnsupported(process.platform, process.getuid?.(), []);
+  return decideNodeUnsupported(process.platform, process.getuid?.(), process.getuid?.() === 0 ? missingCommands() : []);
 }
 
 function readSysctl(key: string): string | undefined {
