@@ -16,6 +16,8 @@ export const NODE_NETWORK = {
   cniNetwork: 'mr-node',
   /** our own mangle chain that keeps pod traffic on this machine */
   egressChain: 'MR-NODE-EGRESS',
+  /** our own filter chain that keeps pods off the kubelet's API (it allows anonymous callers) */
+  inputChain: 'MR-NODE-INPUT',
 } as const;
 
 export interface NodeLayout {

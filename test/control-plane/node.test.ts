@@ -35,7 +35,7 @@ async function podPhase(cp: ControlPlane, namespace: string, name: string, timeo
   }
 }
 
-function probePod(name: string, extra: { args?: string[]; volumes?: object[]; volumeMounts?: object[] } = {}): string {
+function probePod(name: string, extra: { args?: string[]; env?: object[]; volumes?: object[]; volumeMounts?: object[] } = {}): string {
   return JSON.stringify({
     apiVersion: 'v1',
     kind: 'Pod',
@@ -49,6 +49,7 @@ function probePod(name: string, extra: { args?: string[]; volumes?: object[]; vo
           image: PROBE_IMAGE,
           imagePullPolicy: 'Never',
           args: extra.args ?? [],
+          env: extra.env ?? [],
           securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
           volumeMounts: extra.volumeMounts ?? [],
         },
@@ -92,6 +93,16 @@ describe('control plane with a real node', () => {
     assert.equal(await podPhase(cp, namespace, 'reach-api'), 'Succeeded');
     // through the API server to the kubelet: the same path `kubectl logs` of any pod takes
     assert.match(await cp.kubectl(['logs', '-n', namespace, 'reach-api']), /connected to the kubernetes Service at 198\.19\.0\.1:443/);
+  });
+
+  it("cannot reach the kubelet's API from a pod (the kubelet lets anonymous callers in)", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const namespace = await cp.newNamespace('node-kubelet');
+    const port = await cp.kubectl(['get', 'node', cp.node!.name, '-o', 'jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}']);
+    assert.match(port, /^\d+$/);
+    const denied = `${cp.node!.ip}:${port}`;
+    await cp.kubectl(['apply', '-n', namespace, '-f', '-'], { input: probePod('kubelet', { env: [{ name: 'PROBE_DENIED', value: denied }] }) });
+    assert.equal(await podPhase(cp, namespace, 'kubelet'), 'Succeeded');
+    assert.match(await cp.kubectl(['logs', '-n', namespace, 'kubelet']), new RegExp(`^refused ${denied.replace(/\./g, '\\.')}$`, 'm'));
   });
 
   it('binds a PersistentVolumeClaim to a local PersistentVolume that the pod writes to', { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -279,7 +279,14 @@ export async function startNode(start: NodeStart): Promise<RunningNode> {
   importImage(layout, pause.archive);
 
   const kubeletConfig = join(layout.dir, 'kubelet.yaml');
-  writeFileSync(kubeletConfig, buildKubeletConfig(layout, { port: await freePort(), healthzPort: await freePort() }));
+  const kubeletPort = await freePort();
+  writeFileSync(kubeletConfig, buildKubeletConfig(layout, { port: kubeletPort, healthzPort: await freePort() }));
+  // The kubelet lets anonymous callers exec into any pod: only this machine's own processes
+  // (the API server) may reach it, never a pod.
+  const input = NODE_NETWORK.inputChain;
+  execFileSync('iptables', ['-N', input]);
+  execFileSync('iptables', ['-A', input, '-s', NODE_NETWORK.podCidr, '-p', 'tcp', '--dport', String(kubeletPort), '-j', 'REJECT', '--reject-with', 'tcp-reset']);
+  execFileSync('iptables', ['-I', 'INPUT', '1', '-j', input]);
   const kubelet = node('kubelet', binaries.kubelet, [
     `--config=${kubeletConfig}`,
     `--kubeconfig=${layout.kubeconfig}`,

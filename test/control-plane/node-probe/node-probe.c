@@ -34,6 +34,25 @@ int main(int argc, char **argv) {
   if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) return fail("connect to the kubernetes Service");
   close(fd);
   printf("connected to the kubernetes Service at %s:%s\n", host, port);
+  /* PROBE_DENIED=ip:port: an address the pod must not reach; reports what happened */
+  const char *denied = getenv("PROBE_DENIED");
+  if (denied) {
+    char ip[64];
+    const char *colon = strrchr(denied, ':');
+    if (!colon || (size_t)(colon - denied) >= sizeof ip) return fail("PROBE_DENIED");
+    memcpy(ip, denied, (size_t)(colon - denied));
+    ip[colon - denied] = 0;
+    struct sockaddr_in other;
+    memset(&other, 0, sizeof other);
+    other.sin_family = AF_INET;
+    other.sin_port = htons((unsigned short)atoi(colon + 1));
+    if (inet_pton(AF_INET, ip, &other.sin_addr) != 1) return fail("PROBE_DENIED address");
+    int probe = socket(AF_INET, SOCK_STREAM, 0);
+    if (probe < 0) return fail("socket");
+    if (connect(probe, (struct sockaddr *)&other, sizeof other) == 0) printf("reached %s\n", denied);
+    else printf("refused %s\n", denied);
+    close(probe);
+  }
   if (argc > 1) {
     int out = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (out < 0 || write(out, "written by a pod\n", 17) != 17 || fsync(out) != 0 || close(out) != 0) return fail(argv[1]);
