@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -71,6 +71,21 @@ async function startSink(address: string): Promise<Sink> {
   await new Promise<void>((resolve) => server.listen(0, address, resolve));
   const { port } = server.server.address() as AddressInfo;
   return { port, messages, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+function tcpOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 2000 });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 const ready = (pod: PodList['items'][number]): boolean => pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
@@ -215,11 +230,18 @@ describe('the chart on a real node', () => {
       const sd = (await getJson(cp, namespace, 'sendingdomain/example-com')) as { status?: { dkim?: { secretName?: string } } } | undefined;
       return !!sd?.status?.dkim?.secretName;
     }, 60_000);
-    // a new key rolls the relay pods; wait until both run with it
-    await waitFor('relay pods Ready after the key', async () => {
-      const relays = await relayPods();
-      return relays.length === 2 && relays.every(ready);
+    // the key rolls the relay pods: wait until the roll is over and kube-proxy routes the Service
+    await waitFor('the relay StatefulSet rolled out with the key', async () => {
+      const sts = JSON.parse(await cp.kubectl(['get', 'statefulset', RELAY, '-n', namespace, '-o', 'json'])) as {
+        metadata: { generation: number };
+        spec: { template: { spec: { volumes?: Array<{ name: string }> } } };
+        status: { observedGeneration?: number; readyReplicas?: number; updatedReplicas?: number; currentRevision?: string; updateRevision?: string };
+      };
+      const { status } = sts;
+      const withKey = sts.spec.template.spec.volumes?.some((v) => v.name === 'dkim') ?? false;
+      return withKey && status.observedGeneration === sts.metadata.generation && status.readyReplicas === 2 && status.updatedReplicas === 2 && status.currentRevision === status.updateRevision;
     }, 180_000);
+    await waitFor('the ClusterIP Service answers', () => tcpOpen(clusterIp, 587), 30_000);
     const info = await smtp().sendMail({ from: 'app@example.com', to: 'someone@gmail.example', subject: 'node e2e smtp', text: 'hello over SMTP through kube-proxy' });
     assert.match(info.response, /^250 /);
     await waitFor('the SMTP message at the sink', () => sink.messages.some((m) => m.body.includes('node e2e smtp')), 60_000);
@@ -259,7 +281,9 @@ describe('the chart on a real node', () => {
     })();
   const delivered = (subject: string): boolean => sink.messages.some((m) => m.body.includes(`Subject: ${subject}\r\n`));
 
-  it('rolls the relay pods one at a time on a spec change while a client sends: nothing accepted is lost, refusals are temporary', { timeout: TEST_TIMEOUT_MS }, async () => {
+  // each terminating relay waits up to its --shutdown-grace (25 s) for sessions in DATA: with a
+  // client sending all along, a roll of two pods can take two minutes
+  it('rolls the relay pods one at a time on a spec change while a client sends: nothing accepted is lost, refusals are temporary', { timeout: 2 * TEST_TIMEOUT_MS }, async () => {
     const hashOf = (pod: PodList['items'][number]): string | undefined => (pod as { metadata: { annotations?: Record<string, string> } }).metadata.annotations?.['mailrelay.dev/config-hash'];
     const hashesBefore = new Set((await relayPods()).map(hashOf));
     const stop = { done: false };
@@ -273,7 +297,7 @@ describe('the chart on a real node', () => {
       const relays = await relayPods();
       fewestReady = Math.min(fewestReady, relays.filter(ready).length);
       return relays.length === 2 && relays.every((p) => ready(p) && !hashesBefore.has(hashOf(p)));
-    }, 180_000);
+    }, 360_000);
     await sleep(1000);
     stop.done = true;
     await sending;
