@@ -3,10 +3,12 @@
 # Pods choose one with `command:`; without one the image runs the operator.
 #   docker build -t ghcr.io/mail-relay-operator/mail-relay-operator:0.1.0 .
 #   docker build --build-arg NODE_MAJOR=24 ...   # another Node.js line
+#   docker build --build-arg NODE_IMAGE=registry.example/node:26-slim ...   # another base image
 # The code is tested on Node.js 20 and later; the default is the current LTS line (26).
 ARG NODE_MAJOR=26
+ARG NODE_IMAGE=node:${NODE_MAJOR}-slim
 
-FROM node:${NODE_MAJOR}-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -15,12 +17,12 @@ COPY relay/src relay/src
 COPY operator/src operator/src
 RUN npm run build
 
-FROM node:${NODE_MAJOR}-slim AS production-deps
+FROM ${NODE_IMAGE} AS production-deps
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
-FROM node:${NODE_MAJOR}-slim
+FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=production-deps /src/node_modules node_modules

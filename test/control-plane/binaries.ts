@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, chmodSync, constants, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -237,4 +237,71 @@ export async function ensurePromtool(log: Log = (m) => console.error(`[control-p
   // as in ensureBinaries: no lock when warm, so parallel test files do not queue
   if (isExecutable(target) && readText(`${target}.stamp`) === goModuleStamp(goModuleDirs.promtool, version, [], PROMTOOL.tags)) return target;
   return withDirLock(join(testbinDir, '.build-lock'), () => buildGoBinary('promtool', goModuleDirs.promtool, version, log, PROMTOOL));
+}
+
+export interface NodeBinaries {
+  kubelet: string;
+  kubeControllerManager: string;
+  kubeScheduler: string;
+  kubeProxy: string;
+  /** the static pause program of the same k8s.io/kubernetes (build/pause/linux/pause.c) */
+  pause: string;
+}
+
+const NODE_COMMANDS = [
+  ['kubelet', 'kubelet'],
+  ['kubeControllerManager', 'kube-controller-manager'],
+  ['kubeScheduler', 'kube-scheduler'],
+  ['kubeProxy', 'kube-proxy'],
+] as const;
+
+/** The pause sandbox program, compiled the way build/pause/Makefile does (minus the git revision). */
+function buildPause(log: Log, version: string): string {
+  const target = join(testbinDir, 'pause');
+  const stamp = `${version} gcc -Os -static\n`;
+  if (isExecutable(target) && readText(`${target}.stamp`) === stamp) return target;
+  const goEnv = { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly' };
+  const moduleDir = execFileSync(findGo(), ['list', '-m', '-f', '{{.Dir}}', 'k8s.io/kubernetes'], { cwd: goModuleDirs.node, env: goEnv, encoding: 'utf8' }).trim();
+  if (!moduleDir) throw new Error('go list did not name the k8s.io/kubernetes module directory (run go mod download in go/node)');
+  log(`compiling pause from ${moduleDir}/build/pause/linux/pause.c`);
+  const partial = `${target}.partial`;
+  rmSync(`${target}.stamp`, { force: true });
+  execFileSync('gcc', ['-Os', '-Wall', '-Werror', '-static', `-DVERSION=${version}`, '-o', partial, join(moduleDir, 'build', 'pause', 'linux', 'pause.c')], { stdio: 'inherit' });
+  renameSync(partial, target);
+  writeFileSync(`${target}.stamp`, stamp);
+  return target;
+}
+
+function nodeBinariesCached(version: string, ldflags: string[]): boolean {
+  return (
+    NODE_COMMANDS.every(([, name]) => {
+      const target = join(testbinDir, name);
+      return isExecutable(target) && readText(`${target}.stamp`) === goModuleStamp(goModuleDirs.node, version, ldflags);
+    }) && isExecutable(join(testbinDir, 'pause'))
+  );
+}
+
+/**
+ * kubelet, kube-controller-manager, kube-scheduler and kube-proxy from the k8s.io/kubernetes that
+ * go/node pins (the same as kube-apiserver's), and the pause program. Separate from ensureBinaries
+ * so that a control plane without a node never waits for them (a cold build takes ~8 minutes).
+ */
+export async function ensureNodeBinaries(log: Log = (m) => console.error(`[control-plane] ${m}`)): Promise<NodeBinaries> {
+  mkdirSync(testbinDir, { recursive: true });
+  const version = pinnedVersion(goModuleDirs.node, 'k8s.io/kubernetes');
+  const apiServerVersion = pinnedVersion(goModuleDirs.kubeApiserver, 'k8s.io/kubernetes');
+  if (version !== apiServerVersion) throw new Error(`go/node pins k8s.io/kubernetes ${version} but go/kube-apiserver pins ${apiServerVersion}`);
+  const ldflags = kubernetesVersionFlags(version);
+  const compute = async (): Promise<NodeBinaries> => {
+    const built: Partial<Record<(typeof NODE_COMMANDS)[number][0], string>> = {};
+    // kubelet first: the others share most of its packages, so they build in seconds after it
+    for (const [key, name] of NODE_COMMANDS) {
+      built[key] = await buildGoBinary(name, goModuleDirs.node, version, log, { ldflags, pkg: `k8s.io/kubernetes/cmd/${name}` });
+    }
+    const { kubelet, kubeControllerManager, kubeScheduler, kubeProxy } = built;
+    if (!kubelet || !kubeControllerManager || !kubeScheduler || !kubeProxy) throw new Error('a node binary is missing after the build');
+    return { kubelet, kubeControllerManager, kubeScheduler, kubeProxy, pause: buildPause(log, version) };
+  };
+  if (nodeBinariesCached(version, ldflags)) return compute();
+  return withDirLock(join(testbinDir, '.build-lock'), compute);
 }

@@ -1,12 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { ensureBinaries } from './binaries.ts';
-import type { Binaries, Log } from './binaries.ts';
+import { ensureBinaries, ensureNodeBinaries } from './binaries.ts';
+import type { Binaries, Log, NodeBinaries } from './binaries.ts';
 import { writeCredentials } from './credentials.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
+import { importImage, LOCAL_STORAGE_CLASS, prepareNodeHost, startNode } from './node.ts';
+import type { NodeHost, RunningNode } from './node.ts';
+import { NODE_NETWORK } from './node-config.ts';
 import { freePort } from './ports.ts';
 import { killServerSync, spawnServer, startWatchdog, stopServer } from './processes.ts';
 import type { ServerProcess, Watchdog } from './processes.ts';
@@ -19,15 +23,36 @@ export interface ControlPlaneOptions {
   apiServerArgs?: string[];
   startTimeoutMs?: number;
   log?: Log;
+  /**
+   * Adds one real node (containerd, kubelet, kube-proxy) plus the controller manager and the
+   * scheduler, so Pods run. Needs root; one node per machine at a time (a host-wide lock).
+   */
+  node?: boolean;
+}
+
+export interface NodeInfo {
+  name: string;
+  /** the node's address (on lo): pods reach the host here, NodePorts listen here */
+  ip: string;
+  podCidr: string;
+  serviceCidr: string;
+  /** the StorageClass (default) whose local PersistentVolumes the harness created */
+  storageClass: string;
+  /** the private containerd's socket (`ctr --address`) */
+  containerdSocket: string;
+  /** Imports an image archive (OCI or docker-archive) for pods with imagePullPolicy Never. */
+  importImage(archive: string): void;
 }
 
 export interface ControlPlane {
   /** Temporary folder holding data, logs, keys and the kubeconfig; removed by stop(). */
   readonly dir: string;
   readonly kubeconfigPath: string;
-  /** https://127.0.0.1:PORT */
+  /** https://127.0.0.1:PORT, or https://NODE_IP:PORT with a node */
   readonly server: string;
   readonly binaries: Binaries;
+  /** present when started with `node: true` */
+  readonly node?: NodeInfo;
   /** Settles, naming the process, once etcd or kube-apiserver exits for any reason, stop() included. */
   readonly exited: Promise<string>;
   /** Runs the extracted kubectl against this control plane; resolves to its stdout. */
@@ -42,6 +67,7 @@ export interface ControlPlane {
 }
 
 const SERVICE_CLUSTER_IP_RANGE = '10.0.0.0/24';
+const HOST = '127.0.0.1';
 
 /** Adds etcd to `servers` as soon as it is spawned, so a failed start still stops it. */
 async function startEtcd(etcdBinary: string, dir: string, watchdog: Watchdog, servers: ServerProcess[], timeoutMs: number): Promise<string> {
@@ -70,45 +96,60 @@ async function startEtcd(etcdBinary: string, dir: string, watchdog: Watchdog, se
   return clientUrl;
 }
 
-function apiServerArgs(dir: string, port: number, etcdUrl: string, credentials: ReturnType<typeof writeCredentials>, extra: string[]): string[] {
+function apiServerArgs(dir: string, port: number, etcdUrl: string, credentials: ReturnType<typeof writeCredentials>, extra: string[], node: boolean): string[] {
+  const address = node ? NODE_NETWORK.nodeIp : HOST;
   return [
     `--etcd-servers=${etcdUrl}`,
     `--cert-dir=${join(dir, 'pki')}`,
     `--secure-port=${port}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
-    `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+    `--bind-address=${address}`,
+    `--advertise-address=${address}`,
+    `--service-cluster-ip-range=${node ? NODE_NETWORK.serviceCidr : SERVICE_CLUSTER_IP_RANGE}`,
     '--authorization-mode=RBAC',
     `--token-auth-file=${credentials.tokenAuthFile}`,
     `--service-account-key-file=${credentials.serviceAccountKeyFile}`,
     `--service-account-signing-key-file=${credentials.serviceAccountKeyFile}`,
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
     '--allow-privileged=true',
-    // Without the controller manager no namespace gets a "default" ServiceAccount,
-    // and this plugin would then reject every Pod (as envtest also avoids).
-    '--disable-admission-plugins=ServiceAccount',
-    // Endpoints reject loopback addresses, so the default reconciler only logs errors here.
-    '--endpoint-reconciler-type=none',
+    ...(node
+      ? // pods call the API server through the `kubernetes` Service with their ServiceAccount's
+        // token; the kubelet is reached at its InternalIP, never by a host name looked up in DNS
+        ['--kubelet-preferred-address-types=InternalIP']
+      : [
+          // Without the controller manager no namespace gets a "default" ServiceAccount,
+          // and this plugin would then reject every Pod (as envtest also avoids).
+          '--disable-admission-plugins=ServiceAccount',
+          // Endpoints reject loopback addresses, so the default reconciler only logs errors here.
+          '--endpoint-reconciler-type=none',
+        ]),
     ...extra,
   ];
 }
 
-async function startOnce(binaries: Binaries, options: ControlPlaneOptions, log: Log): Promise<ControlPlane> {
-  const timeoutMs = options.startTimeoutMs ?? 60_000;
+async function startOnce(binaries: Binaries, nodeBinaries: NodeBinaries | undefined, options: ControlPlaneOptions, log: Log): Promise<ControlPlane> {
+  const timeoutMs = options.startTimeoutMs ?? (nodeBinaries ? 120_000 : 60_000);
   const dir = mkdtempSync(join(tmpdir(), 'control-plane-'));
   const watchdog = startWatchdog(dir);
   const servers: ServerProcess[] = [];
+  let host: NodeHost | undefined;
+  let running: RunningNode | undefined;
   const killAllSync = (): void => {
     for (const server of servers) killServerSync(server);
+    host?.cleanupSync();
   };
   process.on('exit', killAllSync);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      await running?.drain();
       // The apiserver first, so it does not spend its shutdown retrying a dead etcd.
       for (const server of [...servers].reverse()) {
         if (!(await stopServer(server))) log(`${server.name} ignored SIGTERM for 10s and was killed`);
+      }
+      if (host) {
+        host.cleanupSync();
+        host.release();
       }
       process.off('exit', killAllSync);
       watchdog.dismiss();
@@ -118,16 +159,17 @@ async function startOnce(binaries: Binaries, options: ControlPlaneOptions, log: 
   };
 
   try {
+    if (nodeBinaries) host = await prepareNodeHost(dir, log);
     const credentials = writeCredentials(dir);
     const etcdUrl = await startEtcd(binaries.etcd, dir, watchdog, servers, timeoutMs);
 
     const port = await freePort();
-    const server = `https://127.0.0.1:${port}`;
+    const server = `https://${host ? NODE_NETWORK.nodeIp : HOST}:${port}`;
     const certFile = join(dir, 'pki', 'apiserver.crt');
     const apiServer = spawnServer(
       'kube-apiserver',
       binaries.kubeApiserver,
-      apiServerArgs(dir, port, etcdUrl, credentials, options.apiServerArgs ?? []),
+      apiServerArgs(dir, port, etcdUrl, credentials, options.apiServerArgs ?? [], host !== undefined),
       join(dir, 'kube-apiserver.log'),
       watchdog,
     );
@@ -158,6 +200,33 @@ async function startOnce(binaries: Binaries, options: ControlPlaneOptions, log: 
       HELM_DATA_HOME: join(dir, 'helm', 'data'),
     };
 
+    let node: NodeInfo | undefined;
+    if (host && nodeBinaries) {
+      const caFile = join(dir, 'ca.crt');
+      writeFileSync(caFile, caPem);
+      running = await startNode({
+        binaries: nodeBinaries,
+        kubectl: binaries.kubectl,
+        host,
+        serviceAccountKeyFile: credentials.serviceAccountKeyFile,
+        caFile,
+        watchdog,
+        servers,
+        timeoutMs,
+        log,
+      });
+      const { layout } = host;
+      node = {
+        name: NODE_NETWORK.nodeName,
+        ip: NODE_NETWORK.nodeIp,
+        podCidr: NODE_NETWORK.podCidr,
+        serviceCidr: NODE_NETWORK.serviceCidr,
+        storageClass: LOCAL_STORAGE_CLASS,
+        containerdSocket: layout.containerdSocket,
+        importImage: (archive) => importImage(layout, archive),
+      };
+    }
+
     const kubeConfig = (): KubeConfig => {
       const kc = new KubeConfig();
       kc.loadFromFile(kubeconfigPath);
@@ -170,13 +239,24 @@ async function startOnce(binaries: Binaries, options: ControlPlaneOptions, log: 
       kubeconfigPath,
       server,
       binaries,
+      node,
       kubectl: (args, opts) => runTool(binaries.kubectl, args, { ...opts, env: { ...toolEnv, ...opts?.env } }),
       helm: (args, opts) => runTool(binaries.helm, args, { ...opts, env: { ...toolEnv, ...opts?.env } }),
       kubeConfig,
       async newNamespace(prefix = 'test') {
         const base = prefix.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 50) || 'test';
         const name = `${base}-${randomBytes(4).toString('hex')}`;
-        await kubeConfig().makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
+        const core = kubeConfig().makeApiClient(CoreV1Api);
+        await core.createNamespace({ body: { metadata: { name } } });
+        // with a node, pods are admitted only once the controller manager made the namespace's ServiceAccount
+        for (let i = 0; node && i < 100; i++) {
+          try {
+            await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
+            break;
+          } catch {
+            await sleep(100);
+          }
+        }
         return name;
       },
       stop,
@@ -199,9 +279,10 @@ function isBindFailure(err: unknown): boolean {
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const log = options.log ?? ((m: string) => console.error(`[control-plane] ${m}`));
   const binaries = await ensureBinaries(log);
+  const nodeBinaries = options.node ? await ensureNodeBinaries(log) : undefined;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce(binaries, options, log);
+      return await startOnce(binaries, nodeBinaries, options, log);
     } catch (err) {
       // A port picked as free can be taken by a parallel test file before we bind it.
       if (attempt >= 3 || !isBindFailure(err)) throw err;

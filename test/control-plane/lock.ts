@@ -24,7 +24,11 @@ function lockAgeMs(dir: string): number {
  * processes, and two concurrent cold `go build`s would each take the whole machine.
  * A lock left by a dead process is taken over.
  */
-export async function withDirLock<T>(dir: string, fn: () => Promise<T>, timeoutMs = 45 * 60_000): Promise<T> {
+/**
+ * Takes a lock folder (waiting while a live process holds it) and returns its release. A lock
+ * left by a dead process is taken over.
+ */
+export async function acquireDirLock(dir: string, timeoutMs = 45 * 60_000): Promise<() => void> {
   const deadline = Date.now() + timeoutMs;
   const ownerFile = join(dir, 'pid');
   for (;;) {
@@ -49,9 +53,18 @@ export async function withDirLock<T>(dir: string, fn: () => Promise<T>, timeoutM
     if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${dir} (held by pid ${owner})`);
     await sleep(1000);
   }
+  return () => rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Serialises builds across processes: node:test runs test files in parallel
+ * processes, and two concurrent cold `go build`s would each take the whole machine.
+ */
+export async function withDirLock<T>(dir: string, fn: () => Promise<T>, timeoutMs = 45 * 60_000): Promise<T> {
+  const release = await acquireDirLock(dir, timeoutMs);
   try {
     return await fn();
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    release();
   }
 }

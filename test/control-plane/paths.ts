@@ -12,6 +12,7 @@ export const goModuleDirs = {
   kubeApiserver: join(here, 'go', 'kube-apiserver'),
   etcd: join(here, 'go', 'etcd'),
   promtool: join(here, 'go', 'promtool'),
+  node: join(here, 'go', 'node'),
 } as const;
 
 export const kubectlLayerZip = join(

@@ -47,6 +47,8 @@ while [ $i -lt 50 ]; do
   i=$((i + 1))
 done
 for pg in $pids; do kill -s KILL -- "-$pg" 2>/dev/null; done
+# a node's host changes (addresses, iptables chains, mounts, containers): see node-config.ts
+[ -f "$dir/node-cleanup.sh" ] && sh "$dir/node-cleanup.sh"
 rm -rf -- "$dir"
 `;
 

@@ -9,8 +9,9 @@ import { parse } from 'yaml';
 import { getJson, condition } from '../operator/operator-helpers.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { LocalStack } from '../local-stack/local-stack.ts';
+import { holdNodeTestLock } from '../control-plane/node-test-lock.ts';
 
-/** The product as `npm start` runs it: resources applied with kubectl, mail in over SMTP and HTTP, out at the sink. */
+/** The product as `npm start` runs it (pods on a real node): resources applied with kubectl, mail in over SMTP and HTTP, out at the sink. */
 describe('end to end through the local stack', { timeout: 900_000 }, () => {
   let stack: LocalStack;
   const port = (name: string) => stack.pod()!.ports.get(name)!;
@@ -33,13 +34,17 @@ describe('end to end through the local stack', { timeout: 900_000 }, () => {
   // Made here, not with tempDir(): its after() hook would run at the end of before().
   const dataDir = mkdtempSync(join(tmpdir(), 'local-stack-'));
 
+  let releaseTestLock: (() => void) | undefined;
+
   before(async () => {
+    releaseTestLock = await holdNodeTestLock();
     stack = await LocalStack.start({ dataDir });
   });
 
   after(async () => {
     await stack?.stop();
     rmSync(dataDir, { recursive: true, force: true });
+    releaseTestLock?.();
   });
 
   it('runs the relay pod the operator declares, and both resources become Ready', async () => {
@@ -111,7 +116,7 @@ describe('end to end through the local stack', { timeout: 900_000 }, () => {
       const pod = stack.pod();
       return !!pod && /^220 relay2\.local-stack\.test /.test(await banner(pod.ports.get('smtp')!));
     }, 120_000);
-    const config = parse(readFileSync(`${stack.pod()!.dir}/relay.yaml`, 'utf8')) as { hostname: string };
+    const config = parse(await stack.cp.kubectl(['get', 'configmap', 'local-config', '-n', stack.namespace, '-o', 'jsonpath={.data.relay\\.yaml}'])) as { hostname: string };
     assert.equal(config.hostname, 'relay2.local-stack.test');
   });
 });

@@ -151,6 +151,10 @@ export interface DnsServerOptions {
    * stand-in: the local stack answers MX 127.0.0.1 for every domain of the internet).
    */
   fallback?: (name: string) => ZoneRecords | undefined;
+  /** Local address to listen on (default 127.0.0.1); pods on the test node reach the host at the node IP. */
+  address?: string;
+  /** Port for UDP and TCP (default: an ephemeral one); e.g. 53 where pods' resolv.conf points. */
+  port?: number;
 }
 
 export async function startDnsServer(initialZone: Record<string, ZoneRecords> = {}, options: DnsServerOptions = {}): Promise<DnsServer> {
@@ -243,13 +247,14 @@ export async function startDnsServer(initialZone: Record<string, ZoneRecords> = 
   });
   tcp.on('error', () => {});
 
-  const { udp, port } = await bindBoth(createUdp, tcp);
+  const address = options.address ?? '127.0.0.1';
+  const { udp, port } = await bindBoth(createUdp, tcp, address, options.port ?? 0);
   let closing: Promise<void> | undefined;
 
   return {
     port,
-    address: '127.0.0.1',
-    server: `127.0.0.1:${port}`,
+    address,
+    server: `${address}:${port}`,
     set,
     remove: (name) => void zone.delete(normalizeName(name)),
     queries,
@@ -270,21 +275,21 @@ export async function startDnsServer(initialZone: Record<string, ZoneRecords> = 
  * Binds UDP to an ephemeral port, then TCP to the same one: resolvers use one port for both.
  * Something else may hold that TCP port, so a few fresh UDP ports are tried.
  */
-async function bindBoth(createUdp: () => Dns2UdpServer, tcp: TcpServer): Promise<{ udp: Dns2UdpServer; port: number }> {
+async function bindBoth(createUdp: () => Dns2UdpServer, tcp: TcpServer, address: string, fixedPort: number): Promise<{ udp: Dns2UdpServer; port: number }> {
   for (let attempt = 1; ; attempt++) {
     const udp = createUdp();
-    await udp.listen(0, '127.0.0.1');
+    await udp.listen(fixedPort, address);
     const port = udp.address().port;
     const tcpError = await new Promise<Error | undefined>((resolve) => {
       const onError = (err: Error): void => resolve(err);
       tcp.once('error', onError);
-      tcp.listen(port, '127.0.0.1', () => {
+      tcp.listen(port, address, () => {
         tcp.off('error', onError);
         resolve(undefined);
       });
     });
     if (!tcpError) return { udp, port };
     await new Promise<void>((resolve) => udp.close(() => resolve()));
-    if (attempt >= 20) throw tcpError;
+    if (attempt >= 20 || fixedPort !== 0) throw tcpError;
   }
 }

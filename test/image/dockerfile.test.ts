@@ -63,6 +63,13 @@ describe('Dockerfile', () => {
     assert.match(dockerfile, /npm ci --omit=dev/);
   });
 
+  it('builds every stage FROM the NODE_IMAGE build argument, by default the official node:<NODE_MAJOR>-slim', () => {
+    assert.match(dockerfile, /^ARG NODE_IMAGE=node:\$\{NODE_MAJOR\}-slim$/m);
+    const froms = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
+    assert.ok(froms.length >= 2, froms.join(' '));
+    assert.deepEqual(new Set(froms), new Set(['${NODE_IMAGE}']));
+  });
+
   it('builds (tsc -p tsconfig.build.json, as npm run build) into the bin paths, from relay/src and operator/src, needing production dependencies only', { timeout: 300_000 }, async () => {
     const out = await tempDir('image-build-');
     await runTool(join(repoRoot, 'node_modules', '.bin', 'tsc'), ['-p', join(repoRoot, 'tsconfig.build.json'), '--outDir', join(out, 'dist')], { timeoutMs: 280_000 });

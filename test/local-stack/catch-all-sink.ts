@@ -23,11 +23,17 @@ export interface CatchAllSink {
 type Resolver = (name: string, rrtype: string) => Promise<unknown>;
 
 /**
- * Stands in for every MX host of the internet: accepts any mail on 127.0.0.1, keeps each message
- * as an .eml file under `dir/<recipient domain>/`, and checks its DKIM signatures against the
- * local DNS, the way a receiving provider would.
+ * Stands in for every MX host of the internet: accepts any mail on `listen` (the node IP and
+ * port 25, where relay pods deliver by MX), keeps each message as an .eml file under
+ * `dir/<recipient domain>/`, and checks its DKIM signatures against the local DNS, the way a
+ * receiving provider would.
  */
-export async function startCatchAllSink(dir: string, resolver: Resolver, onMessage?: (m: SunkMessage) => void): Promise<CatchAllSink> {
+export async function startCatchAllSink(
+  dir: string,
+  resolver: Resolver,
+  listen: { address: string; port: number },
+  onMessage?: (m: SunkMessage) => void,
+): Promise<CatchAllSink> {
   const messages: SunkMessage[] = [];
   let seq = 0;
   const server = new SMTPServer({
@@ -66,7 +72,10 @@ export async function startCatchAllSink(dir: string, resolver: Resolver, onMessa
     },
   });
   server.on('error', () => {});
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(listen.port, listen.address, () => resolve());
+  });
   const port = (server.server.address() as AddressInfo).port;
   return {
     port,

@@ -1,24 +1,25 @@
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { SendingDomain } from '../../operator/src/api/v1alpha1/types.ts';
 import { Informer } from '../../operator/src/kube/informer.ts';
 import { startControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
+import { nodeUnsupportedReason } from '../control-plane/node.ts';
 import { makeCertificates } from '../helpers/certs.ts';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.ts';
-import { applyCrds } from '../operator/crds.ts';
-import { spawnOperator } from '../operator/operator-helpers.ts';
+import { ensureProjectImage } from '../image/project-image.ts';
 import { startCatchAllSink, type CatchAllSink, type SunkMessage } from './catch-all-sink.ts';
-import { PODS_HOST, PodRunner } from './pod-runner.ts';
+import { PodForward, type ForwardedPod } from './port-forward.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const EXAMPLE = join(ROOT, 'examples/local-stack/mailrelay.yaml');
+const CHART = join(ROOT, 'charts/mail-relay-operator');
 const MX_HOST = 'mx.local-stack.test';
+export const OPERATOR_NAMESPACE = 'mail-relay-system';
 
 export interface LocalStackOptions {
   readonly dataDir: string;
@@ -34,39 +35,51 @@ export interface Credentials {
   readonly caFile: string;
 }
 
+/** Why `npm start` cannot run here, with what to install; undefined when it can. */
+export function localStackUnsupportedReason(): string | undefined {
+  const reason = nodeUnsupportedReason();
+  return reason && `npm start runs the operator and relays as pods on a local Kubernetes node: ${reason}`;
+}
+
 /**
- * The whole product on one machine: a local control plane, the CRDs, the operator (its real CLI),
- * relay pods run as local processes, a DNS server standing in for the internet's (every domain's MX
- * is the local catch-all sink; SendingDomains' records are published into it), and the sink.
+ * The whole product on one machine: a control plane with one real node, the project image built
+ * from the Dockerfile, the chart's operator as a pod, relay pods the operator declares, a DNS
+ * server standing in for the internet's (every domain's MX is the local catch-all sink;
+ * SendingDomains' records are published into it) and the sink. DNS (port 53) and the sink
+ * (port 25) listen on the node IP, which is where pods' resolv.conf and MX answers point; the
+ * relay's and operator's ports reach 127.0.0.1 through kubectl port-forward.
  */
 export class LocalStack {
   private constructor(
     readonly cp: ControlPlane,
     readonly dns: DnsServer,
     readonly sink: CatchAllSink,
-    readonly operator: ChildProcess,
-    readonly operatorMetricsPort: number,
-    readonly runner: PodRunner,
+    readonly relayForward: PodForward,
+    readonly operatorForward: PodForward,
     readonly namespace: string,
     readonly credentials: Credentials,
+    readonly image: string,
     /** Stops what start() started, last started first. */
     private readonly cleanup: (() => Promise<unknown>)[],
   ) {}
 
   static async start(opts: LocalStackOptions): Promise<LocalStack> {
     const log = opts.log ?? (() => {});
+    const unsupported = localStackUnsupportedReason();
+    if (unsupported) throw new Error(unsupported);
     const namespace = opts.namespace ?? 'mail';
     mkdirSync(opts.dataDir, { recursive: true });
-    log('starting the local control plane (the first run builds kube-apiserver and etcd from Go modules)');
-    const cp = await startControlPlane({ log: (line: string) => log(line) });
+    log('starting the control plane and its node, and building the image (the first run builds Kubernetes from Go modules and the image with buildah)');
+    const [cp, image] = await Promise.all([startControlPlane({ node: true, log: (line: string) => log(line) }), ensureProjectImage((line) => log(line))]);
     const cleanup: (() => Promise<unknown>)[] = [() => cp.stop()];
     try {
-      await applyCrds(cp);
-      const dns = await startDnsServer({ [MX_HOST]: { a: ['127.0.0.1'] }, [PODS_HOST]: { a: ['127.0.0.1'] } }, { fallback: () => ({ mx: [{ preference: 10, exchange: MX_HOST }] }) });
+      const node = cp.node!;
+      node.importImage(image.archive);
+      const dns = await startDnsServer({ [MX_HOST]: { a: [node.ip] } }, { address: node.ip, port: 53, fallback: () => ({ mx: [{ preference: 10, exchange: MX_HOST }] }) });
       cleanup.push(() => dns.close());
       const resolver = new Resolver({ timeout: 2000, tries: 2 });
       resolver.setServers([dns.server]);
-      const sink = await startCatchAllSink(join(opts.dataDir, 'mail'), (name, rrtype) => resolver.resolve(name, rrtype) as Promise<unknown>, opts.onMail);
+      const sink = await startCatchAllSink(join(opts.dataDir, 'mail'), (name, rrtype) => resolver.resolve(name, rrtype) as Promise<unknown>, { address: node.ip, port: 25 }, opts.onMail);
       cleanup.push(() => sink.close());
 
       // The internet's DNS: whatever the operator asks users to publish gets published.
@@ -76,49 +89,41 @@ export class LocalStack {
       };
       publisher.on('add', publish).on('update', publish);
       publisher.start();
-      cleanup.push(() => publisher.stop());
+      cleanup.push(async () => publisher.stop());
 
-      const operatorLog = createWriteStream(join(opts.dataDir, 'operator.log'));
-      const operator = spawnOperator(cp, ['--no-leader-elect', '--resolvers', dns.server, '--dns-check-interval', '5s', '--reputation-interval', '2s', '--relay-image', 'local/mail-relay:dev']);
-      cleanup.push(async () => {
-        if (operator.exitCode === null) {
-          const exited = new Promise((r) => operator.once('exit', r));
-          operator.kill('SIGTERM');
-          await exited;
-        }
-      });
-      operator.stderr!.pipe(operatorLog);
-      const operatorMetricsPort = await new Promise<number>((resolve, reject) => {
-        createInterface({ input: operator.stdout! }).on('line', (line) => {
-          operatorLog.write(`${line}\n`);
-          if (line.includes('"operator started"')) resolve((JSON.parse(line) as { metricsPort: number }).metricsPort);
-        });
-        operator.once('exit', (code) => reject(new Error(`the operator exited (${code}); see ${join(opts.dataDir, 'operator.log')}`)));
-      });
-
-      const runner = new PodRunner(cp.kubeConfig(), {
-        namespaces: 'all',
-        dataDir: join(opts.dataDir, 'pods'),
-        resolver: dns.server,
-        mxPort: sink.port,
-        log,
-        relayMain: join(ROOT, 'relay/src/main.ts'),
-      });
-      await runner.start();
-      cleanup.push(() => runner.stop());
+      await cp.kubectl(['create', 'namespace', OPERATOR_NAMESPACE]);
+      await cp.helm(['install', 'mail-relay-operator', CHART, '--namespace', OPERATOR_NAMESPACE, '--set', `image.repository=${image.repository}`, '--set', `image.tag=${image.tag}`, '--set', 'image.pullPolicy=Never']);
+      // Local speed only (the chart has no values for these): records are re-checked every 5 s
+      // instead of 5 min and relay figures read every 2 s, so a published record shows at once.
+      await cp.kubectl([
+        'patch', 'deployment', 'mail-relay-operator', '-n', OPERATOR_NAMESPACE, '--type=json',
+        '-p', JSON.stringify(['--dns-check-interval', '5s', '--reputation-interval', '2s'].map((value) => ({ op: 'add', path: '/spec/template/spec/containers/0/args/-', value }))),
+      ]);
+      await cp.kubectl(['rollout', 'status', 'deployment/mail-relay-operator', '-n', OPERATOR_NAMESPACE, '--timeout=120s'], { timeoutMs: 130_000 });
+      const operatorForward = new PodForward(cp, OPERATOR_NAMESPACE, 'app.kubernetes.io/name=mail-relay-operator');
+      operatorForward.start();
+      cleanup.push(() => operatorForward.stop());
 
       const credentials = await createSecrets(cp, namespace, opts.dataDir);
       await cp.kubectl(['apply', '-n', namespace, '-f', EXAMPLE]);
-      return new LocalStack(cp, dns, sink, operator, operatorMetricsPort, runner, namespace, credentials, cleanup);
+      const relayForward = new PodForward(cp, namespace, 'app.kubernetes.io/name=mail-relay,app.kubernetes.io/instance=local');
+      relayForward.start();
+      cleanup.push(() => relayForward.stop());
+      return new LocalStack(cp, dns, sink, relayForward, operatorForward, namespace, credentials, image.reference, cleanup);
     } catch (err) {
       for (const fn of cleanup.reverse()) await fn().catch(() => {});
       throw err;
     }
   }
 
-  /** The running pod of a relay, once it is ready. */
-  pod(relay = 'local') {
-    return [...this.runner.pods.values()].find((p) => p.namespace === this.namespace && p.relay === relay && p.ready);
+  /** The Ready relay pod of MailRelay `local` and its ports on 127.0.0.1, once forwarded. */
+  pod(): ForwardedPod | undefined {
+    return this.relayForward.pod;
+  }
+
+  /** The operator's metrics port on 127.0.0.1, once forwarded. */
+  operatorMetricsPort(): number | undefined {
+    return this.operatorForward.pod?.ports.get('metrics');
   }
 
   async stop(): Promise<void> {
@@ -129,6 +134,11 @@ export class LocalStack {
 /** TLS certificate, an SMTP user and an API token, made fresh on every start and kept only in the control plane. */
 async function createSecrets(cp: ControlPlane, namespace: string, dataDir: string): Promise<Credentials> {
   await cp.kubectl(['create', 'namespace', namespace]);
+  // pods are admitted once the controller manager has made the namespace's ServiceAccount
+  for (let i = 0; i < 100; i++) {
+    if (await cp.kubectl(['get', 'serviceaccount', 'default', '-n', namespace, '-o', 'name']).catch(() => '')) break;
+    await sleep(100);
+  }
   const certDir = join(dataDir, 'tls');
   mkdirSync(certDir, { recursive: true });
   const certs = makeCertificates(certDir, 'localhost');
