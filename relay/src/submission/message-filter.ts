@@ -9,6 +9,8 @@
  * Linear in the input however it is chunked: each byte is looked at a bounded number of times.
  */
 
+import { headerFieldName } from '../header-field-name.ts';
+
 const CR = 0x0d;
 const LF = 0x0a;
 const HEADER_END = Buffer.from('\r\n\r\n');
@@ -156,7 +158,7 @@ function inspectHeaders(block: Buffer): HeaderInfo {
     finish();
     const colon = line.indexOf(':');
     if (colon === -1) continue;
-    const name = line.slice(0, colon).replace(/[ \t]+$/, '').toLowerCase();
+    const name = headerFieldName(line, colon);
     if (name === 'message-id') hasMessageId = true;
     else if (name === 'date') hasDate = true;
     else if (name === 'from' || name === 'sender') {
