@@ -111,3 +111,21 @@ test("a queued message is signed only for the domain recorded at acceptance, nev
   await waitFor('delivery', () => w.sink.messages.length === 1 && spool.size === 0);
   assert.doesNotMatch(w.sink.messages[0]!.body.toString('latin1'), /DKIM-Signature/, 'not signed with other.test');
 });
+
+test("refuses a Resent-From: or Resent-Sender: of another tenant's domain with 550 5.7.1 over SMTP AUTH and 403 over HTTP raw, and relays one of the sender's own domain", async () => {
+  const w = await world();
+  const { h } = w;
+  const smtp = alice(h);
+  const envelope = { from: 'alice@example.test', to: 'rcpt@example.net' };
+  const resentFrom = await refusal(smtp.sendMail({ envelope, raw: 'From: alice@example.test\r\nResent-From: ceo@other.test\r\nSubject: resent\r\n\r\nx\r\n' }));
+  assert.match(resentFrom, /^550 5\.7\.1 Resent-From: domain other\.test is not one this sender may use/);
+  const folded = 'From: alice@example.test\r\nResent-Date: Fri, 4 Dec 2026 10:00:00 +0000\r\nresent-sender :\r\n "Boss"\r\n <ceo@other.test>\r\nSubject: resent sender\r\n\r\nx\r\n';
+  assert.match(await refusal(smtp.sendMail({ envelope, raw: folded })), /^550 5\.7\.1 Resent-Sender: domain other\.test/);
+  const raw = await postRaw(h, 'From: alice@example.test\r\nResent-From: ceo@other.test\r\nSubject: resent raw\r\n\r\nx\r\n');
+  assert.equal(raw.status, 403);
+  assert.equal(((await raw.json()) as { error: string }).error, 'sender_not_allowed');
+
+  await smtp.sendMail({ envelope, raw: 'From: alice@example.test\r\nResent-From: alice@news.example.test\r\nSubject: own resent\r\n\r\nx\r\n' });
+  await waitFor('one delivery', () => w.sink.messages.length === 1 && h.relay.spool.size === 0);
+  assert.deepEqual((await signatures(w)).map((s) => `${s.subject} ${s.domain} ${s.result}`), ['own resent example.test pass']);
+});

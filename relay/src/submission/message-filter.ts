@@ -24,6 +24,8 @@ export interface HeaderInfo {
   readonly from: readonly string[];
   /** Every Sender: field value, unfolded. */
   readonly sender: readonly string[];
+  /** Every Resent-From: and Resent-Sender: field value, unfolded, with its lower-case name. */
+  readonly resent: ReadonlyArray<{ readonly name: 'resent-from' | 'resent-sender'; readonly value: string }>;
 }
 
 export class MessageFilter {
@@ -142,12 +144,13 @@ function inspectHeaders(block: Buffer): HeaderInfo {
   const text = block.toString('latin1');
   const from: string[] = [];
   const sender: string[] = [];
+  const resent: Array<HeaderInfo['resent'][number]> = [];
   let hasMessageId = false;
   let hasDate = false;
-  let current: string[] | undefined;
+  let current: ((value: string) => void) | undefined;
   let value = '';
   const finish = () => {
-    if (current) current.push(value.trim());
+    current?.(value.trim());
     current = undefined;
   };
   for (const line of text.split('\r\n')) {
@@ -161,12 +164,13 @@ function inspectHeaders(block: Buffer): HeaderInfo {
     const name = headerFieldName(line, colon);
     if (name === 'message-id') hasMessageId = true;
     else if (name === 'date') hasDate = true;
-    else if (name === 'from' || name === 'sender') {
-      current = name === 'from' ? from : sender;
-      value = line.slice(colon + 1);
-    }
+    else if (name === 'from') current = (v) => from.push(v);
+    else if (name === 'sender') current = (v) => sender.push(v);
+    // RFC 5322 3.6.6: the resender is shown as the author by some readers, so it is held to the same rule
+    else if (name === 'resent-from' || name === 'resent-sender') current = (v) => resent.push({ name, value: v });
+    if (current) value = line.slice(colon + 1);
   }
   finish();
-  return { hasMessageId, hasDate, from, sender };
+  return { hasMessageId, hasDate, from, sender, resent };
 }
 

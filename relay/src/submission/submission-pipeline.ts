@@ -82,7 +82,7 @@ export class SubmissionPipeline {
     const store = async (parts: Buffer[]): Promise<void> => {
       if (refusal || parts.length === 0) return;
       if (!senders) {
-        senders = decideHeaderSenders(filter.headerInfo ?? { from: [], sender: [] }, envelope.submitter, this.domains);
+        senders = decideHeaderSenders(filter.headerInfo ?? { from: [], sender: [], resent: [] }, envelope.submitter, this.domains);
         if (!senders.ok) {
           refusal = senders.refusal;
           return;
