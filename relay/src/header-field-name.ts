@@ -10,3 +10,17 @@ export function headerFieldName(line: string, colon: number): string {
   while (end > 0 && (line.charCodeAt(end - 1) === 0x20 || line.charCodeAt(end - 1) === 0x09)) end--;
   return line.slice(0, end).toLowerCase();
 }
+
+/**
+ * RFC 5322 3.6.8: one or more printable US-ASCII characters (the colon ends it). Parsers differ
+ * on any other name: mailauth trims `From\v` and `From\xa0` to `from`, we do not, so a field the
+ * sender policy did not read as From: could be a verifier's From:.
+ */
+export function isFieldName(name: string): boolean {
+  if (name.length === 0) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}

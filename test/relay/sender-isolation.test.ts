@@ -129,3 +129,21 @@ test("refuses a Resent-From: or Resent-Sender: of another tenant's domain with 5
   await waitFor('one delivery', () => w.sink.messages.length === 1 && h.relay.spool.size === 0);
   assert.deepEqual((await signatures(w)).map((s) => `${s.subject} ${s.domain} ${s.result}`), ['own resent example.test pass']);
 });
+
+test('refuses a header field name with a control, 8-bit or blank character in it (From<VT>:, which mailauth reads as From:) with 554 5.6.0 over SMTP and 400 over HTTP raw', async () => {
+  const w = await world();
+  const { h } = w;
+  const smtp = alice(h);
+  const envelope = { from: 'alice@example.test', to: 'rcpt@example.net' };
+  for (const name of ['From\v', 'From\f', 'From\xa0', 'X Pad', 'Fr\xf6m']) {
+    const raw = Buffer.from(`From: alice@example.test\r\nSubject: odd\r\n${name}: ceo@other.test\r\n\r\nx\r\n`, 'latin1');
+    assert.match(await refusal(smtp.sendMail({ envelope, raw })), /^554 5\.6\.0 Message has a header field whose name is not printable ASCII/, JSON.stringify(name));
+  }
+  const raw = await postRaw(h, 'From: alice@example.test\r\nFrom\v: ceo@other.test\r\nSubject: odd raw\r\n\r\nx\r\n');
+  assert.equal(raw.status, 400);
+  assert.equal(((await raw.json()) as { error: string }).error, 'invalid_message');
+  // blanks before the colon are obsolete syntax, not part of the name (RFC 5322 4.5.3)
+  await smtp.sendMail({ envelope, raw: 'From \t: alice@example.test\r\nSubject : obs\r\n\r\nx\r\n' });
+  await waitFor('one delivery', () => w.sink.messages.length === 1 && h.relay.spool.size === 0);
+  assert.match(w.sink.messages[0]!.body.toString('latin1'), /\r\nSubject : obs\r\n/);
+});

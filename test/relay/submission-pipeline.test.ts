@@ -58,7 +58,7 @@ test('a message with bare CRs is normalised before signing, over SMTP and HTTP, 
   assert.deepEqual((await signatures(w)).map((s) => `${s.subject} ${s.domain} ${s.result}`).sort(), ['cr example.test pass', 'cr http example.test pass']);
 });
 
-test('a header line with 250 000 blanks inside its field name is answered within seconds and the relay keeps serving other clients meanwhile', async () => {
+test('a header line with 250 000 blanks inside its field name is refused within seconds and the relay keeps serving other clients meanwhile', async () => {
   const w = await world();
   // blanks followed by more name: a trailing-blank regex retried at every blank (quadratic, ~30 s per header parse)
   const name = `X-Pad${' '.repeat(250_000)}Tail`;
@@ -70,10 +70,9 @@ test('a header line with 250 000 blanks inside its field name is answered within
   assert.match(await other.command('NOOP'), /^250/);
   const noopMs = Date.now() - noopStarted;
   other.close();
-  assert.match(await reply, /^250 /);
+  assert.match(await reply, /^554 5\.6\.0 Message has a header field whose name is not printable ASCII/);
   const replyMs = Date.now() - started;
   assert.ok(replyMs < 5000, `the message was answered in ${replyMs} ms`);
   assert.ok(noopMs < 2000, `another client's NOOP waited ${noopMs} ms`);
-  await waitFor('the delivery', () => w.sink.messages.length === 1 && w.h.relay.spool.size === 0);
-  assert.deepEqual((await signatures(w)).map((s) => `${s.subject} ${s.domain} ${s.result}`), ['blanks example.test pass']);
+  assert.equal(w.h.relay.spool.size, 0);
 });

@@ -9,7 +9,7 @@
  * Linear in the input however it is chunked: each byte is looked at a bounded number of times.
  */
 
-import { headerFieldName } from '../header-field-name.ts';
+import { headerFieldName, isFieldName } from '../header-field-name.ts';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -26,6 +26,8 @@ export interface HeaderInfo {
   readonly sender: readonly string[];
   /** Every Resent-From: and Resent-Sender: field value, unfolded, with its lower-case name. */
   readonly resent: ReadonlyArray<{ readonly name: 'resent-from' | 'resent-sender'; readonly value: string }>;
+  /** Some field's name is not printable ASCII (isFieldName); the pipeline refuses the message. */
+  readonly invalidFieldName: boolean;
 }
 
 export class MessageFilter {
@@ -147,6 +149,7 @@ function inspectHeaders(block: Buffer): HeaderInfo {
   const resent: Array<HeaderInfo['resent'][number]> = [];
   let hasMessageId = false;
   let hasDate = false;
+  let invalidFieldName = false;
   let current: ((value: string) => void) | undefined;
   let value = '';
   const finish = () => {
@@ -162,6 +165,7 @@ function inspectHeaders(block: Buffer): HeaderInfo {
     const colon = line.indexOf(':');
     if (colon === -1) continue;
     const name = headerFieldName(line, colon);
+    if (!isFieldName(name)) invalidFieldName = true;
     if (name === 'message-id') hasMessageId = true;
     else if (name === 'date') hasDate = true;
     else if (name === 'from') current = (v) => from.push(v);
@@ -171,6 +175,6 @@ function inspectHeaders(block: Buffer): HeaderInfo {
     if (current) value = line.slice(colon + 1);
   }
   finish();
-  return { hasMessageId, hasDate, from, sender, resent };
+  return { hasMessageId, hasDate, from, sender, resent, invalidFieldName };
 }
 

@@ -82,6 +82,10 @@ export class SubmissionPipeline {
     const store = async (parts: Buffer[]): Promise<void> => {
       if (refusal || parts.length === 0) return;
       if (!senders) {
+        if (filter.headerInfo?.invalidFieldName) {
+          refusal = { reason: 'invalid_message', text: 'Message has a header field whose name is not printable ASCII (RFC 5322 3.6.8)' };
+          return;
+        }
         senders = decideHeaderSenders(filter.headerInfo ?? { from: [], sender: [], resent: [] }, envelope.submitter, this.domains);
         if (!senders.ok) {
           refusal = senders.refusal;
