@@ -70,7 +70,7 @@ test('a header line with 250 000 blanks inside its field name is refused within 
   assert.match(await other.command('NOOP'), /^250/);
   const noopMs = Date.now() - noopStarted;
   other.close();
-  assert.match(await reply, /^554 5\.6\.0 Message has a header field whose name is not printable ASCII/);
+  assert.match(await reply, /^554 5\.6\.0 Message has a malformed header field/);
   const replyMs = Date.now() - started;
   assert.ok(replyMs < 5000, `the message was answered in ${replyMs} ms`);
   assert.ok(noopMs < 2000, `another client's NOOP waited ${noopMs} ms`);

@@ -26,8 +26,12 @@ export interface HeaderInfo {
   readonly sender: readonly string[];
   /** Every Resent-From: and Resent-Sender: field value, unfolded, with its lower-case name. */
   readonly resent: ReadonlyArray<{ readonly name: 'resent-from' | 'resent-sender'; readonly value: string }>;
-  /** Some field's name is not printable ASCII (isFieldName); the pipeline refuses the message. */
-  readonly invalidFieldName: boolean;
+  /**
+   * A field name that is not printable ASCII (isFieldName), or a folded line that continues no
+   * field (the first line, or one after a line without a colon): mailauth reads ` From: x` and
+   * `From` + ` : x` as From: fields, we would not. The pipeline refuses the message.
+   */
+  readonly malformedField: boolean;
 }
 
 export class MessageFilter {
@@ -149,7 +153,9 @@ function inspectHeaders(block: Buffer): HeaderInfo {
   const resent: Array<HeaderInfo['resent'][number]> = [];
   let hasMessageId = false;
   let hasDate = false;
-  let invalidFieldName = false;
+  let malformedField = false;
+  /** Whether the last unfolded line was a field (name and colon), which a folded line may continue. */
+  let inField = false;
   let current: ((value: string) => void) | undefined;
   let value = '';
   const finish = () => {
@@ -158,14 +164,16 @@ function inspectHeaders(block: Buffer): HeaderInfo {
   };
   for (const line of text.split('\r\n')) {
     if (line.startsWith(' ') || line.startsWith('\t')) {
+      if (!inField) malformedField = true;
       if (current) value += line;
       continue;
     }
     finish();
     const colon = line.indexOf(':');
+    inField = colon !== -1;
     if (colon === -1) continue;
     const name = headerFieldName(line, colon);
-    if (!isFieldName(name)) invalidFieldName = true;
+    if (!isFieldName(name)) malformedField = true;
     if (name === 'message-id') hasMessageId = true;
     else if (name === 'date') hasDate = true;
     else if (name === 'from') current = (v) => from.push(v);
@@ -175,6 +183,6 @@ function inspectHeaders(block: Buffer): HeaderInfo {
     if (current) value = line.slice(colon + 1);
   }
   finish();
-  return { hasMessageId, hasDate, from, sender, resent, invalidFieldName };
+  return { hasMessageId, hasDate, from, sender, resent, malformedField };
 }
 

@@ -82,8 +82,9 @@ export class SubmissionPipeline {
     const store = async (parts: Buffer[]): Promise<void> => {
       if (refusal || parts.length === 0) return;
       if (!senders) {
-        if (filter.headerInfo?.invalidFieldName) {
-          refusal = { reason: 'invalid_message', text: 'Message has a header field whose name is not printable ASCII (RFC 5322 3.6.8)' };
+        if (filter.headerInfo?.malformedField) {
+          const text = 'Message has a malformed header field: a name that is not printable ASCII, or a folded line that continues no field';
+          refusal = { reason: 'invalid_message', text };
           return;
         }
         senders = decideHeaderSenders(filter.headerInfo ?? { from: [], sender: [], resent: [] }, envelope.submitter, this.domains);
