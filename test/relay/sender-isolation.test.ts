@@ -111,3 +111,43 @@ test("a queued message is signed only for the domain recorded at acceptance, nev
   await waitFor('delivery', () => w.sink.messages.length === 1 && spool.size === 0);
   assert.doesNotMatch(w.sink.messages[0]!.body.toString('latin1'), /DKIM-Signature/, 'not signed with other.test');
 });
+
+test("refuses a Resent-From: or Resent-Sender: of another tenant's domain with 550 5.7.1 over SMTP AUTH and 403 over HTTP raw, and relays one of the sender's own domain", async () => {
+  const w = await world();
+  const { h } = w;
+  const smtp = alice(h);
+  const envelope = { from: 'alice@example.test', to: 'rcpt@example.net' };
+  const resentFrom = await refusal(smtp.sendMail({ envelope, raw: 'From: alice@example.test\r\nResent-From: ceo@other.test\r\nSubject: resent\r\n\r\nx\r\n' }));
+  assert.match(resentFrom, /^550 5\.7\.1 Resent-From: domain other\.test is not one this sender may use/);
+  const folded = 'From: alice@example.test\r\nResent-Date: Fri, 4 Dec 2026 10:00:00 +0000\r\nresent-sender :\r\n "Boss"\r\n <ceo@other.test>\r\nSubject: resent sender\r\n\r\nx\r\n';
+  assert.match(await refusal(smtp.sendMail({ envelope, raw: folded })), /^550 5\.7\.1 Resent-Sender: domain other\.test/);
+  const raw = await postRaw(h, 'From: alice@example.test\r\nResent-From: ceo@other.test\r\nSubject: resent raw\r\n\r\nx\r\n');
+  assert.equal(raw.status, 403);
+  assert.equal(((await raw.json()) as { error: string }).error, 'sender_not_allowed');
+
+  await smtp.sendMail({ envelope, raw: 'From: alice@example.test\r\nResent-From: alice@news.example.test\r\nSubject: own resent\r\n\r\nx\r\n' });
+  await waitFor('one delivery', () => w.sink.messages.length === 1 && h.relay.spool.size === 0);
+  assert.deepEqual((await signatures(w)).map((s) => `${s.subject} ${s.domain} ${s.result}`), ['own resent example.test pass']);
+});
+
+test('refuses a header field whose name has a control, 8-bit or blank character (From<VT>:) or a folded line that continues no field, which mailauth reads as From:, with 554 5.6.0 over SMTP and 400 over HTTP raw', async () => {
+  const w = await world();
+  const { h } = w;
+  const smtp = alice(h);
+  const envelope = { from: 'alice@example.test', to: 'rcpt@example.net' };
+  for (const name of ['From\v', 'From\f', 'From\xa0', 'X Pad', 'Fr\xf6m']) {
+    const raw = Buffer.from(`From: alice@example.test\r\nSubject: odd\r\n${name}: ceo@other.test\r\n\r\nx\r\n`, 'latin1');
+    assert.match(await refusal(smtp.sendMail({ envelope, raw })), /^554 5\.6\.0 Message has a malformed header field/, JSON.stringify(name));
+  }
+  // folded lines that continue no field: mailauth reads both as From: ceo@other.test
+  for (const raw of [' From: ceo@other.test\r\nFrom: alice@example.test\r\n\r\nx\r\n', 'From: alice@example.test\r\nFrom\r\n : ceo@other.test\r\n\r\nx\r\n']) {
+    assert.match(await refusal(smtp.sendMail({ envelope, raw })), /^554 5\.6\.0 Message has a malformed header field/, JSON.stringify(raw));
+  }
+  const raw = await postRaw(h, 'From: alice@example.test\r\nFrom\v: ceo@other.test\r\nSubject: odd raw\r\n\r\nx\r\n');
+  assert.equal(raw.status, 400);
+  assert.equal(((await raw.json()) as { error: string }).error, 'invalid_message');
+  // blanks before the colon are obsolete syntax, not part of the name (RFC 5322 4.5.3)
+  await smtp.sendMail({ envelope, raw: 'From \t: alice@example.test\r\nSubject : obs\r\n\r\nx\r\n' });
+  await waitFor('one delivery', () => w.sink.messages.length === 1 && h.relay.spool.size === 0);
+  assert.match(w.sink.messages[0]!.body.toString('latin1'), /\r\nSubject : obs\r\n/);
+});

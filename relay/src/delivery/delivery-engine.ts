@@ -12,6 +12,7 @@ import { describeError } from '../errors.ts';
 import { RelaxedBodyHash } from '../dkim/dkim-signer.ts';
 import type { DomainSigner } from '../dkim/domain-signer.ts';
 import { DestinationQueue } from './destination-queue.ts';
+import { DestinationQueues } from './destination-queues.ts';
 import { buildDsn, statusOf, type FailedRecipient } from './dsn.ts';
 import { ConnectionBudget } from './limits.ts';
 import type { OutboundConnection, OutboundTarget } from './outbound-connection.ts';
@@ -65,7 +66,7 @@ type BodySource = () => Buffer | Readable;
  * expiry produce one DSN to the sender, through the same spool.
  */
 export class DeliveryEngine {
-  private readonly queues = new Map<string, DestinationQueue>();
+  private readonly queues = new DestinationQueues();
   private readonly budget: ConnectionBudget;
   private readonly resolver: RouteResolver;
   private readonly now: () => number;
@@ -269,7 +270,7 @@ export class DeliveryEngine {
         Math.min(30_000, q.retrySchedule[0] ?? 30_000),
         this.now,
       );
-      this.queues.set(key, queue);
+      this.queues.add(queue);
     } else {
       queue.updateTarget(target);
     }

@@ -14,6 +14,8 @@ export interface DeliveryJob {
 }
 
 const IDLE_CLOSE_MS = 5_000;
+/** How long a queue with nothing to do is kept (its rate and dead-destination state with it). */
+const FORGET_AFTER_MS = 5 * 60_000;
 
 /**
  * The ready queue of one destination (the smarthost, or an MX host set shared by the domains
@@ -31,6 +33,7 @@ export class DestinationQueue {
   /** After a failed connect, jobs are deferred at once until then (Postfix's dead destination). */
   private deadUntil = 0;
   private deadError: Error | undefined;
+  private lastUsedAt: number;
 
   constructor(
     readonly key: string,
@@ -44,6 +47,16 @@ export class DestinationQueue {
     private readonly now: () => number = Date.now,
   ) {
     this.rate = new RateLimiter(messagesPerSecond);
+    this.lastUsedAt = now();
+  }
+
+  /**
+   * Nothing waiting or open, no dead-destination mark, and not asked for in FORGET_AFTER_MS
+   * (the engine holds a queue it was given only while the rest of a message's routes resolve).
+   */
+  get unused(): boolean {
+    const now = this.now();
+    return this.jobs.length === 0 && this.workers === 0 && this.open === 0 && now >= this.deadUntil && now - this.lastUsedAt >= FORGET_AFTER_MS;
   }
 
   get pending(): number {
@@ -57,9 +70,11 @@ export class DestinationQueue {
   /** The MX host order can change between DNS lookups; new connections use the latest. */
   updateTarget(target: OutboundTarget): void {
     this.target = target;
+    this.lastUsedAt = this.now();
   }
 
   push(job: DeliveryJob): void {
+    this.lastUsedAt = this.now();
     if (this.deadError && this.now() < this.deadUntil) {
       job.done(outcomesForConnectionFailure(job.recipients, this.deadError), undefined);
       return;

@@ -2,6 +2,7 @@ import { Resolver, lookup as systemLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { parseResolver } from '../config/parse-config.ts';
 import { providerOf, type Provider } from './provider.ts';
+import { TtlCache } from './ttl-cache.ts';
 
 /** Where the recipients of one domain go: MX hosts in the order to try them. */
 export interface Route {
@@ -18,11 +19,8 @@ export type RouteResult =
 
 const POSITIVE_TTL_MS = 60_000;
 const NEGATIVE_TTL_MS = 30_000;
-
-interface Cached<T> {
-  readonly value: T;
-  readonly expires: number;
-}
+/** Domains (and hosts) whose answers are kept at once; past that the least recently stored are asked again. */
+const DEFAULT_MAX_CACHED = 10_000;
 
 /**
  * MX resolution per RFC 5321 section 5.1 through the configured DNS servers (or the system's):
@@ -33,15 +31,18 @@ interface Cached<T> {
 export class RouteResolver {
   private readonly dns = new Resolver({ timeout: 5000, tries: 2 });
   /** Routes with the MX preference of each host, so equal ones can be reshuffled per use. */
-  private readonly mxCache = new Map<string, Cached<{ result: RouteResult; prefs: readonly number[] }>>();
-  private readonly addressCache = new Map<string, Cached<string[]>>();
+  private readonly mxCache: TtlCache<{ result: RouteResult; prefs: readonly number[] }>;
+  private readonly addressCache: TtlCache<string[]>;
   private readonly custom: boolean;
 
   constructor(
     servers: readonly string[],
     private readonly now: () => number = Date.now,
     private readonly random: () => number = Math.random,
+    maxCached = DEFAULT_MAX_CACHED,
   ) {
+    this.mxCache = new TtlCache(maxCached);
+    this.addressCache = new TtlCache(maxCached);
     this.custom = servers.length > 0;
     if (this.custom) {
       this.dns.setServers(
@@ -53,13 +54,17 @@ export class RouteResolver {
     }
   }
 
+  /** Entries in the caches (for tests of their bound). */
+  get cached(): { domains: number; hosts: number } {
+    return { domains: this.mxCache.size, hosts: this.addressCache.size };
+  }
+
   async resolve(domain: string): Promise<RouteResult> {
     const literal = /^\[(?:IPv6:)?([^\]]+)\]$/i.exec(domain);
     if (literal && isIP(literal[1]!)) {
       return { kind: 'route', route: { key: `ip:${literal[1]}`, hosts: [literal[1]!], provider: 'other' } };
     }
-    const cached = this.mxCache.get(domain);
-    const { result, prefs } = cached && cached.expires > this.now() ? cached.value : await this.lookupMx(domain);
+    const { result, prefs } = this.mxCache.get(domain, this.now()) ?? (await this.lookupMx(domain));
     if (result.kind !== 'route') return result;
     return { kind: 'route', route: { ...result.route, hosts: this.shuffleEqual(result.route.hosts, prefs) } };
   }
@@ -94,7 +99,7 @@ export class RouteResolver {
       }
     }
     const answer = { result, prefs };
-    this.mxCache.set(domain, { value: answer, expires: this.now() + ttl });
+    this.mxCache.set(domain, answer, this.now() + ttl, this.now());
     return answer;
   }
 
@@ -121,15 +126,15 @@ export class RouteResolver {
    */
   async addresses(host: string): Promise<string[]> {
     if (isIP(host)) return [host];
-    const cached = this.addressCache.get(host);
-    if (cached && cached.expires > this.now()) return cached.value;
+    const cached = this.addressCache.get(host, this.now());
+    if (cached) return cached;
     if (!this.custom) {
       const found = await systemLookup(host, { all: true, order: 'ipv6first' }).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOTFOUND' || err.code === 'ENODATA') return [];
         throw err;
       });
       const addresses = found.map((a) => a.address);
-      this.addressCache.set(host, { value: addresses, expires: this.now() + (addresses.length ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS) });
+      this.remember(host, addresses);
       return addresses;
     }
     const lookup = async (family: 4 | 6) => {
@@ -150,7 +155,12 @@ export class RouteResolver {
       const failed = [v6, v4].find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
     }
-    this.addressCache.set(host, { value: addresses, expires: this.now() + (addresses.length ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS) });
+    this.remember(host, addresses);
     return addresses;
+  }
+
+  private remember(host: string, addresses: string[]): void {
+    const now = this.now();
+    this.addressCache.set(host, addresses, now + (addresses.length ? POSITIVE_TTL_MS : NEGATIVE_TTL_MS), now);
   }
 }

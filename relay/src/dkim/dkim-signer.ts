@@ -11,6 +11,7 @@ import type { Hash, KeyObject } from 'node:crypto';
  */
 
 import type { DkimAlgorithm } from '../config/schema.ts';
+import { headerFieldName } from '../header-field-name.ts';
 
 export type { DkimAlgorithm };
 
@@ -335,7 +336,7 @@ export function relaxedBodyHash(body: Buffer | readonly Buffer[]): string {
  */
 export function canonicalizeHeaderRelaxed(field: string): string {
   const colon = field.indexOf(':');
-  const name = field.slice(0, colon).replace(/[ \t]+$/, '').toLowerCase();
+  const name = headerFieldName(field, colon);
   const value = field
     .slice(colon + 1)
     .replace(/\r?\n/g, '')
@@ -376,7 +377,7 @@ function splitMessage(message: Buffer): { fields: HeaderField[]; bodyStart: numb
     }
     const colon = line.indexOf(':');
     // a line that is neither a field nor a continuation cannot be signed; skip what follows it too
-    current = colon > 0 ? { name: line.slice(0, colon).replace(/[ \t]+$/, '').toLowerCase(), text: line } : undefined;
+    current = colon > 0 ? { name: headerFieldName(line, colon), text: line } : undefined;
     if (current) fields.push(current);
   }
   return { fields, bodyStart };

@@ -57,3 +57,20 @@ test('the recipient to suppress is the one the relay sent to, when the report na
   assert.equal(decideRecipient('a@example.net', ['victim@example.net']), undefined);
   assert.equal(decideRecipient(undefined, ['victim@example.net']), undefined);
 });
+
+test('reports from one IPv6 /64 share one client budget whatever address in it they come from, as for the SMTP limits; an IPv4-mapped address is its IPv4 client', async () => {
+  const { rep, bounceFor } = await intake({ perClientPerMinute: 2, perDomainPerMinute: 100 });
+  const refusedForClient = (err: unknown) => {
+    assert.ok(err instanceof SmtpReplyError);
+    assert.equal(`${err.responseCode} ${err.message}`, '451 4.7.1 Too many reports from your address, try again later');
+    return true;
+  };
+  await bounceFor('0mx0ocs85001omb1', 'example.com', 'a@example.net')('2001:db8:1:2::1');
+  await bounceFor('0mx0ocs85001omb2', 'example.com', 'b@example.net')('2001:db8:1:2::2');
+  await assert.rejects(bounceFor('0mx0ocs85001omb3', 'example.com', 'c@example.net')('2001:db8:1:2:ffff::3'), refusedForClient);
+  await bounceFor('0mx0ocs85001omb4', 'example.com', 'd@example.net')('2001:db8:1:3::1');
+  await bounceFor('0mx0ocs85001omb5', 'example.com', 'e@example.net')('192.0.2.9');
+  await bounceFor('0mx0ocs85001omb6', 'example.com', 'f@example.net')('192.0.2.9');
+  await assert.rejects(bounceFor('0mx0ocs85001omb7', 'example.com', 'g@example.net')('::ffff:192.0.2.9'), refusedForClient);
+  assert.equal(rep.report('example.com')!.windows['24h'].hardBounces, 5);
+});

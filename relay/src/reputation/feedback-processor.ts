@@ -8,6 +8,7 @@ import { parseReportMessage, UnreadableReportError } from './mime.ts';
 import { complainantCandidates, originalQueueId, parseArf, returnPathsOf, type ArfReport } from './parse-arf.ts';
 import { isHardBounce, parseDsn, type Dsn } from './parse-dsn.ts';
 import { ReportRateLimit } from './report-rate-limit.ts';
+import { clientKey } from '../smtp/client-limits.ts';
 import type { ReputationService } from './reputation-service.ts';
 import { parseVerpAddress, verifyVerpDomain, verifyVerpRecipient, type VerpParts } from './verp.ts';
 
@@ -100,7 +101,8 @@ export class FeedbackProcessor implements FeedbackIntake {
   async consume(message: Buffer, recipients: readonly string[], log: Record<string, unknown>): Promise<void> {
     const toComplaints = recipients.some((r) => r.toLowerCase() === this.config.complaintAddress);
     const kind = toComplaints ? 'arf' : 'dsn';
-    const client = typeof log.remoteAddress === 'string' ? log.remoteAddress : 'unknown';
+    // an IPv6 client has its whole /64 to send from: one budget for it, as for the SMTP limits
+    const client = typeof log.remoteAddress === 'string' ? clientKey(log.remoteAddress) : 'unknown';
     if (!this.perClient.take(client)) {
       this.note(kind, 'rate_limited', log);
       throw rateLimited('from your address');

@@ -35,6 +35,14 @@ export class Authenticator {
     }
   }
 
+  /**
+   * The user name as logs may show it: a configured one, else `(unknown)`. What a client typed
+   * as a user name is often a password typed into the wrong field.
+   */
+  loggable(username: string | undefined): string {
+    return username !== undefined && this.users.has(username) ? username : '(unknown)';
+  }
+
   /** The user when these credentials were verified in the last minutes: an HMAC, no scrypt. */
   cached(username: string, password: string, now = Date.now()): AuthenticatedUser | undefined {
     const user = this.users.get(username);

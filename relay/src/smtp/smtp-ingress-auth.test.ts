@@ -1,9 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import nodemailer from 'nodemailer';
+import winston from 'winston';
 import { startRelay } from '../../../test/helpers/relay-harness.ts';
 import { RawSmtp } from '../../../test/helpers/raw-smtp.ts';
 import { scrapeSum } from '../../../test/helpers/scrape.ts';
+import { testLogger } from '../../../test/helpers/logger.ts';
 
 const USER = { username: 'app1', password: 'correct horse battery staple', allowedSenderDomains: ['example.com'] };
 const plainToken = (authzid: string, authcid: string, password: string) => Buffer.from(`${authzid}\0${authcid}\0${password}`).toString('base64');
@@ -128,4 +131,31 @@ test('credentials verified recently log in without waiting for a throttled addre
   again.close();
   assert.match(await pending, /^535/);
   guesser.close();
+});
+
+test('a failed AUTH logs the user name only when it names a configured user: an unknown one may be a password typed into the wrong field', async (t) => {
+  const h = await startRelay({ users: [USER] });
+  const lines: string[] = [];
+  const capture = new winston.transports.Stream({ stream: new Writable({ write: (chunk, _enc, done) => done(void lines.push(String(chunk))) }) });
+  const wasSilent = testLogger.silent;
+  const wasLevel = testLogger.level;
+  testLogger.silent = false;
+  testLogger.level = 'info';
+  testLogger.add(capture);
+  t.after(() => {
+    testLogger.remove(capture);
+    testLogger.silent = wasSilent;
+    testLogger.level = wasLevel;
+  });
+  const typedPassword = 'Tr0ub4dor&3-typed-as-user-name';
+  const c = await RawSmtp.connect(h.port('smtps'), { implicitTls: true, ca: h.certs.ca });
+  await c.command('EHLO client.test');
+  assert.match(await c.command(`AUTH PLAIN ${plainToken('', typedPassword, 'wrong')}`), /^535 5\.7\.8/);
+  assert.match(await c.command(`AUTH PLAIN ${plainToken('', USER.username, 'wrong again')}`), /^(535 5\.7\.8|454 4\.7\.0)/);
+  c.close();
+  const auth = lines.map((l) => JSON.parse(l) as { message: string; user?: string }).filter((l) => l.message.startsWith('authentication'));
+  assert.ok(auth.length >= 2, `authentication lines were logged: ${auth.length}`);
+  assert.ok(!lines.some((l) => l.includes(typedPassword)), 'the unknown user name is not in any log line');
+  assert.ok(!lines.some((l) => l.includes('wrong again')), 'no password is in any log line');
+  assert.deepEqual(auth.map((l) => l.user), ['(unknown)', USER.username]);
 });

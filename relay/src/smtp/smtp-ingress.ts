@@ -274,7 +274,7 @@ export class SmtpIngress {
     const identityRefusal = decideAuthorizationIdentity(auth);
     if (identityRefusal) {
       this.deps.metrics.authFailures.inc({ listener: listener.name });
-      this.log(session, 'warn', 'authentication refused: authorization identity differs', { user: auth.username, method: auth.method });
+      this.log(session, 'warn', 'authentication refused: authorization identity differs', { user: this.deps.authenticator.loggable(auth.username), method: auth.method });
       throw identityRefusal;
     }
     const { username, password } = auth;
@@ -282,7 +282,7 @@ export class SmtpIngress {
     if (fresh) return this.authenticated(session, fresh);
     const key = this.sessions.get(session.id)?.clientKey ?? clientKey(session.remoteAddress ?? '');
     if (this.throttle.begin(key) === 'throttled') {
-      this.log(session, 'warn', 'authentication throttled', { user: username, method: auth.method });
+      this.log(session, 'warn', 'authentication throttled', { user: this.deps.authenticator.loggable(username), method: auth.method });
       await new Promise((r) => setTimeout(r, this.throttle.penalty(key)));
       throw new SmtpReplyError(454, '4.7.0', 'Too many authentication attempts from your address, try again later', 'auth_throttled');
     }
@@ -292,7 +292,7 @@ export class SmtpIngress {
         user = username && typeof password === 'string' ? await this.deps.authenticator.verify(username, password) : undefined;
       } catch (err) {
         if (errorCode(err) !== 'ERELAY_AUTH_BUSY') throw err;
-        this.log(session, 'warn', 'authentication deferred: password checks busy', { user: username, method: auth.method });
+        this.log(session, 'warn', 'authentication deferred: password checks busy', { user: this.deps.authenticator.loggable(username), method: auth.method });
         // a timer, so that clients retrying at once do not turn a full queue into a busy loop
         await new Promise((r) => setTimeout(r, BUSY_REPLY_DELAY_MS));
         throw new SmtpReplyError(454, '4.7.0', 'Temporary authentication failure, try again later', 'auth_busy', { cause: err });
@@ -300,7 +300,7 @@ export class SmtpIngress {
       if (user) return this.authenticated(session, user);
       this.deps.metrics.authFailures.inc({ listener: listener.name });
       const delay = this.throttle.fail(key);
-      this.log(session, 'warn', 'authentication failed', { user: username, method: auth.method });
+      this.log(session, 'warn', 'authentication failed', { user: this.deps.authenticator.loggable(username), method: auth.method });
       await new Promise((r) => setTimeout(r, delay));
     } finally {
       this.throttle.end(key);

@@ -8,7 +8,7 @@ const alice: Submitter = { kind: 'user', name: 'alice', allowedSenderDomains: ['
 const anyDomain: Submitter = { kind: 'token', name: 'app', allowedSenderDomains: [] };
 const trusted: Submitter = { kind: 'trusted' };
 
-const from = (...values: string[]) => ({ from: values, sender: [] });
+const from = (...values: string[]) => ({ from: values, sender: [], resent: [] });
 
 function reason(v: ReturnType<typeof decideHeaderSenders>): string {
   return v.ok ? 'ok' : v.refusal.reason;
@@ -33,8 +33,8 @@ test('every address of the From: and Sender: fields is checked, however it is wr
   ]) {
     assert.equal(reason(decideHeaderSenders(from(value), alice, domains)), 'header_sender_domain', value);
   }
-  assert.equal(reason(decideHeaderSenders({ from: ['alice@example.test'], sender: ['ceo@other.test'] }, alice, domains)), 'header_sender_domain');
-  assert.equal(reason(decideHeaderSenders({ from: ['alice@example.test'], sender: ['bob@example.test'] }, alice, domains)), 'ok');
+  assert.equal(reason(decideHeaderSenders({ from: ['alice@example.test'], sender: ['ceo@other.test'], resent: [] }, alice, domains)), 'header_sender_domain');
+  assert.equal(reason(decideHeaderSenders({ from: ['alice@example.test'], sender: ['bob@example.test'], resent: [] }, alice, domains)), 'ok');
 });
 
 test('a message with no From:, several From: fields, or an unreadable one is refused', () => {
@@ -44,7 +44,7 @@ test('a message with no From:, several From: fields, or an unreadable one is ref
     refusal: { reason: 'invalid_header_from', text: 'Message has 2 From: headers; exactly one is allowed' },
   });
   assert.equal(reason(decideHeaderSenders(from('alice@example.test', 'alice@example.test'), alice, domains)), 'invalid_header_from', 'two From: fields even of one domain');
-  assert.equal(reason(decideHeaderSenders({ from: ['alice@example.test'], sender: ['a@example.test', 'b@example.test'] }, alice, domains)), 'invalid_header_from');
+  assert.equal(reason(decideHeaderSenders({ from: ['alice@example.test'], sender: ['a@example.test', 'b@example.test'], resent: [] }, alice, domains)), 'invalid_header_from');
   for (const value of ['', 'garbage', 'undisclosed:;', 'a@example.test>ceo@other.test', 'alice@', `alice@example.test (${'x'.repeat(MAX_ADDRESS_FIELD)})`]) {
     assert.equal(reason(decideHeaderSenders(from(value), alice, domains)), 'invalid_header_from', value.slice(0, 40));
   }
@@ -67,4 +67,23 @@ test('without configured domains or an allowance there is no From: policy, as be
   assert.deepEqual(decideHeaderSenders(from('anyone@anywhere.test'), trusted, []), { ok: true, headerFromDomain: 'anywhere.test', signingDomain: undefined });
   assert.deepEqual(decideHeaderSenders(from(), trusted, []), { ok: true, headerFromDomain: undefined, signingDomain: undefined });
   assert.equal(reason(decideHeaderSenders(from('x@other.test'), alice, [])), 'header_sender_domain', "a user's allowance applies without configured domains");
+});
+
+test('every Resent-From: and Resent-Sender: address must be in the scope too, and an unreadable one is refused', () => {
+  const withResent = (...resent: Array<['resent-from' | 'resent-sender', string]>) => ({
+    from: ['alice@example.test'],
+    sender: [],
+    resent: resent.map(([name, value]) => ({ name, value })),
+  });
+  assert.deepEqual(decideHeaderSenders(withResent(['resent-from', 'alice@example.test'], ['resent-from', 'ceo@other.test']), alice, domains), {
+    ok: false,
+    refusal: { reason: 'header_sender_domain', text: 'Resent-From: domain other.test is not one this sender may use' },
+  });
+  assert.equal(reason(decideHeaderSenders(withResent(['resent-sender', '"Boss" <ceo@other.test>']), alice, domains)), 'header_sender_domain');
+  assert.equal(reason(decideHeaderSenders(withResent(['resent-from', 'garbage']), alice, domains)), 'invalid_header_from');
+  assert.deepEqual(decideHeaderSenders(withResent(['resent-from', 'a@news.example.test'], ['resent-sender', 'b@example.test']), alice, domains), {
+    ok: true,
+    headerFromDomain: 'example.test',
+    signingDomain: 'example.test',
+  }, 'several resent blocks of the own domain are fine, and do not change the signing domain');
 });

@@ -12,6 +12,8 @@ export interface HeaderSenders {
   readonly from: readonly string[];
   /** Every Sender: field value, unfolded. */
   readonly sender: readonly string[];
+  /** Every Resent-From: and Resent-Sender: value (any number: one block per resending). */
+  readonly resent: ReadonlyArray<{ readonly name: 'resent-from' | 'resent-sender'; readonly value: string }>;
 }
 
 export type HeaderSendersVerdict =
@@ -27,7 +29,8 @@ export type HeaderSendersVerdict =
 /**
  * May this submitter put these From: and Sender: fields on a message? Every address in them
  * must be in the submitter's scope (sender-scope.ts), so nobody gets mail signed, or aligned
- * under DMARC, as another tenant's domain. Exactly one From: field (RFC 5322 3.6) with at
+ * under DMARC, as another tenant's domain; so must those of every Resent-From: and
+ * Resent-Sender:, which readers may show as the author. Exactly one From: field (RFC 5322 3.6) with at
  * least one address, at most one Sender:. The message is signed for the configured domain of
  * its first From: address, and only when the submitter may use that configured domain itself:
  * a user allowed `sub.example.com` does not get `d=example.com`.
@@ -46,7 +49,14 @@ export function decideHeaderSenders(headers: HeaderSenders, submitter: Submitter
   if (!Array.isArray(from)) return invalid(`From: header ${from}`);
   const sender = headers.sender.length === 1 ? parseAddresses(headers.sender[0]!) : [];
   if (!Array.isArray(sender)) return invalid(`Sender: header ${sender}`);
-  for (const [field, addresses] of [['From', from], ['Sender', sender]] as const) {
+  const fields: Array<readonly [string, readonly string[]]> = [['From', from], ['Sender', sender]];
+  for (const { name, value } of headers.resent) {
+    const field = name === 'resent-from' ? 'Resent-From' : 'Resent-Sender';
+    const addresses = parseAddresses(value);
+    if (!Array.isArray(addresses)) return invalid(`${field}: header ${addresses}`);
+    fields.push([field, addresses]);
+  }
+  for (const [field, addresses] of fields) {
     for (const address of addresses) {
       const domain = domainOf(address);
       if (!inScope(domain, scope)) {

@@ -35,7 +35,7 @@ test('every chunking of a message gives the same bytes and header fields', () =>
     assert.equal(split.out, whole.out, `chunks of ${size}`);
     assert.deepEqual(split.filter.headerInfo, whole.filter.headerInfo, `chunks of ${size}`);
   }
-  assert.deepEqual(whole.filter.headerInfo, { hasMessageId: false, hasDate: false, from: ['a@example.com'], sender: ['s@example.com'] });
+  assert.deepEqual(whole.filter.headerInfo, { hasMessageId: false, hasDate: false, from: ['a@example.com'], sender: ['s@example.com'], resent: [], malformedField: false });
 });
 
 test('the header block is held until complete and inspected', () => {
@@ -43,7 +43,7 @@ test('the header block is held until complete and inspected', () => {
   assert.deepEqual(filter.push(Buffer.from('Subject: x\r\nMessage-')), []);
   const out = filter.push(Buffer.from('ID: <a@b>\r\nFrom: "A" <a@example.com>\r\n\r\nbody'));
   assert.equal(Buffer.concat(out).toString(), 'Subject: x\r\nMessage-ID: <a@b>\r\nFrom: "A" <a@example.com>\r\n\r\nbody');
-  assert.deepEqual(filter.headerInfo, { hasMessageId: true, hasDate: false, from: ['"A" <a@example.com>'], sender: [] });
+  assert.deepEqual(filter.headerInfo, { hasMessageId: true, hasDate: false, from: ['"A" <a@example.com>'], sender: [], resent: [], malformedField: false });
   assert.equal(Buffer.concat(filter.push(Buffer.from('more'))).toString(), 'more', 'body chunks pass straight through');
 });
 
@@ -83,4 +83,21 @@ test('a header block longer than the limit is flagged and no longer held', () =>
   assert.equal(held, 0);
   assert.deepEqual(filter.push(Buffer.from('From: a@example.com\r\n\r\n')), [], 'nothing more is passed on');
   assert.equal(filter.headerInfo, undefined);
+});
+
+test('Resent-From: and Resent-Sender: are collected, whatever their case, folding or blanks before the colon', () => {
+  const { filter } = run(['From: a@example.com\r\nRESENT-from : r@x.test\r\nresent-Sender:\r\n "S"\r\n\t<s@y.test>\r\nResent-To: t@z.test\r\n\r\nbody']);
+  assert.deepEqual(filter.headerInfo?.resent, [
+    { name: 'resent-from', value: 'r@x.test' },
+    { name: 'resent-sender', value: '"S"\t<s@y.test>' },
+  ]);
+});
+
+test('a field name with a control, 8-bit or inner blank character, or a folded line that continues no field, marks the header malformed; blanks before the colon do not', () => {
+  assert.equal(run(['From \t: a@example.com\r\nSubject : x\r\n folded\r\n\r\nbody']).filter.headerInfo?.malformedField, false);
+  for (const line of ['From\v: b@other.test', 'From\xa0: b@other.test', 'X Pad: 1', ': empty name', 'From\r\n : b@other.test', 'no colon\r\n\tfolded']) {
+    assert.equal(run([`From: a@example.com\r\n${line}\r\n\r\nbody`]).filter.headerInfo?.malformedField, true, JSON.stringify(line));
+  }
+  assert.equal(run([' From: b@other.test\r\nFrom: a@example.com\r\n\r\nbody']).filter.headerInfo?.malformedField, true, 'a folded first line');
+  assert.equal(run(['From: a@example.com\r\nno colon\r\n\r\nbody']).filter.headerInfo?.malformedField, false, 'a line without a colon alone is left as it is');
 });

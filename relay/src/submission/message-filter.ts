@@ -9,6 +9,8 @@
  * Linear in the input however it is chunked: each byte is looked at a bounded number of times.
  */
 
+import { headerFieldName, isFieldName } from '../header-field-name.ts';
+
 const CR = 0x0d;
 const LF = 0x0a;
 const HEADER_END = Buffer.from('\r\n\r\n');
@@ -22,6 +24,14 @@ export interface HeaderInfo {
   readonly from: readonly string[];
   /** Every Sender: field value, unfolded. */
   readonly sender: readonly string[];
+  /** Every Resent-From: and Resent-Sender: field value, unfolded, with its lower-case name. */
+  readonly resent: ReadonlyArray<{ readonly name: 'resent-from' | 'resent-sender'; readonly value: string }>;
+  /**
+   * A field name that is not printable ASCII (isFieldName), or a folded line that continues no
+   * field (the first line, or one after a line without a colon): mailauth reads ` From: x` and
+   * `From` + ` : x` as From: fields, we would not. The pipeline refuses the message.
+   */
+  readonly malformedField: boolean;
 }
 
 export class MessageFilter {
@@ -140,31 +150,39 @@ function inspectHeaders(block: Buffer): HeaderInfo {
   const text = block.toString('latin1');
   const from: string[] = [];
   const sender: string[] = [];
+  const resent: Array<HeaderInfo['resent'][number]> = [];
   let hasMessageId = false;
   let hasDate = false;
-  let current: string[] | undefined;
+  let malformedField = false;
+  /** Whether the last unfolded line was a field (name and colon), which a folded line may continue. */
+  let inField = false;
+  let current: ((value: string) => void) | undefined;
   let value = '';
   const finish = () => {
-    if (current) current.push(value.trim());
+    current?.(value.trim());
     current = undefined;
   };
   for (const line of text.split('\r\n')) {
     if (line.startsWith(' ') || line.startsWith('\t')) {
+      if (!inField) malformedField = true;
       if (current) value += line;
       continue;
     }
     finish();
     const colon = line.indexOf(':');
+    inField = colon !== -1;
     if (colon === -1) continue;
-    const name = line.slice(0, colon).replace(/[ \t]+$/, '').toLowerCase();
+    const name = headerFieldName(line, colon);
+    if (!isFieldName(name)) malformedField = true;
     if (name === 'message-id') hasMessageId = true;
     else if (name === 'date') hasDate = true;
-    else if (name === 'from' || name === 'sender') {
-      current = name === 'from' ? from : sender;
-      value = line.slice(colon + 1);
-    }
+    else if (name === 'from') current = (v) => from.push(v);
+    else if (name === 'sender') current = (v) => sender.push(v);
+    // RFC 5322 3.6.6: the resender is shown as the author by some readers, so it is held to the same rule
+    else if (name === 'resent-from' || name === 'resent-sender') current = (v) => resent.push({ name, value: v });
+    if (current) value = line.slice(colon + 1);
   }
   finish();
-  return { hasMessageId, hasDate, from, sender };
+  return { hasMessageId, hasDate, from, sender, resent, malformedField };
 }
 

@@ -82,7 +82,12 @@ export class SubmissionPipeline {
     const store = async (parts: Buffer[]): Promise<void> => {
       if (refusal || parts.length === 0) return;
       if (!senders) {
-        senders = decideHeaderSenders(filter.headerInfo ?? { from: [], sender: [] }, envelope.submitter, this.domains);
+        if (filter.headerInfo?.malformedField) {
+          const text = 'Message has a malformed header field: a name that is not printable ASCII, or a folded line that continues no field';
+          refusal = { reason: 'invalid_message', text };
+          return;
+        }
+        senders = decideHeaderSenders(filter.headerInfo ?? { from: [], sender: [], resent: [] }, envelope.submitter, this.domains);
         if (!senders.ok) {
           refusal = senders.refusal;
           return;
