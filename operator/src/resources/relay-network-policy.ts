@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import type { V1NetworkPolicy, V1NetworkPolicyEgressRule, V1NetworkPolicyIngressRule, V1NetworkPolicySpec, V1NetworkPolicyPeer, V1NetworkPolicyPort } from '@kubernetes/client-node';
+import { parseResolver } from '../../../relay/src/config/schema.ts';
 import type { MailRelay } from '../api/v1alpha1/types.ts';
 import { relayLabels, relaySelectorLabels } from './labels.ts';
 import { names, ports } from './names.ts';
@@ -44,7 +45,7 @@ function buildEgress(relay: MailRelay): V1NetworkPolicyEgressRule[] {
   // The pod's resolver (cluster DNS) wherever it runs; resolvers on another port by address.
   const rules: V1NetworkPolicyEgressRule[] = [{ ports: dnsPorts(ports.dns) }];
   for (const resolver of delivery.resolvers.map(parseResolver)) {
-    if (resolver && resolver.port !== ports.dns) rules.push({ to: [hostBlock(resolver.ip)], ports: dnsPorts(resolver.port) });
+    if (resolver && resolver.port !== ports.dns) rules.push({ to: [hostBlock(resolver.host)], ports: dnsPorts(resolver.port) });
   }
   if (delivery.mode === 'smarthost' && delivery.smarthost) {
     const { host, port } = delivery.smarthost;
@@ -67,13 +68,3 @@ function hostBlock(ip: string): V1NetworkPolicyPeer {
   return { ipBlock: { cidr: `${ip}/${isIP(ip) === 6 ? 128 : 32}` } };
 }
 
-/** `ip`, `ip:port` or `[ipv6]:port`, as the relay reads spec.delivery.resolvers; undefined for anything else. */
-export function parseResolver(text: string): { ip: string; port: number } | undefined {
-  if (isIP(text) !== 0) return { ip: text, port: ports.dns };
-  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
-  if (!match) return undefined;
-  const ip = match[1] ?? match[2]!;
-  const port = Number(match[3]);
-  if (isIP(ip) === 0 || port < 1 || port > 65535) return undefined;
-  return { ip, port };
-}

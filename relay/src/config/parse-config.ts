@@ -6,12 +6,15 @@ import {
   DKIM_ALGORITHMS,
   TLS_MODES,
   TLS_VERSIONS,
+  parseResolver,
   type AdminConfig,
   type DeliveryConfig,
   type DomainConfig,
   type ListenerConfig,
   type RelayConfig,
 } from './schema.ts';
+
+export { parseResolver };
 import { ObjectReader, Problems, join, readDuration } from './reader.ts';
 import { parseCidr } from './cidr.ts';
 
@@ -319,17 +322,6 @@ function parseAdmin(r: ObjectReader, queueDir: string): AdminConfig {
   if (!tokenFile) r.problems.add(join(r.path, 'tokenFile'), 'is required with port: the TCP listener takes only a bearer token');
   r.done();
   return { socket, tcp: { address, port, tokenFile } };
-}
-
-/** `10.96.0.10`, `127.0.0.1:5353`, `::1` or `[::1]:5353` → host and port. */
-export function parseResolver(text: string): { host: string; port: number } | undefined {
-  if (isIP(text) !== 0) return { host: text, port: 53 };
-  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
-  if (!match) return undefined;
-  const host = match[1] ?? match[2]!;
-  const port = Number(match[3]);
-  if (isIP(host) === 0 || port < 1 || port > 65535) return undefined;
-  return { host, port };
 }
 
 function deepFreeze<T>(value: T): T {

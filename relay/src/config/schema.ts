@@ -2,8 +2,23 @@
  * relay.yaml, the one contract between the operator (which renders it) and the relay (which
  * reads it). These are the *parsed* types: durations are milliseconds, sizes are bytes, every
  * default is filled in. The operator imports this module and nothing else from the relay.
- * See DESIGN.md "Relay config contract" for the file format.
+ * docs/relay-config.md describes the file format.
  */
+import { isIP } from 'node:net';
+
+/**
+ * `10.96.0.10`, `127.0.0.1:5353`, `::1` or `[::1]:5353` → host and port: the syntax of
+ * `delivery.resolvers`, here because the operator reads it too (its NetworkPolicy egress).
+ */
+export function parseResolver(text: string): { host: string; port: number } | undefined {
+  if (isIP(text) !== 0) return { host: text, port: 53 };
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  if (!match) return undefined;
+  const host = match[1] ?? match[2]!;
+  const port = Number(match[3]);
+  if (isIP(host) === 0 || port < 1 || port > 65535) return undefined;
+  return { host, port };
+}
 
 export const TLS_MODES = ['none', 'starttls', 'implicit'] as const;
 export type TlsMode = (typeof TLS_MODES)[number];
