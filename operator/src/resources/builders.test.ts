@@ -142,6 +142,14 @@ describe('owned objects', () => {
     assert.ok(pod.containers[0]!.ports!.every((p) => p.containerPort >= 1024), 'container ports are unprivileged');
   });
 
+  it('leaves the Service before it stops: a preStop pause shorter than the grace period', () => {
+    const pod = buildStatefulSet(sampleRelay(), { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!;
+    const pause = pod.containers[0]!.lifecycle?.preStop?.sleep?.seconds;
+    assert.ok(pause !== undefined && pause >= 1, 'a preStop sleep');
+    // the pause, then the relay's 25 s shutdown grace (--shutdown-grace), inside the pod's grace period
+    assert.ok(pause + 25 < pod.terminationGracePeriodSeconds!, `${pause} s + 25 s < ${pod.terminationGracePeriodSeconds} s`);
+  });
+
   it('puts the config hash on the pod template, so a config change rolls the pods', () => {
     const a = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'one', dkimKeys: [] });
     const b = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'two', dkimKeys: [] });
