@@ -3,6 +3,7 @@
  * containerd, runc, CNI plugins, buildah). See LocalStack. Ctrl-C stops everything it started
  * and puts the host back as it was.
  */
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -29,6 +30,15 @@ const stop = async () => {
 };
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());
+// `kill <npm's pid>` reaches npm only: npm exits and its children (tsx, this process) would run
+// on with the node. So the stack also stops when the process that started it is gone.
+const starters = ancestors(2);
+setInterval(() => {
+  if (!stopping && starters.some((pid) => !alive(pid))) {
+    say(`the process that started npm start (${starters.join(', ')}) is gone`);
+    void stop();
+  }
+}, 1000).unref();
 
 stack = await LocalStack.start({
   dataDir,
@@ -41,6 +51,31 @@ const pod = stack.pod()!;
 const p = (name: string) => pod.ports.get(name);
 const c = stack.credentials;
 const kubectl = stack.cp.binaries.kubectl;
+// Written down, so a second shell (or a script) can find them without scrolling back; 0600: it holds the password and token.
+const endpointsFile = join(dataDir, 'endpoints.json');
+writeFileSync(
+  endpointsFile,
+  `${JSON.stringify(
+    {
+      kubeconfig: stack.cp.kubeconfigPath,
+      kubectl,
+      namespace: stack.namespace,
+      pod: pod.name,
+      smtp: { submission: `127.0.0.1:${p('submission')}`, smtps: `127.0.0.1:${p('smtps')}`, plain: `127.0.0.1:${p('smtp')}` },
+      http: `http://127.0.0.1:${p('http')}`,
+      metrics: { relay: `http://127.0.0.1:${p('metrics')}/metrics`, operator: `http://127.0.0.1:${stack.operatorMetricsPort()}/metrics` },
+      username: c.username,
+      password: c.password,
+      token: c.token,
+      caFile: c.caFile,
+      mail: join(dataDir, 'mail'),
+    },
+    null,
+    2,
+  )}\n`,
+  { mode: 0o600 },
+);
+chmodSync(endpointsFile, 0o600); // mode applies only when the file is created
 say(`ready.
   kubeconfig:   export KUBECONFIG=${stack.cp.kubeconfigPath}
                 kubectl: ${kubectl}   (try: kubectl get mr,sd,pods -A)
@@ -52,6 +87,7 @@ say(`ready.
   HTTP API:     http://127.0.0.1:${p('http')}/v1/messages   token ${c.token}
   metrics:      relay http://127.0.0.1:${p('metrics')}/metrics   operator http://127.0.0.1:${stack.operatorMetricsPort()}/metrics
                 (kubectl port-forward to pod ${pod.name}, re-established when the pod restarts)
+  all of this:  ${endpointsFile} (JSON, mode 0600; valid while this stack runs)
   mail lands:   ${join(dataDir, 'mail')}/<recipient domain>/*.eml (every MX of the internet is the local sink)
   logs:         kubectl logs -n ${stack.namespace} ${pod.name}; kubectl logs -n ${OPERATOR_NAMESPACE} deploy/mail-relay-operator
 
@@ -60,3 +96,29 @@ Send a test message:
     -d '{"from":"app@example.com","to":["someone@example.net"],"subject":"hello","text":"hi from the local stack"}'
 
 Ctrl-C stops everything.`);
+
+/** This process's parent, its parent, ... (at most `depth`; never init). */
+function ancestors(depth: number): number[] {
+  const out: number[] = [];
+  let pid = process.ppid;
+  while (out.length < depth && pid > 1) {
+    out.push(pid);
+    try {
+      // the fields after the command name, which may itself hold spaces or parentheses
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      break;
+    }
+  }
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
