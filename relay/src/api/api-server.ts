@@ -226,7 +226,6 @@ export class ApiServer {
         from: message.from.address,
         recipients: [...message.to, ...message.cc, ...message.bcc].map((m) => m.address),
         message: (id, now) => composeMessage(message, { messageId: `<${id.toLowerCase()}@${hostname}>`, date: now }),
-        composed: true,
       });
     });
   }
@@ -240,7 +239,6 @@ export class ApiServer {
         from: raw.from,
         recipients: raw.to,
         message: async () => raw.message,
-        composed: false,
       });
     });
   }

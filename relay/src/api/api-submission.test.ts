@@ -36,7 +36,6 @@ const input = (recipients: string[]): Submission => ({
   from: 'app@example.com',
   recipients,
   message: async () => Buffer.from('From: app@example.com\r\nSubject: x\r\n\r\nbody\r\n'),
-  composed: false,
 });
 
 test('suppressed recipients are left out and reported; the rest are queued', async () => {

@@ -17,11 +17,6 @@ export interface Submission {
   readonly recipients: readonly string[];
   /** The message without trace headers, given the queue id and arrival time. */
   readonly message: (id: string, now: Date) => Promise<Buffer>;
-  /**
-   * Unused: the pipeline adds Message-ID:/Date: only where the message lacks them, composed or
-   * not. Kept until api-server.ts stops passing it.
-   */
-  readonly composed?: boolean;
 }
 
 export interface Rejected {
