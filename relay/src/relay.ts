@@ -36,8 +36,6 @@ export interface RelayOptions {
 /** The relay process: spool, SMTP listeners and the metrics endpoint, started and stopped together. */
 export class Relay {
   private ready = false;
-  /** The queue admin API (`admin` in relay.yaml). */
-  admin: AdminServer | undefined;
 
   private constructor(
     readonly config: RelayConfig,
@@ -55,6 +53,8 @@ export class Relay {
     private readonly logger: Logger,
     private readonly api: HttpApi | undefined,
     private readonly hashing: ScryptWorker,
+    /** The queue admin API (`admin` in relay.yaml). */
+    readonly admin: AdminServer | undefined,
   ) {}
 
   /** Port of the HTTP API, when `http` is configured. */
@@ -136,8 +136,7 @@ export class Relay {
           })
         : undefined;
       watcher?.start(options.configPollMs ?? 5000, config);
-      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, rep, watcher, smtpPorts, metricsPort, logger, api, hashing);
-      relay.admin = admin;
+      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, rep, watcher, smtpPorts, metricsPort, logger, api, hashing, admin);
       relay.ready = true;
       logger.info('relay started', { hostname: config.hostname, listeners: Object.fromEntries(smtpPorts), metricsPort, httpPort: api?.port, queued: spool.size });
       return relay;
