@@ -157,7 +157,7 @@ async function startOnce(binaries: Binaries, nodeBinaries: NodeBinaries | undefi
   const dir = kept ? resolve(options.stateDir!) : mkdtempSync(join(tmpdir(), 'control-plane-'));
   if (kept) mkdirSync(dir, { recursive: true, mode: 0o700 });
   const ports = kept ? readSavedPorts(dir) : {};
-  const watchdog = startWatchdog(dir);
+  const watchdog = startWatchdog(dir, kept);
   const servers: ServerProcess[] = [];
   let host: NodeHost | undefined;
   let running: RunningNode | undefined;
