@@ -154,7 +154,8 @@ export class LocalStack {
       cleanup.push(async () => publisher.stop());
 
       await ensureNamespace(cp, OPERATOR_NAMESPACE);
-      await cp.helm(['upgrade', '--install', 'mail-relay-operator', CHART, '--namespace', OPERATOR_NAMESPACE, '--set', `image.repository=${image.repository}`, '--set', `image.tag=${image.tag}`, '--set', 'image.pullPolicy=Never']);
+      // helm applies server-side: --force-conflicts takes back the args the patch below set last time
+      await cp.helm(['upgrade', '--install', '--force-conflicts', 'mail-relay-operator', CHART, '--namespace', OPERATOR_NAMESPACE, '--set', `image.repository=${image.repository}`, '--set', `image.tag=${image.tag}`, '--set', 'image.pullPolicy=Never']);
       // Local speed only (the chart has no values for these): records are re-checked every 5 s
       // instead of 5 min and relay figures read every 2 s, so a published record shows at once.
       const args = JSON.parse((await cp.kubectl(['get', 'deployment', 'mail-relay-operator', '-n', OPERATOR_NAMESPACE, '-o', 'jsonpath={.spec.template.spec.containers[0].args}'])) || '[]') as string[];
