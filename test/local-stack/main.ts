@@ -45,8 +45,9 @@ const stop = async () => {
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());
 // `kill <npm's pid>` reaches npm only: npm exits and its children (tsx, this process) would run
-// on with the node. So the stack also stops when the process that started it is gone.
-const starters = ancestors(2);
+// on with the node. So the stack also stops when the process that started it is gone: npm runs
+// `sh -c tsx ...`, and tsx runs this process, so npm is the third one up.
+const starters = ancestors(3);
 setInterval(() => {
   if (!stopping && starters.some((pid) => !alive(pid))) {
     say(`the process that started npm start (${starters.join(', ')}) is gone`);
