@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { ensureBinaries, ensureNodeBinaries } from './binaries.ts';
@@ -11,7 +11,8 @@ import { writeKubeconfig } from './kubeconfig.ts';
 import { importImage, LOCAL_STORAGE_CLASS, prepareNodeHost, startNode } from './node.ts';
 import type { NodeHost, RunningNode } from './node.ts';
 import { NODE_NETWORK } from './node-config.ts';
-import { freePort } from './ports.ts';
+import { preferredPort } from './ports.ts';
+import { parsePortMap, readJsonFile } from './saved-ports.ts';
 import { killServerSync, spawnServer, startWatchdog, stopServer } from './processes.ts';
 import type { ServerProcess, Watchdog } from './processes.ts';
 import { waitForHealthy } from './readiness.ts';
@@ -28,6 +29,14 @@ export interface ControlPlaneOptions {
    * scheduler, so Pods run. Needs root; one node per machine at a time (a host-wide lock).
    */
   node?: boolean;
+  /**
+   * Keeps the control plane in this folder (created if missing) instead of a temporary one, and
+   * leaves it there on stop: the next start with the same folder reuses etcd's data, the admin
+   * token, the ServiceAccount key, the API server's certificate, the ports when still free, the
+   * kubeconfig path and, with a node, the local PersistentVolumes' data and containerd's images.
+   * Host changes are undone on stop all the same.
+   */
+  stateDir?: string;
 }
 
 export interface NodeInfo {
@@ -45,7 +54,7 @@ export interface NodeInfo {
 }
 
 export interface ControlPlane {
-  /** Temporary folder holding data, logs, keys and the kubeconfig; removed by stop(). */
+  /** Folder holding data, logs, keys and the kubeconfig; removed by stop() unless it is the stateDir. */
   readonly dir: string;
   readonly kubeconfigPath: string;
   /** https://127.0.0.1:PORT, or https://NODE_IP:PORT with a node */
@@ -70,9 +79,11 @@ const SERVICE_CLUSTER_IP_RANGE = '10.0.0.0/24';
 const HOST = '127.0.0.1';
 
 /** Adds etcd to `servers` as soon as it is spawned, so a failed start still stops it. */
-async function startEtcd(etcdBinary: string, dir: string, watchdog: Watchdog, servers: ServerProcess[], timeoutMs: number): Promise<string> {
-  const clientUrl = `http://127.0.0.1:${await freePort()}`;
-  const peerUrl = `http://127.0.0.1:${await freePort()}`;
+async function startEtcd(etcdBinary: string, dir: string, ports: SavedPorts, kept: boolean, watchdog: Watchdog, servers: ServerProcess[], timeoutMs: number): Promise<string> {
+  const clientPort = (ports.etcdClient = await preferredPort(ports.etcdClient));
+  const peerPort = (ports.etcdPeer = await preferredPort(ports.etcdPeer));
+  const clientUrl = `http://127.0.0.1:${clientPort}`;
+  const peerUrl = `http://127.0.0.1:${peerPort}`;
   const etcd = spawnServer(
     'etcd',
     etcdBinary,
@@ -85,7 +96,7 @@ async function startEtcd(etcdBinary: string, dir: string, watchdog: Watchdog, se
       `--initial-advertise-peer-urls=${peerUrl}`,
       `--initial-cluster=default=${peerUrl}`,
       // Throwaway data: durability only costs time.
-      '--unsafe-no-fsync=true',
+      ...(kept ? [] : ['--unsafe-no-fsync=true']),
       '--log-level=warn',
     ],
     join(dir, 'etcd.log'),
@@ -126,10 +137,27 @@ function apiServerArgs(dir: string, port: number, etcdUrl: string, credentials: 
   ];
 }
 
+/** The ports a kept control plane used last time, tried first so its kubeconfig and URLs stay the same. */
+interface SavedPorts {
+  apiServer?: number;
+  etcdClient?: number;
+  etcdPeer?: number;
+}
+
+const PORTS_FILE = 'ports.json';
+
+function readSavedPorts(dir: string): SavedPorts {
+  const saved = parsePortMap(readJsonFile(join(dir, PORTS_FILE)));
+  return { apiServer: saved.get('apiServer'), etcdClient: saved.get('etcdClient'), etcdPeer: saved.get('etcdPeer') };
+}
+
 async function startOnce(binaries: Binaries, nodeBinaries: NodeBinaries | undefined, options: ControlPlaneOptions, log: Log): Promise<ControlPlane> {
   const timeoutMs = options.startTimeoutMs ?? (nodeBinaries ? 120_000 : 60_000);
-  const dir = mkdtempSync(join(tmpdir(), 'control-plane-'));
-  const watchdog = startWatchdog(dir);
+  const kept = options.stateDir !== undefined;
+  const dir = kept ? resolve(options.stateDir!) : mkdtempSync(join(tmpdir(), 'control-plane-'));
+  if (kept) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const ports = kept ? readSavedPorts(dir) : {};
+  const watchdog = startWatchdog(dir, kept);
   const servers: ServerProcess[] = [];
   let host: NodeHost | undefined;
   let running: RunningNode | undefined;
@@ -153,17 +181,17 @@ async function startOnce(binaries: Binaries, nodeBinaries: NodeBinaries | undefi
       }
       process.off('exit', killAllSync);
       watchdog.dismiss();
-      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      if (!kept) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
     })();
     return stopping;
   };
 
   try {
-    if (nodeBinaries) host = await prepareNodeHost(dir, log);
+    if (nodeBinaries) host = await prepareNodeHost(dir, log, kept);
     const credentials = writeCredentials(dir);
-    const etcdUrl = await startEtcd(binaries.etcd, dir, watchdog, servers, timeoutMs);
+    const etcdUrl = await startEtcd(binaries.etcd, dir, ports, kept, watchdog, servers, timeoutMs);
 
-    const port = await freePort();
+    const port = (ports.apiServer = await preferredPort(ports.apiServer));
     const server = `https://${host ? NODE_NETWORK.nodeIp : HOST}:${port}`;
     const certFile = join(dir, 'pki', 'apiserver.crt');
     const apiServer = spawnServer(
@@ -189,6 +217,7 @@ async function startOnce(binaries: Binaries, nodeBinaries: NodeBinaries | undefi
     if (caPem === undefined) throw new Error(`kube-apiserver is ready but ${certFile} is missing`);
     const kubeconfigPath = join(dir, 'kubeconfig');
     writeKubeconfig(kubeconfigPath, { server, caPem, token: credentials.adminToken });
+    if (kept) writeFileSync(join(dir, PORTS_FILE), `${JSON.stringify(ports)}\n`);
 
     // Keeps helm and kubectl from reading or writing caches and config under $HOME.
     const toolEnv: NodeJS.ProcessEnv = {

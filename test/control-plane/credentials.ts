@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface Credentials {
@@ -11,13 +11,19 @@ export interface Credentials {
 }
 
 /**
- * A static token rather than a client certificate: Node cannot issue X.509
+ * Reuses the files in `dir` when a previous start wrote them. A static token rather than a client certificate: Node cannot issue X.509
  * certificates without openssl or a dependency, and the admin identity only has
  * to exist for the lifetime of one throwaway control plane.
  */
 export function writeCredentials(dir: string): Credentials {
-  const adminToken = randomBytes(32).toString('hex');
   const tokenAuthFile = join(dir, 'tokens.csv');
+  const serviceAccountKeyFile = join(dir, 'service-account.key');
+  // a kept control plane (stateDir): the same admin token and the key its ServiceAccount tokens were signed with
+  if (existsSync(tokenAuthFile) && existsSync(serviceAccountKeyFile)) {
+    const adminToken = readFileSync(tokenAuthFile, 'utf8').split(',')[0] ?? '';
+    if (/^[0-9a-f]{64}$/.test(adminToken)) return { adminToken, tokenAuthFile, serviceAccountKeyFile };
+  }
+  const adminToken = randomBytes(32).toString('hex');
   writeFileSync(tokenAuthFile, `${adminToken},admin,admin,"system:masters"\n`, { mode: 0o600 });
 
   const { privateKey } = generateKeyPairSync('rsa', {
@@ -25,7 +31,6 @@ export function writeCredentials(dir: string): Credentials {
     publicKeyEncoding: { type: 'spki', format: 'pem' },
     privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
   });
-  const serviceAccountKeyFile = join(dir, 'service-account.key');
   writeFileSync(serviceAccountKeyFile, privateKey, { mode: 0o600 });
 
   return { adminToken, tokenAuthFile, serviceAccountKeyFile };

@@ -12,10 +12,11 @@ function run(command: string, args: string[]): string {
 /**
  * What a node run may leave on the host, as the repository's pre-stop check sees it: a
  * 198.18/15 address on lo, a link named cni… or mr-node…, KUBE-/CNI-/MR-NODE- iptables chains (v4 and v6),
- * mounts of a control plane's folder, containerd shims, pod cgroups, the node lock. Empty when the
+ * mounts of a control plane's folder (a temporary one, or one of `keptDirs`: stateDir folders), containerd shims, pod cgroups, the node lock. Empty when the
  * host is clean.
  */
-export function nodeHostLeftovers(): string[] {
+export function nodeHostLeftovers(keptDirs: readonly string[] = []): string[] {
+  const ours = (path: string) => keptDirs.some((dir) => path.startsWith(`${dir}/`));
   const found: string[] = [];
   for (const line of run('ip', ['-o', 'addr', 'show', 'dev', 'lo']).split('\n')) {
     if (/inet 198\.1[89]\./.test(line)) found.push(`address on lo: ${line.trim()}`);
@@ -33,10 +34,10 @@ export function nodeHostLeftovers(): string[] {
   }
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const mountPoint = line.split(' ')[4];
-    if (mountPoint && /\/control-plane-[^/]+\/node\/|^\/run\/netns\/cni-/.test(mountPoint)) found.push(`mount ${mountPoint}`);
+    if (mountPoint && (/\/control-plane-[^/]+\/node\/|^\/run\/netns\/cni-/.test(mountPoint) || ours(mountPoint))) found.push(`mount ${mountPoint}`);
   }
   for (const line of run('ps', ['-eo', 'pid=,args=']).split('\n')) {
-    if (/containerd-shim.*control-plane-/.test(line)) found.push(`process ${line.trim()}`);
+    if (/containerd-shim.*control-plane-/.test(line) || (/containerd-shim/.test(line) && keptDirs.some((dir) => line.includes(dir)))) found.push(`process ${line.trim()}`);
   }
   for (const controller of ['memory', 'pids', 'cpu']) {
     if (existsSync(`/sys/fs/cgroup/${controller}/kubepods`)) found.push(`cgroup /sys/fs/cgroup/${controller}/kubepods`);

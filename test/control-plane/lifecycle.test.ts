@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { before, describe, it } from 'node:test';
 import { ensureBinaries } from './binaries.ts';
 import { startControlPlane } from './control-plane.ts';
@@ -56,6 +56,16 @@ function portOpen(server: string): Promise<boolean> {
       resolve(true);
     });
     socket.once('error', () => resolve(false));
+  });
+}
+
+function watchdogRunning(dir: string): boolean {
+  return readdirSync('/proc').some((entry) => {
+    try {
+      return readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(dir) && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('control-plane-watchdog');
+    } catch {
+      return false;
+    }
   });
 }
 
@@ -152,5 +162,36 @@ describe('control plane lifecycle', () => {
     child.kill('SIGKILL');
     await eventually('the orphaned servers are gone', () => !pids.some(running));
     await eventually('the temporary folder is removed', () => !existsSync(dir));
+  });
+
+  it("a watchdog stops a kept folder's processes, and only this run's, but leaves the folder when the owning process is SIGKILLed", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'control-plane-kept-'));
+    // an earlier run's process group id, recorded in the kept folder, now someone else's group
+    const bystander = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+    try {
+      writeFileSync(join(dir, 'pids'), `${bystander.pid}\n`);
+      writeFileSync(join(dir, 'etcd-data'), 'kept');
+      const processes = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'processes.ts')).href;
+      const owner = spawn(
+        process.execPath,
+        ['--import', 'tsx', '--input-type=module', '-e', `import { spawnServer, startWatchdog } from ${JSON.stringify(processes)};
+const dir = process.argv[1];
+const server = spawnServer('sleeper', 'sleep', ['60'], dir + '/sleeper.log', startWatchdog(dir, true));
+console.log(server.pid);
+setInterval(() => {}, 1000);`, dir],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const [line] = await new Promise<string[]>((resolve) => createInterface({ input: owner.stdout! }).once('line', (l) => resolve([l])));
+      const sleeper = Number(line);
+      assert.ok(running(sleeper));
+      owner.kill('SIGKILL');
+      await eventually('the orphaned sleeper is gone', () => !running(sleeper));
+      await eventually('the watchdog is done', () => !watchdogRunning(dir));
+      assert.equal(readFileSync(join(dir, 'etcd-data'), 'utf8'), 'kept');
+      assert.ok(running(bystander.pid!), 'a process group of an earlier run is left alone');
+    } finally {
+      bystander.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Log, NodeBinaries } from './binaries.ts';
@@ -103,18 +103,41 @@ function readBaseline(lock: HostBaseline['lock']): HostBaseline {
   };
 }
 
+/** Mount points at or under `dir` (a kept node's folder must have none before its runtime state is cleared). */
+export function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4] ?? '')
+    .filter((mountPoint) => mountPoint === dir || mountPoint.startsWith(`${dir}/`));
+}
+
+/**
+ * A kept node's folder from the last run: what lives in /run on a real machine (containerd's task
+ * state, runc's, CNI's address leases of pods that are gone) is cleared, as a reboot would; the
+ * kubelet's root, containerd's image store and the PersistentVolumes' data are kept. Refuses while
+ * anything is mounted there: a bind mount of a volume would make a removal reach the volume's data.
+ */
+function clearRuntimeState(layout: NodeLayout): void {
+  const mounts = mountsUnder(layout.dir);
+  if (mounts.length > 0) {
+    throw new Error(`${layout.dir} still has mounts from an earlier run (${mounts.slice(0, 3).join(', ')}); run ${layout.cleanupScript} or stop that run first`);
+  }
+  for (const sub of [layout.containerdState, layout.runcRoot, layout.cniIpamDir]) rmSync(sub, { recursive: true, force: true });
+}
+
 /**
  * Takes the host lock, records the host's state, writes the cleanup script (which the watchdog
  * runs if this process dies) and only then changes the host: the node IP on lo and the rule that
  * drops anything pods send past the bridge (and anything arriving for them from elsewhere).
  */
-export async function prepareNodeHost(dir: string, log: Log): Promise<NodeHost> {
+export async function prepareNodeHost(dir: string, log: Log, kept = false): Promise<NodeHost> {
   const reason = nodeUnsupportedReason();
   if (reason) throw new Error(reason);
   log(`waiting for the host's node lock ${HOST_LOCK}`);
   const release = await acquireDirLock(HOST_LOCK, 30 * 60_000);
   const layout = nodeLayout(dir);
   try {
+    if (kept) clearRuntimeState(layout);
     writeFileSync(NODE_SOCKET_FILE, `${layout.containerdSocket}\n`);
     for (const sub of [layout.dir, layout.containerdRoot, layout.containerdState, layout.cniConfDir, layout.cniIpamDir, layout.kubeletRoot, layout.podLogsDir, layout.pvDir]) {
       mkdirSync(sub, { recursive: true });
@@ -287,6 +310,8 @@ export async function startNode(start: NodeStart): Promise<RunningNode> {
   execFileSync('iptables', ['-N', input]);
   execFileSync('iptables', ['-A', input, '-s', NODE_NETWORK.podCidr, '-p', 'tcp', '--dport', String(kubeletPort), '-j', 'REJECT', '--reject-with', 'tcp-reset']);
   execFileSync('iptables', ['-I', 'INPUT', '1', '-j', input]);
+  // a kept cluster's Node still says Ready from the last run: only a heartbeat of this kubelet counts
+  const kubeletStarted = Date.now() - 1000;
   const kubelet = node('kubelet', binaries.kubelet, [
     `--config=${kubeletConfig}`,
     `--kubeconfig=${layout.kubeconfig}`,
@@ -315,8 +340,8 @@ export async function startNode(start: NodeStart): Promise<RunningNode> {
   node('kube-scheduler', binaries.kubeScheduler, [`--kubeconfig=${layout.kubeconfig}`, '--leader-elect=false', '--secure-port=0']);
 
   await until('the node to be Ready', kubelet, timeoutMs, async () => {
-    const status = await kubectl(['get', 'node', NODE_NETWORK.nodeName, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
-    return status === 'True' ? true : undefined;
+    const [status, heartbeat] = (await kubectl(['get', 'node', NODE_NETWORK.nodeName, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}'])).split(' ');
+    return status === 'True' && Date.parse(heartbeat ?? '') >= kubeletStarted ? true : undefined;
   });
   await kubectl(['apply', '-f', '-'], localVolumes(layout));
   await until('the default ServiceAccount', undefined, timeoutMs, async () => ((await kubectl(['get', 'serviceaccount', 'default', '-o', 'name'])) ? true : undefined));

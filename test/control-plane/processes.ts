@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, openSync, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -36,6 +36,7 @@ const PIDS_FILE = 'pids';
 const WATCHDOG_SCRIPT = `
 cat >/dev/null
 dir=$1
+keep=$2
 pids=$(cat "$dir/${PIDS_FILE}" 2>/dev/null)
 for pg in $pids; do kill -s TERM -- "-$pg" 2>/dev/null; done
 i=0
@@ -49,7 +50,8 @@ done
 for pg in $pids; do kill -s KILL -- "-$pg" 2>/dev/null; done
 # a node's host changes (addresses, iptables chains, mounts, containers): see node-config.ts
 [ -f "$dir/node-cleanup.sh" ] && sh "$dir/node-cleanup.sh"
-rm -rf -- "$dir"
+# a kept control plane (stateDir) is the point of keeping: only a temporary one goes
+[ "$keep" = keep ] || rm -rf -- "$dir"
 `;
 
 export interface Watchdog {
@@ -59,8 +61,13 @@ export interface Watchdog {
   dismiss(): void;
 }
 
-export function startWatchdog(dir: string): Watchdog {
-  const child = spawn('sh', ['-c', WATCHDOG_SCRIPT, 'control-plane-watchdog', dir], {
+/**
+ * `keep`: the folder is a kept stateDir; the watchdog then leaves it in place. Either way the
+ * process groups of an earlier run in the same folder are forgotten (their ids may be reused).
+ */
+export function startWatchdog(dir: string, keep = false): Watchdog {
+  writeFileSync(join(dir, PIDS_FILE), '');
+  const child = spawn('sh', ['-c', WATCHDOG_SCRIPT, 'control-plane-watchdog', dir, keep ? 'keep' : 'remove'], {
     detached: true,
     stdio: ['pipe', 'ignore', 'ignore'],
   });

@@ -7,10 +7,24 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../helpers/wait-for.ts';
-import { EXAMPLE, LocalStack, localStackUnsupportedReason, OPERATOR_NAMESPACE } from './local-stack.ts';
+import { endpointsFile as endpointsFileIn, EXAMPLE, LocalStack, localStackUnsupportedReason, OPERATOR_NAMESPACE } from './local-stack.ts';
 
 const dataDir = fileURLToPath(new URL('../../.data/local-stack/', import.meta.url));
 const say = (line: string) => process.stdout.write(`[local-stack] ${line}\n`);
+const USAGE = 'usage: npm start [-- --reset]   (--reset: forget the kept cluster, credentials and ports in .data/local-stack/ and start from scratch; delivered mail stays)';
+
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const unknown = args.filter((a) => a !== '--reset');
+if (unknown.length > 0) {
+  process.stderr.write(`[local-stack] unknown argument ${unknown.join(' ')}\n${USAGE}\n`);
+  process.exit(2);
+}
+const reset = args.includes('--reset');
+say(USAGE);
 
 const unsupported = localStackUnsupportedReason();
 if (unsupported) {
@@ -31,8 +45,9 @@ const stop = async () => {
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());
 // `kill <npm's pid>` reaches npm only: npm exits and its children (tsx, this process) would run
-// on with the node. So the stack also stops when the process that started it is gone.
-const starters = ancestors(2);
+// on with the node. So the stack also stops when the process that started it is gone: npm runs
+// `sh -c tsx ...`, and tsx runs this process, so npm is the third one up.
+const starters = ancestors(3);
 setInterval(() => {
   if (!stopping && starters.some((pid) => !alive(pid))) {
     say(`the process that started npm start (${starters.join(', ')}) is gone`);
@@ -40,8 +55,10 @@ setInterval(() => {
   }
 }, 1000).unref();
 
+if (reset) say(`--reset: removing the kept state in ${dataDir} (mail/ stays)`);
 stack = await LocalStack.start({
   dataDir,
+  reset,
   log: say,
   onMail: (m) => say(`mail for ${m.to.join(', ')} from ${m.from || '<>'}: DKIM ${m.dkim.join(', ') || 'none'} -> ${m.file}`),
 });
@@ -52,7 +69,7 @@ const p = (name: string) => pod.ports.get(name);
 const c = stack.credentials;
 const kubectl = stack.cp.binaries.kubectl;
 // Written down, so a second shell (or a script) can find them without scrolling back; 0600: it holds the password and token.
-const endpointsFile = join(dataDir, 'endpoints.json');
+const endpointsFile = endpointsFileIn(dataDir);
 writeFileSync(
   endpointsFile,
   `${JSON.stringify(
@@ -69,6 +86,8 @@ writeFileSync(
       token: c.token,
       caFile: c.caFile,
       mail: join(dataDir, 'mail'),
+      // read back by the next start, which tries these ports first
+      ports: { relay: Object.fromEntries(pod.ports), operator: Object.fromEntries(stack.operatorForward.pod?.ports ?? []) },
     },
     null,
     2,
@@ -87,7 +106,8 @@ say(`ready.
   HTTP API:     http://127.0.0.1:${p('http')}/v1/messages   token ${c.token}
   metrics:      relay http://127.0.0.1:${p('metrics')}/metrics   operator http://127.0.0.1:${stack.operatorMetricsPort()}/metrics
                 (kubectl port-forward to pod ${pod.name}, re-established when the pod restarts)
-  all of this:  ${endpointsFile} (JSON, mode 0600; valid while this stack runs)
+  all of this:  ${endpointsFile} (JSON, mode 0600; the next start keeps the cluster,
+                credentials and these ports when free; \`npm start -- --reset\` starts from scratch)
   mail lands:   ${join(dataDir, 'mail')}/<recipient domain>/*.eml (every MX of the internet is the local sink)
   logs:         kubectl logs -n ${stack.namespace} ${pod.name}; kubectl logs -n ${OPERATOR_NAMESPACE} deploy/mail-relay-operator
 

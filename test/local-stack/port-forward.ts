@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { ControlPlane } from '../control-plane/control-plane.ts';
-import { freePort } from '../control-plane/ports.ts';
+import { preferredPort } from '../control-plane/ports.ts';
 
 export interface ForwardedPod {
   readonly name: string;
@@ -18,7 +18,7 @@ interface PodJson {
 
 /**
  * Keeps `kubectl port-forward` to the Ready pod a label selector picks, on fixed ports of
- * 127.0.0.1 (chosen once, so the printed addresses stay true): port-forward exits whenever the
+ * 127.0.0.1 (chosen once, the last run's when free, so the printed addresses stay true): port-forward exits whenever the
  * pod's process restarts or the pod is replaced, and is started again for the pod that is
  * Ready then. Polls once a second; bounded by stop().
  */
@@ -33,8 +33,12 @@ export class PodForward {
   #stopped = false;
   #busy = false;
 
-  constructor(cp: ControlPlane, namespace: string, selector: string) {
+  readonly #preferred: ReadonlyMap<string, number>;
+
+  /** `preferred`: port name → the local port to try first (the last run's). */
+  constructor(cp: ControlPlane, namespace: string, selector: string, preferred: ReadonlyMap<string, number> = new Map()) {
     this.#cp = cp;
+    this.#preferred = preferred;
     this.#namespace = namespace;
     this.#selector = selector;
   }
@@ -64,7 +68,7 @@ export class PodForward {
         const name = port.name ?? String(port.containerPort);
         let local = this.#localPorts.get(name);
         if (local === undefined) {
-          local = await freePort();
+          local = await preferredPort(this.#preferred.get(name));
           this.#localPorts.set(name, local);
         }
         ports.set(name, local);
