@@ -16,6 +16,7 @@ import { startDnsServer, type DnsServer } from '../helpers/dns-server.ts';
 import { ensureProjectImage } from '../image/project-image.ts';
 import { startCatchAllSink, type CatchAllSink, type SunkMessage } from './catch-all-sink.ts';
 import { PodForward, type ForwardedPod } from './port-forward.ts';
+import { alive } from '../control-plane/lock.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const EXAMPLE = join(ROOT, 'examples/local-stack/mailrelay.yaml');
@@ -58,15 +59,6 @@ function readFileSyncOr(file: string): string {
     return readFileSync(file, 'utf8');
   } catch {
     return '';
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

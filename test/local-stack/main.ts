@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../helpers/wait-for.ts';
 import { endpointsFile as endpointsFileIn, EXAMPLE, LocalStack, localStackUnsupportedReason, OPERATOR_NAMESPACE } from './local-stack.ts';
+import { alive } from '../control-plane/lock.ts';
 
 const dataDir = fileURLToPath(new URL('../../.data/local-stack/', import.meta.url));
 const say = (line: string) => process.stdout.write(`[local-stack] ${line}\n`);
@@ -132,13 +133,4 @@ function ancestors(depth: number): number[] {
     }
   }
   return out;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
