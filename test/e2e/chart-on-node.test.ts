@@ -242,7 +242,19 @@ describe('the chart on a real node', () => {
       return withKey && status.observedGeneration === sts.metadata.generation && status.readyReplicas === 2 && status.updatedReplicas === 2 && status.currentRevision === status.updateRevision;
     }, 180_000);
     await waitFor('the ClusterIP Service answers', () => tcpOpen(clusterIp, 587), 30_000);
-    const info = await smtp().sendMail({ from: 'app@example.com', to: 'someone@gmail.example', subject: 'node e2e smtp', text: 'hello over SMTP through kube-proxy' });
+    // A connection cut before the greeting has queued nothing, and a client connects again. Seen
+    // once in five runs right after the rollout; the cause is not found yet (kube-proxy's rules
+    // lagging the EndpointSlice is the likeliest). A reset at a later step, or a third, fails.
+    const send = () => smtp().sendMail({ from: 'app@example.com', to: 'someone@gmail.example', subject: 'node e2e smtp', text: 'hello over SMTP through kube-proxy' });
+    let info: Awaited<ReturnType<typeof send>> | undefined;
+    for (let attempt = 1; !info; attempt++) {
+      try {
+        info = await send();
+      } catch (err) {
+        if (attempt >= 3 || (err as { command?: string }).command !== 'CONN') throw err;
+        await sleep(1000);
+      }
+    }
     assert.match(info.response, /^250 /);
     await waitFor('the SMTP message at the sink', () => sink.messages.some((m) => m.body.includes('node e2e smtp')), 60_000);
     const got = sink.messages.find((m) => m.body.includes('node e2e smtp'))!;
