@@ -14,6 +14,7 @@ import { chartCrdDir, chartDir, yamlFiles } from '../../scripts/chart/generated-
 import { parseOperatorOptions } from '../../operator/src/options.ts';
 import { ALL_FEATURES, findOne, parseManifests } from './chart-objects.ts';
 import type { KubeObject } from './chart-objects.ts';
+import { waitForEstablished } from '../control-plane/crd-established.ts';
 
 const monitoringCrds = readFileSync(join(import.meta.dirname, 'fixtures', 'monitoring-crds.yaml'), 'utf8');
 const chartCrds = yamlFiles(chartCrdDir).map((f) => parse(readFileSync(join(chartCrdDir, f), 'utf8')) as KubeObject);
@@ -99,7 +100,7 @@ describe('Helm chart charts/mail-relay-operator', () => {
   before(async () => {
     cp = await getSharedControlPlane();
     await cp.kubectl(['apply', '--server-side', '-f', '-'], { input: monitoringCrds });
-    await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/servicemonitors.monitoring.coreos.com', 'crd/podmonitors.monitoring.coreos.com', 'crd/prometheusrules.monitoring.coreos.com']);
+    await waitForEstablished(cp, ['servicemonitors.monitoring.coreos.com', 'podmonitors.monitoring.coreos.com', 'prometheusrules.monitoring.coreos.com']);
   }, { timeout: SETUP_TIMEOUT_MS });
 
   it('passes helm lint --strict with defaults and with every optional feature on', { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -395,7 +396,7 @@ describe('Helm chart charts/mail-relay-operator', () => {
     await get('configmap/mro-mail-relay-operator-dashboard');
     await get('role/mro-mail-relay-operator-leader-election');
     for (const crd of chartCrds) {
-      await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', `crd/${crd.metadata.name}`]);
+      await waitForEstablished(cp, [crd.metadata.name]);
     }
 
     // the samples the NOTES point to are accepted by the CRDs the chart installed

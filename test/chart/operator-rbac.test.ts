@@ -10,6 +10,7 @@ import { tempDir } from '../helpers/temp-dir.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { condition, getJson, spawnOperator } from '../operator/operator-helpers.ts';
 import { chartDir } from '../../scripts/chart/generated-files.ts';
+import { waitForEstablished } from '../control-plane/crd-established.ts';
 
 /**
  * The chart's RBAC is what the operator needs: the operator, running with the token of the
@@ -37,7 +38,7 @@ describe("the operator with the chart's ServiceAccount", { timeout: 300_000 }, (
     const release = await cp.newNamespace('rbac');
     const apps = await cp.newNamespace('rbac-apps');
     await cp.helm(['install', 'mro', chartDir, '--namespace', release, '--timeout=60s']);
-    await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/mailrelays.mailrelay.dev', 'crd/sendingdomains.mailrelay.dev']);
+    await waitForEstablished(cp, ['mailrelays.mailrelay.dev', 'sendingdomains.mailrelay.dev']);
     const token = (await cp.kubectl(['create', 'token', 'mro-mail-relay-operator', '--namespace', release, '--duration=1h'])).trim();
 
     // The admin kubeconfig with its credentials replaced by the service account's token.

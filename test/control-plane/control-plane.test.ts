@@ -18,6 +18,7 @@ import { getSharedControlPlane } from './control-plane.ts';
 import type { ControlPlane } from './control-plane.ts';
 import { goModuleDirs } from './paths.ts';
 import { SETUP_TIMEOUT_MS, TEST_TIMEOUT_MS } from './test-timeouts.ts';
+import { waitForEstablished } from './crd-established.ts';
 
 const group = 'cp-test.example.com';
 const plural = 'widgets';
@@ -58,7 +59,7 @@ interface Widget {
 /** Idempotent, so each test can run alone (e.g. with --test-name-pattern). */
 async function applyWidgetCrd(cp: ControlPlane): Promise<string> {
   const out = await cp.kubectl(['apply', '-f', '-'], { input: crdYaml });
-  await cp.kubectl(['wait', '--for=condition=Established', `crd/${plural}.${group}`, '--timeout=60s']);
+  await waitForEstablished(cp, [`${plural}.${group}`]);
   return out;
 }
 

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { ControlPlane } from '../control-plane/control-plane.ts';
+import { waitForEstablished } from '../control-plane/crd-established.ts';
 
 export const crdDir = fileURLToPath(new URL('../../crds', import.meta.url));
 
@@ -9,7 +10,7 @@ let crdsApplied: Promise<void> | undefined;
 export function applyCrds(cp: ControlPlane): Promise<void> {
   crdsApplied ??= (async () => {
     await cp.kubectl(['apply', '--server-side', '--force-conflicts', '-f', crdDir]);
-    await cp.kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/mailrelays.mailrelay.dev', 'crd/sendingdomains.mailrelay.dev']);
+    await waitForEstablished(cp, ['mailrelays.mailrelay.dev', 'sendingdomains.mailrelay.dev'], 30_000);
   })();
   return crdsApplied;
 }

@@ -8,6 +8,7 @@ import { OperatorError } from '../errors.ts';
 import { Applier, FIELD_MANAGER } from './apply.ts';
 import type { WriteRecord } from './apply.ts';
 import { RestClient } from './rest-client.ts';
+import { waitForEstablished } from '../../../test/control-plane/crd-established.ts';
 
 const GADGET_CRD = `
 apiVersion: apiextensions.k8s.io/v1
@@ -44,7 +45,7 @@ describe('Applier', { timeout: TEST_TIMEOUT_MS }, () => {
     kc = cp.kubeConfig();
     rest = new RestClient(kc);
     await cp.kubectl(['apply', '-f', '-'], { input: GADGET_CRD });
-    await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/gadgets.kubetest.mailrelay.dev']);
+    await waitForEstablished(cp, ['gadgets.kubetest.mailrelay.dev']);
   }, { timeout: SETUP_TIMEOUT_MS });
 
   it('reports created, unchanged and configured from the resourceVersion before and after', async () => {
