@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, parseConfig } from '../config/parse-config.ts';
+import { parseConfig } from '../config/parse-config.ts';
+import { configProblems } from '../config/config-problems.ts';
 
 const minimal = {
   hostname: 'relay.example.com',
@@ -8,15 +9,7 @@ const minimal = {
   queue: { dir: '/var/spool/mail-relay/' },
 };
 
-function problems(admin: unknown): string[] {
-  try {
-    parseConfig({ ...minimal, admin });
-  } catch (err) {
-    assert.ok(err instanceof ConfigError);
-    return [...err.problems];
-  }
-  assert.fail('expected a ConfigError');
-}
+const problems = (admin: unknown): string[] => configProblems({ ...minimal, admin });
 
 test('without the admin key there is no admin API; admin: {} serves the socket <queue.dir>/admin.sock only', () => {
   assert.equal(parseConfig(minimal).admin, undefined);

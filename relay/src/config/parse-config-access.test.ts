@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, DEFAULT_TLS_CIPHERS, parseConfig } from './parse-config.ts';
+import { configProblems } from './config-problems.ts';
+import { DEFAULT_TLS_CIPHERS, parseConfig } from './parse-config.ts';
 
 const withTls = (tls: Record<string, unknown>) => ({
   hostname: 'relay.example.com',
@@ -9,15 +10,7 @@ const withTls = (tls: Record<string, unknown>) => ({
   queue: { dir: '/tmp/spool' },
 });
 
-function problems(input: unknown): string[] {
-  try {
-    parseConfig(input);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError);
-    return [...err.problems];
-  }
-  assert.fail('expected a ConfigError');
-}
+const problems = configProblems;
 
 test('tls.ciphers defaults to forward-secret AEAD suites only', () => {
   const { ciphers } = parseConfig(withTls({})).tls!;

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, parseConfig, parseResolver } from './parse-config.ts';
+import { configProblems } from './config-problems.ts';
+import { parseConfig, parseResolver } from './parse-config.ts';
 import { parseDuration, parseSize } from './units.ts';
 import { NetworkList, parseCidr } from './cidr.ts';
 
@@ -10,15 +11,7 @@ const minimal = {
   queue: { dir: '/tmp/spool' },
 };
 
-function problems(input: unknown): string[] {
-  try {
-    parseConfig(input);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError);
-    return [...err.problems];
-  }
-  assert.fail('expected a ConfigError');
-}
+const problems = configProblems;
 
 test('a minimal config gets the documented defaults and is frozen', () => {
   const config = parseConfig(minimal);
