@@ -168,10 +168,11 @@ export class ReputationService implements SendGate {
       s.window = RollingCounters.fromRecords(c?.window);
       s.breach = RollingCounters.fromRecords(c?.breach);
       s.pause = readPause(saved?.pause);
-      // only the categories counted now: one no longer declared is counted as `other` from here on
+      // only the categories counted now: one no longer declared is counted as `other` from here on,
+      // and a domain that declares none has no category pauses (its own pause is the same thing)
       for (const category of countedCategories(config)) {
         const cc = c?.categories?.[category];
-        const pause = readPause(saved?.categories?.[category]?.pause);
+        const pause = config.categories.length > 0 ? readPause(saved?.categories?.[category]?.pause) : undefined;
         if (!cc && !pause) continue;
         const cs = this.categoryState(domain, category);
         cs.window = RollingCounters.fromRecords(cc?.window);
@@ -340,7 +341,8 @@ export class ReputationService implements SendGate {
     const config = this.domains.get(domain);
     const s = this.states.get(domain);
     if (!config || !s) return;
-    this.evaluateCategory(domain, countedCategory(config, category), now);
+    // without declared categories, `other` is all of the domain's mail: the domain's pause is enough
+    if (config.categories.length > 0) this.evaluateCategory(domain, countedCategory(config, category), now);
     const { pauseOnBreach } = config.reputation;
     const reasons = decideBreach(s.breach.sum(now, DAY_MS), config.reputation);
     const breaching = reasons.length > 0;
@@ -389,12 +391,15 @@ export class ReputationService implements SendGate {
   }
 
   /**
-   * Lifts a reputation pause (`POST /v1/domains/{domain}/resume`, or config resumeBefore).
-   * Breaches are judged afresh from here on. False when the domain had no reputation pause.
+   * Lifts a reputation pause (`POST /v1/domains/{domain}/resume`, or config resumeBefore), and
+   * those of the domain's categories: a resumed domain sends everything again. Breaches are
+   * judged afresh from here on. False when neither the domain nor a category had a pause.
    */
   async resume(domain: string, by: string): Promise<boolean> {
     const s = this.states.get(domain);
-    if (!s?.pause) return false;
+    let categories = false;
+    for (const category of s?.categories.keys() ?? []) categories = (await this.resumeCategory(domain, category, by)) || categories;
+    if (!s?.pause) return categories;
     const was = s.pause;
     s.pause = undefined;
     s.breach = new RollingCounters();

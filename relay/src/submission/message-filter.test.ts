@@ -117,7 +117,7 @@ test('the X-Mail-Relay label fields are taken out of the header block, unfolded,
       new Map([
         ['x-mail-relay-category', ['newsletter']],
         ['x-mail-relay-tags', ['spring,\tsale']],
-        ['x-mail-relay-metadata', ['{"campaign": "café"}']],
+        ['x-mail-relay-metadata', ['{"campaign": "caf\xc3\xa9"}']],
       ]),
       `chunks of ${size}`,
     );

@@ -35,7 +35,7 @@ export interface HeaderInfo {
    * `From` + ` : x` as From: fields, we would not. The pipeline refuses the message.
    */
   readonly malformedField: boolean;
-  /** Every X-Mail-Relay-* label field value, unfolded, by lower-case name (metadata decoded as UTF-8). */
+  /** Every X-Mail-Relay-* label field value, unfolded, by lower-case name; one character per byte (latin1). */
   readonly labels: ReadonlyMap<LabelHeader, readonly string[]>;
 }
 
@@ -205,9 +205,7 @@ function inspectHeaders(block: Buffer): { info: HeaderInfo; removed: Array<[numb
     if (LABEL_NAMES.has(name)) {
       const label = name as LabelHeader;
       labelStart = lineStart;
-      // field bodies may carry UTF-8 (RFC 6532); the metadata's JSON is read as such
-      const decode = label === 'x-mail-relay-metadata' ? (v: string) => Buffer.from(v, 'latin1').toString('utf8') : (v: string) => v;
-      current = (v) => labels.set(label, [...(labels.get(label) ?? []), decode(v)]);
+      current = (v) => labels.set(label, [...(labels.get(label) ?? []), v]);
     }
     if (name === 'message-id') hasMessageId = true;
     else if (name === 'date') hasDate = true;

@@ -67,10 +67,18 @@ test('header fields: tags comma-separated and trimmed, metadata a JSON object, e
   assert.match(bad([['x-mail-relay-category', ['a', 'b']]]), /^X-Mail-Relay-Category: must appear at most once$/);
   assert.match(bad([['x-mail-relay-metadata', ['{"a":']]]), /^X-Mail-Relay-Metadata: must be a JSON object/);
   assert.match(bad([['x-mail-relay-metadata', ['["a"]']]]), /^X-Mail-Relay-Metadata: must be an object/);
-  assert.match(bad([['x-mail-relay-metadata', [`{"a": "${'x'.repeat(LABEL_LIMITS.maxMetadataHeaderBytes)}"}`]]]), /^X-Mail-Relay-Metadata: must be at most 4096 bytes/);
+  assert.match(bad([['x-mail-relay-metadata', [`{"a": "${'x'.repeat(LABEL_LIMITS.maxHeaderBytes)}"}`]]]), /^X-Mail-Relay-Metadata: must be at most 4096 bytes/);
   assert.match(bad([['x-mail-relay-tags', [Array.from({ length: 11 }, (_, i) => `t${i}`).join(',')]]]), /^X-Mail-Relay-Tags: must have at most 10 tags/);
   assert.match(bad([['x-mail-relay-category', ['Newsletter']]]), /^X-Mail-Relay-Category: must be a category name/);
   assert.deepEqual(labelsFromHeaders(new Map()), { ok: true, labels: {} });
+});
+
+test('header fields in UTF-8 or in encoded words (as nodemailer folds long values) are decoded', () => {
+  const encoded = '=?UTF-8?Q?=7B=22campaign=22=3A=22spring_sale?= =?UTF-8?Q?_2026=22=7D?=';
+  assert.deepEqual(labelsFromHeaders(headers([['x-mail-relay-metadata', [encoded]]])), { ok: true, labels: { metadata: { campaign: 'spring sale 2026' } } });
+  const utf8 = Buffer.from('{"city": "Zürich"}', 'utf8').toString('latin1');
+  assert.deepEqual(labelsFromHeaders(headers([['x-mail-relay-metadata', [utf8]]])), { ok: true, labels: { metadata: { city: 'Zürich' } } });
+  assert.deepEqual(labelsFromHeaders(headers([['x-mail-relay-category', ['=?us-ascii?q?newsletter?=']]])), { ok: true, labels: { category: 'newsletter' } });
 });
 
 test('the API fields and the header fields give the same labels', () => {
@@ -79,7 +87,8 @@ test('the API fields and the header fields give the same labels', () => {
     headers([
       ['x-mail-relay-category', ['receipts']],
       ['x-mail-relay-tags', ['eu,q4']],
-      ['x-mail-relay-metadata', [JSON.stringify({ order: '1234', note: 'ü "quoted"' })]],
+      // as the header inspection hands it over: the UTF-8 bytes, one character each
+      ['x-mail-relay-metadata', [Buffer.from(JSON.stringify({ order: '1234', note: 'ü "quoted"' })).toString('latin1')]],
     ]),
   );
   assert.deepEqual(smtp, api);

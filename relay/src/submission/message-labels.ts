@@ -5,6 +5,7 @@
  * came. Pure and linear in its input; every bound is checked before anything is kept.
  */
 
+import { decodeWords } from 'postal-mime';
 import { CATEGORY_NAME } from '../config/schema.ts';
 
 /** Tags use the alphabet of category names, one character longer. */
@@ -21,8 +22,8 @@ export const LABEL_LIMITS = {
   maxValueLength: 256,
   /** The metadata as compact JSON, in UTF-8 bytes. */
   maxMetadataBytes: 2048,
-  /** An X-Mail-Relay-Metadata field, unfolded, before JSON.parse sees it. */
-  maxMetadataHeaderBytes: 4096,
+  /** Any X-Mail-Relay-* field, unfolded, before it is decoded and parsed. */
+  maxHeaderBytes: 4096,
 } as const;
 
 /** The header fields, lower case, which the relay removes before signing and delivery. */
@@ -129,15 +130,23 @@ function checkMetadata(value: unknown, field: string, add: (field: string, messa
 }
 
 /**
- * The labels carried by header fields: every occurrence of each (unfolded, as the header
- * inspection reads them). Each may appear once; tags are comma-separated, metadata a JSON object.
+ * The labels carried by header fields: every occurrence of each, unfolded, one character per
+ * byte (as the header inspection reads them). Each may appear once; tags are comma-separated,
+ * metadata a JSON object. Field bodies are UTF-8 (RFC 6532) or ASCII with encoded words
+ * (RFC 2047, which nodemailer writes for long values), decoded with postal-mime.
  */
 export function labelsFromHeaders(fields: ReadonlyMap<LabelHeader, readonly string[]>): LabelsVerdict {
   const problems: LabelProblem[] = [];
   const one = (name: LabelHeader): string | undefined => {
     const values = fields.get(name) ?? [];
     if (values.length > 1) problems.push({ field: FIELD_OF_HEADER[name], message: 'must appear at most once' });
-    return values[0];
+    const value = values[0];
+    if (value === undefined) return undefined;
+    if (value.length > LABEL_LIMITS.maxHeaderBytes) {
+      problems.push({ field: FIELD_OF_HEADER[name], message: `must be at most ${LABEL_LIMITS.maxHeaderBytes} bytes` });
+      return undefined;
+    }
+    return decodeWords(Buffer.from(value, 'latin1').toString('utf8'));
   };
   const category = one('x-mail-relay-category');
   const tagsText = one('x-mail-relay-tags');
@@ -145,9 +154,6 @@ export function labelsFromHeaders(fields: ReadonlyMap<LabelHeader, readonly stri
   if (problems.length > 0) return { ok: false, problems };
   let metadata: unknown;
   if (metadataText !== undefined) {
-    if (Buffer.byteLength(metadataText) > LABEL_LIMITS.maxMetadataHeaderBytes) {
-      return { ok: false, problems: [{ field: FIELD_OF_HEADER['x-mail-relay-metadata'], message: `must be at most ${LABEL_LIMITS.maxMetadataHeaderBytes} bytes` }] };
-    }
     try {
       metadata = JSON.parse(metadataText);
     } catch {
