@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { DomainConfig, RelayConfig } from '../config/schema.ts';
+import { OTHER_CATEGORY, type DomainConfig, type RelayConfig } from '../config/schema.ts';
 import { loadVerpKeyFile } from '../config/load-config.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { OUTCOME_OF_COUNTER, type RelayMetrics } from '../metrics/metrics.ts';
+import { OUTCOME_OF_COUNTER, type CategoryReputationSample, type RelayMetrics } from '../metrics/metrics.ts';
 import { DAY_MS, RollingCounters, emptyCounts, ratesOf, type CounterKind, type Counts, type Rates } from './rolling-counters.ts';
 import { SuppressionList, type Suppression, type SuppressionReason } from './suppression-list.ts';
 import { ensureDir, readIfExists, writeDurable } from '../spool/durable-file.ts';
@@ -53,15 +53,6 @@ export interface DomainReputation {
   readonly categories: Readonly<Record<string, CategoryReputation>>;
 }
 
-/** One category's figures for the metrics: 24 h rates, window counts and pause. */
-export interface CategorySample {
-  readonly domain: string;
-  readonly category: string;
-  readonly bounceRate: number;
-  readonly complaintRate: number;
-  readonly paused: boolean;
-  readonly window: Counts;
-}
 
 function newCounterState(): CounterState {
   return { window: new RollingCounters(), breach: new RollingCounters(), pause: undefined, breaching: false };
@@ -317,7 +308,9 @@ export class ReputationService implements SendGate {
 
   private count(domain: string, category: string | undefined, now: number, ...kinds: CounterKind[]): void {
     const s = this.state(domain);
-    const counted = countedCategory(this.domains.get(domain)!, category);
+    // a report about a domain removed from the config since still counts, as `other`
+    const config = this.domains.get(domain);
+    const counted = config ? countedCategory(config, category) : OTHER_CATEGORY;
     const c = this.categoryState(domain, counted);
     for (const kind of kinds) {
       for (const target of [s, c]) {
@@ -488,7 +481,7 @@ export class ReputationService implements SendGate {
     }));
   }
 
-  private categorySamples(): CategorySample[] {
+  private categorySamples(): CategoryReputationSample[] {
     const now = this.now();
     return [...this.domains].flatMap(([domain, config]) =>
       countedCategories(config).map((category) => {
