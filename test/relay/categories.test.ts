@@ -233,3 +233,16 @@ test('a complaint counts in the category of the message complained about', async
   assert.equal(await w.metric(/^mailrelay_category_complaint_rate\{domain="example\.com",category="newsletter"\}/), 1);
   assert.equal(await w.metric(/^mailrelay_category_messages_total\{domain="example\.com",category="other",outcome="complained"\}/), 0);
 });
+
+test("resuming the domain lifts its categories' pauses too", async () => {
+  const w = await categoryWorld();
+  const news = { 'X-Mail-Relay-Category': 'newsletter' };
+  for (const to of ['bad1@example.net', 'bad2@example.net', 'bad3@example.net', 'bad4@example.net']) await w.settled(await w.send({ to, headers: news }));
+  const NEWS_PAUSED = /^mailrelay_category_paused\{domain="example\.com",category="newsletter"\}/;
+  assert.equal(await w.metric(NEWS_PAUSED), 1);
+  assert.equal(await w.metric(/^mailrelay_domain_paused\{domain="example\.com"\}/), 0, '4 sent: below the domain minVolume of 100');
+  const resumed = await w.api('/v1/domains/example.com/resume');
+  assert.deepEqual(resumed, { status: 200, body: { domain: 'example.com', resumed: true, paused: false } });
+  assert.equal(await w.metric(NEWS_PAUSED), 0);
+  await w.settled(await w.send({ to: 'good@example.net', headers: news }));
+});
