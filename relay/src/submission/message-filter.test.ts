@@ -130,3 +130,11 @@ test('label fields are removed from a message that is all headers, and every occ
   assert.deepEqual(filter.headerInfo?.labels.get('x-mail-relay-category'), ['a', 'b']);
   assert.equal(run(['Subject: x\r\n\r\nbody']).out, 'Subject: x\r\n\r\nbody', 'nothing to remove: the bytes are the same');
 });
+
+test('a header block of thousands of label fields is taken apart whole (values collected in place, not copied per field)', () => {
+  const line = 'X-Mail-Relay-Tags: a\r\n';
+  const count = Math.floor((MAX_HEADER_BLOCK - 100) / line.length);
+  const { out, filter } = run([line.repeat(count) + 'Subject: x\r\n\r\nbody']);
+  assert.equal(out, 'Subject: x\r\n\r\nbody');
+  assert.equal(filter.headerInfo?.labels.get('x-mail-relay-tags')?.length, count);
+});

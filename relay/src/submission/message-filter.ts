@@ -205,7 +205,10 @@ function inspectHeaders(block: Buffer): { info: HeaderInfo; removed: Array<[numb
     if (LABEL_NAMES.has(name)) {
       const label = name as LabelHeader;
       labelStart = lineStart;
-      current = (v) => labels.set(label, [...(labels.get(label) ?? []), v]);
+      let values = labels.get(label);
+      if (!values) labels.set(label, (values = []));
+      const into = values;
+      current = (v) => into.push(v);
     }
     if (name === 'message-id') hasMessageId = true;
     else if (name === 'date') hasDate = true;
