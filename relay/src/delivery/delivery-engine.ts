@@ -135,7 +135,7 @@ export class DeliveryEngine {
     for (const d of next) this.paused.add(d);
     const count = this.deps.spool.releaseHeld((m) => !this.isHeld(m));
     if (resumed.length > 0 || count > 0) {
-      this.deps.logger.info('sending domains resumed', { domains: resumed, released: count });
+      this.deps.logger.info('held mail released', { resumedDomains: resumed, released: count });
       this.kick();
     }
   }
