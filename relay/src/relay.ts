@@ -116,10 +116,11 @@ export class Relay {
         signer,
         ...options.deliveryClock,
         onRecipientOutcome: (event) => rep.recordOutcome(event),
-        returnPath: (queueId, index, domain, recipient) => rep.returnPath(queueId, index, domain, recipient),
+        returnPath: (queueId, index, domain, recipient, category) => rep.returnPath(queueId, index, domain, recipient, category),
+        categoryPaused: (domain, category) => rep.categoryPausedReason(domain, category) !== undefined,
       });
       admin = config.admin ? await AdminServer.start({ config, admin: config.admin, spool, delivery, metrics, logger }) : undefined;
-      // paused by config or by a reputation breach (persisted): one set for the engine
+      // paused by config or by a reputation breach (persisted): one set for the engine; category pauses it asks for
       rep.onPausedChange(() => delivery.setPaused(rep.pausedDomains()));
       delivery.setPaused(rep.pausedDomains());
       delivery.start();

@@ -2,12 +2,15 @@ import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import {
   AUTH_MODES,
+  CATEGORY_NAME,
+  MAX_CATEGORIES,
   DELIVERY_MODES,
   DKIM_ALGORITHMS,
   TLS_MODES,
   TLS_VERSIONS,
   parseResolver,
   type AdminConfig,
+  type CategoryConfig,
   type DeliveryConfig,
   type DomainConfig,
   type ListenerConfig,
@@ -257,9 +260,45 @@ function parseDomains(root: ObjectReader, problems: Problems): DomainConfig[] {
     };
     const resumeBefore = readTime(rep, 'resumeBefore');
     rep.done();
+    const categories = parseCategories(r, reputation);
     r.done();
-    return { name, dkim, paused, reputation: resumeBefore === undefined ? reputation : { ...reputation, resumeBefore } };
+    return { name, dkim, paused, reputation: resumeBefore === undefined ? reputation : { ...reputation, resumeBefore }, categories };
   });
+}
+
+const CATEGORY_HINT = 'must be a category name: 1 to 63 characters of a-z, 0-9, _ and -, starting with a letter or digit';
+
+/** `domains[].categories`: names, or `{ name, bulk, reputation }` whose thresholds default to the domain's. */
+function parseCategories(domain: ObjectReader, defaults: CategoryConfig['reputation']): CategoryConfig[] {
+  const { items, path } = domain.array('categories');
+  if (items.length > MAX_CATEGORIES) domain.problems.add(path, `must list at most ${MAX_CATEGORIES} categories`);
+  const seen = new Set<string>();
+  const out: CategoryConfig[] = [];
+  items.slice(0, MAX_CATEGORIES).forEach((item, i) => {
+    let category: CategoryConfig;
+    if (typeof item === 'string') {
+      if (!CATEGORY_NAME.test(item)) domain.problems.add(join(path, i), CATEGORY_HINT);
+      category = { name: item, bulk: false, reputation: defaults };
+    } else {
+      const c = new ObjectReader(item, join(path, i), domain.problems);
+      const name = c.string('name', { required: true, pattern: CATEGORY_NAME, patternHint: CATEGORY_HINT });
+      const bulk = c.boolean('bulk', false);
+      const rep = c.child('reputation');
+      const reputation = {
+        maxBounceRate: rep.number('maxBounceRate', defaults.maxBounceRate, { min: 0, max: 1, integer: false }),
+        maxComplaintRate: rep.number('maxComplaintRate', defaults.maxComplaintRate, { min: 0, max: 1, integer: false }),
+        minVolume: rep.number('minVolume', defaults.minVolume, { min: 0 }),
+        pauseOnBreach: rep.boolean('pauseOnBreach', defaults.pauseOnBreach),
+      };
+      rep.done();
+      c.done();
+      category = { name, bulk, reputation };
+    }
+    if (seen.has(category.name)) domain.problems.add(join(path, i), `duplicates category ${category.name}`);
+    seen.add(category.name);
+    out.push(category);
+  });
+  return out;
 }
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/i;

@@ -33,6 +33,13 @@ export const DELIVERY_MODES = ['mx', 'smarthost'] as const;
 export type DeliveryMode = (typeof DELIVERY_MODES)[number];
 
 export const DKIM_ALGORITHMS = ['rsa-sha256', 'ed25519-sha256'] as const;
+
+/** A message category's name (and a tag's alphabet): lower case, so one spelling per metric label. */
+export const CATEGORY_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** What undeclared categories, and messages without one, are counted as. */
+export const OTHER_CATEGORY = 'other';
+/** Declared categories per sending domain: each is a metric label value and a set of counters. */
+export const MAX_CATEGORIES = 32;
 export type DkimAlgorithm = (typeof DKIM_ALGORITHMS)[number];
 
 export interface ListenerConfig {
@@ -135,12 +142,23 @@ export interface ReputationConfig {
   readonly resumeBefore?: number;
 }
 
+/** A category a sending domain declares (`domains[].categories`). */
+export interface CategoryConfig {
+  readonly name: string;
+  /** Bulk mail (newsletters); kept for one-click unsubscribe, which a later change adds. */
+  readonly bulk: boolean;
+  /** The category's own thresholds; each one not given is the domain's. */
+  readonly reputation: Omit<ReputationConfig, 'resumeBefore'>;
+}
+
 export interface DomainConfig {
   /** Lower case. */
   readonly name: string;
   readonly dkim?: DkimConfig;
   readonly paused: boolean;
   readonly reputation: ReputationConfig;
+  /** Declared categories; others are counted as OTHER_CATEGORY. */
+  readonly categories: readonly CategoryConfig[];
 }
 
 /**
@@ -278,6 +296,10 @@ export interface RelayConfigFile {
       /** RFC 3339 time, e.g. `2026-11-28T18:00:00Z`. */
       resumeBefore?: string;
     };
+    categories?: Array<
+      | string
+      | { name: string; bulk?: boolean; reputation?: { maxBounceRate?: number; maxComplaintRate?: number; minVolume?: number; pauseOnBreach?: boolean } }
+    >;
   }[];
   feedback?: { verpDomain?: string; verpKeyFile?: string; complaintAddress?: string };
   suppression?: { expiry?: Duration };

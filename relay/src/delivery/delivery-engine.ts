@@ -33,7 +33,9 @@ export interface DeliveryEngineDeps {
   /** Told every recipient result of messages that have a sending domain (reputation). */
   readonly onRecipientOutcome?: (event: RecipientOutcomeEvent) => void;
   /** A per-recipient envelope sender (VERP), or undefined to keep the message's own. */
-  readonly returnPath?: (queueId: string, index: number, sendingDomain: string, recipient: string) => string | undefined;
+  readonly returnPath?: (queueId: string, index: number, sendingDomain: string, recipient: string, category: string | undefined) => string | undefined;
+  /** Whether the message's category (as submitted) of its sending domain is paused: its mail is held. */
+  readonly categoryPaused?: (sendingDomain: string, category: string | undefined) => boolean;
 }
 
 export interface RecipientOutcomeEvent {
@@ -43,6 +45,8 @@ export interface RecipientOutcomeEvent {
   /** RFC 3463 status of the reply, e.g. `5.1.1`. */
   readonly enhancedStatus: string;
   readonly reply: string;
+  /** The message's category as submitted. */
+  readonly category?: string;
 }
 
 interface RouteGroup {
@@ -120,17 +124,26 @@ export class DeliveryEngine {
     this.kick();
   }
 
-  /** Applies the paused flags of the sending domains (config reload): held mail of resumed domains flows again. */
+  /**
+   * Applies the paused sending domains (and categories: categoryPaused is asked again), on a
+   * config reload or a pause or resume: held mail that nothing holds any more flows again.
+   */
   setPaused(domains: Iterable<string>): void {
     const next = new Set(domains);
     const resumed = [...this.paused].filter((d) => !next.has(d));
     this.paused.clear();
     for (const d of next) this.paused.add(d);
-    if (resumed.length > 0) {
-      const count = this.deps.spool.releaseHeld((m) => m.sendingDomain !== undefined && resumed.includes(m.sendingDomain));
-      this.deps.logger.info('sending domains resumed', { domains: resumed, released: count });
+    const count = this.deps.spool.releaseHeld((m) => !this.isHeld(m));
+    if (resumed.length > 0 || count > 0) {
+      this.deps.logger.info('held mail released', { resumedDomains: resumed, released: count });
       this.kick();
     }
+  }
+
+  /** Paused mail: its sending domain is, or its category of that domain. */
+  private isHeld(meta: MessageMeta): boolean {
+    const domain = meta.sendingDomain;
+    return domain !== undefined && (this.paused.has(domain) || (this.deps.categoryPaused?.(domain, meta.category) ?? false));
   }
 
   private readonly kick = (): void => {
@@ -172,7 +185,7 @@ export class DeliveryEngine {
 
   private async process(entry: SpoolEntry): Promise<void> {
     const { meta } = entry;
-    if (meta.sendingDomain && this.paused.has(meta.sendingDomain)) {
+    if (this.isHeld(meta)) {
       this.deps.spool.hold(meta.id);
       return;
     }
@@ -209,7 +222,7 @@ export class DeliveryEngine {
     // the null sender (our DSNs) stays null: nothing may bounce back to a bounce
     if (!returnPath || !domain || meta.from === '') return [{ from: meta.from, recipients }];
     const index = new Map(meta.recipients.map((x, i) => [x.address, i]));
-    const each = recipients.map((r) => ({ from: returnPath(meta.id, index.get(r) ?? -1, domain, r), recipients: [r] }));
+    const each = recipients.map((r) => ({ from: returnPath(meta.id, index.get(r) ?? -1, domain, r, meta.category), recipients: [r] }));
     if (each.some((e) => e.from === undefined)) return [{ from: meta.from, recipients }];
     return each as Array<{ from: string; recipients: string[] }>;
   }
@@ -324,7 +337,8 @@ export class DeliveryEngine {
       const fields = { queueId: meta.id, domain, to: r.address, provider: o.provider, reply: o.reply, attempt: meta.attempts + 1 };
       if (meta.sendingDomain) {
         const status = o.status === 'delivered' || o.status === 'bounced' ? o.status : expired ? 'expired' : 'deferred';
-        this.deps.onRecipientOutcome?.({ domain, recipient: r.address, status, enhancedStatus: statusOf(o.reply, false), reply: o.reply });
+        const category = meta.category !== undefined ? { category: meta.category } : {};
+        this.deps.onRecipientOutcome?.({ domain, recipient: r.address, status, enhancedStatus: statusOf(o.reply, false), reply: o.reply, ...category });
       }
       if (o.status === 'delivered') {
         metrics.delivered.inc({ domain, provider: o.provider });

@@ -12,6 +12,8 @@ export type RefusalReason =
   | 'invalid_message'
   | 'message_too_big'
   | 'domain_paused'
+  | 'invalid_labels'
+  | 'category_paused'
   | 'spool_full'
   | 'spool_error'
   | 'receive_error';
@@ -21,6 +23,8 @@ export interface Refusal {
   /** Reply text for the client; names no secret and no other tenant's data. */
   readonly text: string;
   readonly cause?: unknown;
+  /** Which fields were wrong (`invalid_labels`), for the API's `problems`. */
+  readonly problems?: ReadonlyArray<{ readonly field: string; readonly message: string }>;
 }
 
 export type SubmissionOutcome = { readonly accepted: true; readonly id: string; readonly size: number } | { readonly accepted: false; readonly refusal: Refusal };
