@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { getSharedControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
 import { applyCrds } from './crds.ts';
+
+const example = fileURLToPath(new URL('../../examples/events/sendingdomain.yaml', import.meta.url));
 
 /** Webhooks, event settings and categories as the API server admits them: CEL messages, defaults. No operator runs here. */
 describe('CRD validation of webhooks and categories', { timeout: 120_000 }, () => {
@@ -88,5 +91,12 @@ describe('CRD validation of webhooks and categories', { timeout: 120_000 }, () =
       { name: 'news_letter-2', bulk: true, reputation: { maxComplaintRate: 0.001 } },
     ]);
     assert.equal(await apply(relay('  events: { maxBacklog: 1Gi }\n  webhooks: [{ name: all, url: "https://hooks.example.com/", secretRef: { name: hooks } }]\n')), '');
+  });
+
+  it('accepts examples/events/sendingdomain.yaml as written', async () => {
+    await cp.kubectl(['apply', '-n', ns, '-f', example]);
+    const stored = JSON.parse(await cp.kubectl(['get', '-n', ns, 'sendingdomain/shop-example-com', '-o', 'json'])) as { spec: { categories: { name: string }[]; webhooks: { name: string; retryFor: string }[] } };
+    assert.deepEqual(stored.spec.categories.map((c) => c.name), ['password-reset', 'receipt', 'newsletter']);
+    assert.deepEqual(stored.spec.webhooks.map((w) => [w.name, w.retryFor]), [['shop-crm', '24h']]);
   });
 });
