@@ -155,6 +155,17 @@ describe('webhook signing keys', () => {
   });
 });
 
+describe('webhook key names', () => {
+  it('stays within the 253 characters of a Secret key for the longest domain and webhook name, distinct per webhook', () => {
+    const domain = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+    const long = webhookSecretKey(domain, 'h'.repeat(63));
+    assert.ok(long.length <= 253, `${long.length} characters`);
+    assert.match(long, /^webhook\.[0-9a-f]{32}$/);
+    assert.notEqual(webhookSecretKey(domain, 'g'.repeat(63)), long);
+    assert.equal(webhookSecretKey('shop.example.com', 'crm'), 'webhook.shop.example.com.crm');
+  });
+});
+
 describe('webhook egress', () => {
   it('opens TCP to each webhook port, narrowed to an IP literal, and nothing for loopback', () => {
     assert.deepEqual(buildWebhookEgress(['https://hooks.example.net/a', 'https://other.example.net/b', 'https://10.1.2.3:8443/mail', 'https://[2001:db8::1]/x', 'http://127.0.0.1:8081/', 'http://localhost/', 'http://[::1]:9/']), [

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import { Reasons, type MailRelay } from '../api/v1alpha1/types.ts';
 import { paths } from './names.ts';
@@ -28,12 +29,19 @@ export function webhookSecretPath(scope: string, webhook: string): string {
   return `${paths.webhooksDir}/${scope}/${webhook}/secret`;
 }
 
+/** Longest key of a Secret's data the API server takes. */
+const MAX_SECRET_KEY = 253;
+
 /**
  * The key of the relay's auth Secret that holds this webhook's key file. Webhook names hold no
- * dot, so the last dot ends the scope and no two webhooks share a key.
+ * dot, so the last dot ends the scope and no two webhooks share a key. A long domain with a long
+ * webhook name would pass the API server's limit and fail the whole Secret, for every tenant of
+ * the relay: such a pair gets a digest instead (one dot only, so never a readable key's shape).
  */
 export function webhookSecretKey(scope: string, webhook: string): string {
-  return `webhook.${scope}.${webhook}`;
+  const readable = `webhook.${scope}.${webhook}`;
+  if (readable.length <= MAX_SECRET_KEY) return readable;
+  return `webhook.${createHash('sha256').update(`${scope}/${webhook}`).digest('hex').slice(0, 32)}`;
 }
 
 /** relay.yaml entries of a scope's webhooks, in the order declared. Pure. */
