@@ -44,10 +44,14 @@ describe('CRD validation of webhooks and categories', { timeout: 120_000 }, () =
     ['a batch of more than 1000 events', relay(hook('url: "https://a.example/", batch: { maxEvents: 5000 }')), /spec\.webhooks\[0\]\.batch\.maxEvents: Invalid value: 5000: .*should be less than or equal to 1000/],
     ['the same key as signing key and next key', relay(hook('url: "https://a.example/", secretRef: { name: s, key: k, nextKey: k }').replace('secretRef: { name: s }, ', '')), /secretRef\.nextKey must name another key than secretRef\.key/],
     ['a backlog size that is not one', relay('  events: { maxBacklog: lots }\n'), /spec\.events\.maxBacklog: Invalid value: "lots"/],
+    ['a backlog below the relay\'s 64Ki', relay('  events: { maxBacklog: 1Ki }\n'), /spec\.events\.maxBacklog: Invalid value: .*events\.maxBacklog 1Ki is below 64Ki/],
+    ['a request timeout of zero', relay(hook('url: "https://a.example/", timeout: 0s')), /spec\.webhooks\[0\]\.timeout: Invalid value: "0s"/],
+    ['an https URL with a malformed host', relay(hook('url: "https://hooks example.com/"')), /must be an absolute https:\/\/ URL/],
     ['an upper-case category', domain('  categories: [{ name: Newsletter }]\n'), /spec\.categories\[0\]\.name: Invalid value: "Newsletter"/],
     ['a category named other', domain('  categories: [{ name: other }]\n'), /spec\.categories\[0\]\.name: Invalid value: .*category other is where undeclared categories count/],
     ['a category declared twice', domain('  categories: [{ name: news }, { name: news, bulk: true }]\n'), /spec\.categories\[1\]: Duplicate value|category names must be unique: \["news"\]/],
-    ['more than 50 categories', domain(`  categories: [${Array.from({ length: 51 }, (_, i) => `{ name: c${i} }`).join(', ')}]\n`), /spec\.categories: Too many: 51: must have at most 50 items/],
+    // the relay's bound (MAX_CATEGORIES): every category is a label value and a set of counters
+    ['more than 32 categories', domain(`  categories: [${Array.from({ length: 33 }, (_, i) => `{ name: c${i} }`).join(', ')}]\n`), /spec\.categories: Too many: 33: must have at most 32 items/],
     ['a category bounce rate above 1', domain('  categories: [{ name: news, reputation: { maxBounceRate: 2 } }]\n'), /spec\.categories\[0\]\.reputation\.maxBounceRate: Invalid value: 2/],
   ];
   for (const [what, yaml, message] of cases) {
