@@ -141,6 +141,8 @@ export interface DomainConfig {
   readonly dkim?: DkimConfig;
   readonly paused: boolean;
   readonly reputation: ReputationConfig;
+  /** All of the domain's mail is bulk: it gets one-click unsubscribe headers (with `unsubscribe` configured). */
+  readonly bulk: boolean;
 }
 
 /**
@@ -179,6 +181,21 @@ export interface AdminConfig {
   readonly tcp?: { readonly address: string; readonly port: number; readonly tokenFile: string };
 }
 
+/**
+ * One-click unsubscribe (RFC 8058) for bulk mail: the public listener that takes the POSTs, the
+ * URL the links point at (a load balancer or Ingress in front of that listener), and the key
+ * that signs the per-recipient tokens.
+ */
+export interface UnsubscribeConfig {
+  /** Public HTTPS base URL; links are `<url>/u/<token>`. */
+  readonly url: string;
+  readonly keyFile: string;
+  readonly address: string;
+  readonly port: number;
+  /** Lower case; an address of the feedback intake for `mailto:` unsubscribes, if any. */
+  readonly mailto?: string;
+}
+
 export interface MetricsConfig {
   readonly address: string;
   readonly port: number;
@@ -198,6 +215,7 @@ export interface RelayConfig {
   readonly suppression: SuppressionConfig;
   readonly http?: HttpConfig;
   readonly admin?: AdminConfig;
+  readonly unsubscribe?: UnsubscribeConfig;
   readonly metrics: MetricsConfig;
 }
 
@@ -278,10 +296,12 @@ export interface RelayConfigFile {
       /** RFC 3339 time, e.g. `2026-11-28T18:00:00Z`. */
       resumeBefore?: string;
     };
+    bulk?: boolean;
   }[];
   feedback?: { verpDomain?: string; verpKeyFile?: string; complaintAddress?: string };
   suppression?: { expiry?: Duration };
   http?: { address?: string; port?: number; tokensFile?: string };
   admin?: { socket?: string; address?: string; port?: number; tokenFile?: string };
+  unsubscribe?: { url: string; keyFile: string; address?: string; port?: number; mailto?: string };
   metrics?: { address?: string; port?: number };
 }
