@@ -101,7 +101,8 @@ export class ApiServer {
         const query = Object.fromEntries(new URL(r.req.url ?? '/', 'http://relay').searchParams);
         return this.forDomain(r, query.domain, () => deps.reputation.listSuppressions({}, query));
       },
-      'DELETE /v1/suppressions/{domain}/{recipient}': (r) => this.forDomain(r, r.params.domain, () => deps.reputation.deleteSuppression(r.params)),
+      'DELETE /v1/suppressions/{domain}/{recipient}': (r) =>
+        this.forDomain(r, r.params.domain, () => deps.reputation.deleteSuppression(r.params, Object.fromEntries(new URL(r.req.url ?? '/', 'http://relay').searchParams))),
     };
     this.routes = API_ROUTES.map((r) => ({
       method: r.method,

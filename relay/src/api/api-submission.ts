@@ -89,6 +89,7 @@ export class ApiSubmission {
       async ({ id, now }) => [await s.message(id, now)],
     );
     if (!outcome.accepted) throw httpReply(outcome.refusal);
+    for (const recipient of outcome.suppressed) rejected.push({ recipient, reason: 'suppressed' });
     return { id: outcome.id, rejected };
   }
 }

@@ -172,7 +172,11 @@ export const OPENAPI = {
       delete: {
         summary: 'Remove a recipient from the suppression list',
         operationId: 'deleteSuppression',
-        parameters: [domainParameter, { name: 'recipient', in: 'path', required: true, schema: { type: 'string' } }],
+        parameters: [
+          domainParameter,
+          { name: 'recipient', in: 'path', required: true, schema: { type: 'string' } },
+          { name: 'category', in: 'query', required: false, schema: { type: 'string' }, description: 'Lift an unsubscribe from this category only (the domain-wide suppression is lifted without it).' },
+        ],
         responses: {
           '204': { description: 'Removed.' },
           '401': error('Missing or unknown bearer token.'),

@@ -15,6 +15,7 @@ import {
   type DomainConfig,
   type ListenerConfig,
   type RelayConfig,
+  type UnsubscribeConfig,
 } from './schema.ts';
 
 export { parseResolver };
@@ -75,6 +76,7 @@ export function parseConfig(input: unknown): RelayConfig {
   suppressionReader.done();
   const http = root.has('http') ? parseEndpoint(root.child('http'), 8080, true) : undefined;
   const admin = root.has('admin') ? parseAdmin(root.child('admin'), queue.dir) : undefined;
+  const unsubscribe = root.has('unsubscribe') ? parseUnsubscribe(root.child('unsubscribe')) : undefined;
   const metrics = parseEndpoint(root.child('metrics'), 9090, false);
   root.done();
 
@@ -108,6 +110,7 @@ export function parseConfig(input: unknown): RelayConfig {
     suppression,
     http: http ? { address: http.address, port: http.port, tokensFile: http.tokensFile } : undefined,
     ...(admin ? { admin } : {}),
+    ...(unsubscribe ? { unsubscribe } : {}),
     metrics: { address: metrics.address, port: metrics.port },
   });
 }
@@ -261,8 +264,9 @@ function parseDomains(root: ObjectReader, problems: Problems): DomainConfig[] {
     const resumeBefore = readTime(rep, 'resumeBefore');
     rep.done();
     const categories = parseCategories(r, reputation);
+    const bulk = r.boolean('bulk', false);
     r.done();
-    return { name, dkim, paused, reputation: resumeBefore === undefined ? reputation : { ...reputation, resumeBefore }, categories };
+    return { name, dkim, paused, reputation: resumeBefore === undefined ? reputation : { ...reputation, resumeBefore }, categories, bulk };
   });
 }
 
@@ -361,6 +365,28 @@ function parseAdmin(r: ObjectReader, queueDir: string): AdminConfig {
   if (!tokenFile) r.problems.add(join(r.path, 'tokenFile'), 'is required with port: the TCP listener takes only a bearer token');
   r.done();
   return { socket, tcp: { address, port, tokenFile } };
+}
+
+function parseUnsubscribe(r: ObjectReader): UnsubscribeConfig {
+  const url = r.string('url', { required: true }) ?? '';
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // reported below
+  }
+  // mailbox providers only POST to https (RFC 8058 §3.1); http is for loopback tests
+  const loopback = parsed?.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(parsed.hostname);
+  if (!parsed || (parsed.protocol !== 'https:' && !loopback) || parsed.search || parsed.hash || parsed.username) {
+    r.problems.add(join(r.path, 'url'), 'must be an https:// URL without query, fragment or credentials');
+  }
+  const keyFile = r.string('keyFile', { required: true }) ?? '';
+  const mailto = r.string('mailto', { pattern: MAILBOX, patternHint: 'must be an address user@domain' })?.toLowerCase();
+  const address = r.string('address') ?? '0.0.0.0';
+  if (isIP(address) === 0) r.problems.add(join(r.path, 'address'), 'must be an IP address');
+  const port = r.number('port', 8081, { min: 0, max: 65535 });
+  r.done();
+  return { url: url.replace(/\/+$/, ''), keyFile, address, port, ...(mailto ? { mailto } : {}) };
 }
 
 function deepFreeze<T>(value: T): T {

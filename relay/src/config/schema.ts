@@ -145,7 +145,7 @@ export interface ReputationConfig {
 /** A category a sending domain declares (`domains[].categories`). */
 export interface CategoryConfig {
   readonly name: string;
-  /** Bulk mail (newsletters); kept for one-click unsubscribe, which a later change adds. */
+  /** Bulk mail (newsletters): it gets one-click unsubscribe headers (with `unsubscribe` configured). */
   readonly bulk: boolean;
   /** The category's own thresholds; each one not given is the domain's. */
   readonly reputation: Omit<ReputationConfig, 'resumeBefore'>;
@@ -159,6 +159,8 @@ export interface DomainConfig {
   readonly reputation: ReputationConfig;
   /** Declared categories; others are counted as OTHER_CATEGORY. */
   readonly categories: readonly CategoryConfig[];
+  /** All of the domain's mail is bulk: it gets one-click unsubscribe headers (with `unsubscribe` configured). */
+  readonly bulk: boolean;
 }
 
 /**
@@ -197,6 +199,21 @@ export interface AdminConfig {
   readonly tcp?: { readonly address: string; readonly port: number; readonly tokenFile: string };
 }
 
+/**
+ * One-click unsubscribe (RFC 8058) for bulk mail: the public listener that takes the POSTs, the
+ * URL the links point at (a load balancer or Ingress in front of that listener), and the key
+ * that signs the per-recipient tokens.
+ */
+export interface UnsubscribeConfig {
+  /** Public HTTPS base URL; links are `<url>/u/<token>`. */
+  readonly url: string;
+  readonly keyFile: string;
+  readonly address: string;
+  readonly port: number;
+  /** Lower case; an address of the feedback intake for `mailto:` unsubscribes, if any. */
+  readonly mailto?: string;
+}
+
 export interface MetricsConfig {
   readonly address: string;
   readonly port: number;
@@ -216,6 +233,7 @@ export interface RelayConfig {
   readonly suppression: SuppressionConfig;
   readonly http?: HttpConfig;
   readonly admin?: AdminConfig;
+  readonly unsubscribe?: UnsubscribeConfig;
   readonly metrics: MetricsConfig;
 }
 
@@ -300,10 +318,12 @@ export interface RelayConfigFile {
       | string
       | { name: string; bulk?: boolean; reputation?: { maxBounceRate?: number; maxComplaintRate?: number; minVolume?: number; pauseOnBreach?: boolean } }
     >;
+    bulk?: boolean;
   }[];
   feedback?: { verpDomain?: string; verpKeyFile?: string; complaintAddress?: string };
   suppression?: { expiry?: Duration };
   http?: { address?: string; port?: number; tokensFile?: string };
   admin?: { socket?: string; address?: string; port?: number; tokenFile?: string };
+  unsubscribe?: { url: string; keyFile: string; address?: string; port?: number; mailto?: string };
   metrics?: { address?: string; port?: number };
 }

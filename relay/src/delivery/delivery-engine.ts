@@ -36,6 +36,12 @@ export interface DeliveryEngineDeps {
   readonly returnPath?: (queueId: string, index: number, sendingDomain: string, recipient: string, category: string | undefined) => string | undefined;
   /** Whether the message's category (as submitted) of its sending domain is paused: its mail is held. */
   readonly categoryPaused?: (sendingDomain: string, category: string | undefined) => boolean;
+  /**
+   * Header lines (CRLF-terminated) to put above the message for one recipient, e.g. one-click
+   * unsubscribe; a message that gets any is sent one transaction per recipient, each signed
+   * over its own headers.
+   */
+  readonly recipientHeaders?: (meta: MessageMeta, recipient: string) => string | undefined;
 }
 
 export interface RecipientOutcomeEvent {
@@ -191,10 +197,22 @@ export class DeliveryEngine {
     }
     const pending = meta.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
     const { groups, failed } = await this.route(pending);
-    let source: Promise<BodySource> | undefined;
-    const loadBody = async () => (await (source ??= this.prepareBody(entry)))();
+    const extra = new Map<string, string>();
+    for (const r of pending) {
+      const lines = this.deps.recipientHeaders?.(meta, r);
+      if (lines) extra.set(r, lines);
+    }
+    // one prepared body per distinct header block ('' for the message as stored)
+    const sources = new Map<string, Promise<BodySource>>();
+    let bodyHash: Promise<string | undefined> | undefined;
+    const hashOnce = () => (bodyHash ??= this.fileBodyHash(entry));
+    const loadBody = (lines: string) => async () => {
+      let source = sources.get(lines);
+      if (!source) sources.set(lines, (source = this.prepareBody(entry, lines, hashOnce)));
+      return (await source)();
+    };
     const outcomes: Array<RecipientOutcome & { provider: Provider }> = failed.map((o) => ({ ...o, provider: 'other' as Provider }));
-    const transactions = groups.flatMap((group) => this.envelopes(meta, group.recipients).map((envelope) => ({ group, ...envelope })));
+    const transactions = groups.flatMap((group) => this.envelopes(meta, group.recipients, extra.size > 0).map((envelope) => ({ group, ...envelope })));
     await Promise.all(
       transactions.map(
         ({ group, from, recipients }) =>
@@ -202,7 +220,7 @@ export class DeliveryEngine {
             group.queue.push({
               from,
               recipients,
-              body: loadBody,
+              body: loadBody(recipients.length === 1 ? (extra.get(recipients[0]!) ?? '') : ''),
               done: (results, tlsVersion) => {
                 if (tlsVersion) this.deps.metrics.tlsSessions.inc({ direction: 'outbound', version: tlsVersion });
                 for (const r of results) outcomes.push({ ...r, provider: group.provider });
@@ -215,15 +233,19 @@ export class DeliveryEngine {
     await this.record(entry, outcomes);
   }
 
-  /** One transaction for the recipients, or one each when every recipient gets its own (VERP) return path. */
-  private envelopes(meta: MessageMeta, recipients: string[]): Array<{ from: string; recipients: string[] }> {
+  /**
+   * One transaction for the recipients, or one each when every recipient gets its own (VERP)
+   * return path or its own headers (`split`).
+   */
+  private envelopes(meta: MessageMeta, recipients: string[], split: boolean): Array<{ from: string; recipients: string[] }> {
     const { returnPath } = this.deps;
     const domain = meta.sendingDomain;
+    const whole = split ? recipients.map((r) => ({ from: meta.from, recipients: [r] })) : [{ from: meta.from, recipients }];
     // the null sender (our DSNs) stays null: nothing may bounce back to a bounce
-    if (!returnPath || !domain || meta.from === '') return [{ from: meta.from, recipients }];
+    if (!returnPath || !domain || meta.from === '') return whole;
     const index = new Map(meta.recipients.map((x, i) => [x.address, i]));
     const each = recipients.map((r) => ({ from: returnPath(meta.id, index.get(r) ?? -1, domain, r, meta.category), recipients: [r] }));
-    if (each.some((e) => e.from === undefined)) return [{ from: meta.from, recipients }];
+    if (each.some((e) => e.from === undefined)) return whole;
     return each as Array<{ from: string; recipients: string[] }>;
   }
 
@@ -294,12 +316,14 @@ export class DeliveryEngine {
    * Inline bodies are read and signed in memory. Bodies in large/ are streamed: the DKIM body
    * hash is computed in a first pass over the file, so a 25 MiB message never sits in memory.
    */
-  private async prepareBody(entry: SpoolEntry): Promise<BodySource> {
+  private async prepareBody(entry: SpoolEntry, lines: string, bodyHash: () => Promise<string | undefined>): Promise<BodySource> {
     const { spool, signer } = this.deps;
     const signingDomain = entry.meta.signingDomain;
+    const extra = Buffer.from(lines, 'latin1');
     const file = spool.bodyFile(entry);
     if (!file) {
-      const body = await spool.readBody(entry);
+      const stored = await spool.readBody(entry);
+      const body = extra.length > 0 ? Buffer.concat([extra, stored]) : stored;
       const signed = signer ? signer.signMessage(body, signingDomain) : body;
       return () => signed;
     }
@@ -307,19 +331,29 @@ export class DeliveryEngine {
     if (signer?.signs(signingDomain)) {
       const head = await spool.readHead(entry, MAX_HEAD);
       const end = head.indexOf('\r\n\r\n');
-      if (end !== -1) {
-        const hash = new RelaxedBodyHash();
-        for await (const chunk of createReadStream(file, { start: end + 4 })) hash.update(chunk as Buffer);
-        signature = Buffer.from(signer.signatureFor(head.subarray(0, end + 4), hash.digest(), signingDomain), 'latin1');
-      }
+      const hash = end === -1 ? undefined : await bodyHash();
+      if (hash) signature = Buffer.from(signer.signatureFor(Buffer.concat([extra, head.subarray(0, end + 4)]), hash, signingDomain), 'latin1');
     }
     return () =>
       Readable.from(
         (async function* () {
           if (signature.length > 0) yield signature;
+          if (extra.length > 0) yield extra;
           yield* createReadStream(file);
         })(),
       );
+  }
+
+  /** The DKIM body hash of a body in large/, read once per attempt however many recipients get their own headers. */
+  private async fileBodyHash(entry: SpoolEntry): Promise<string | undefined> {
+    const file = this.deps.spool.bodyFile(entry);
+    if (!file) return undefined;
+    const head = await this.deps.spool.readHead(entry, MAX_HEAD);
+    const end = head.indexOf('\r\n\r\n');
+    if (end === -1) return undefined;
+    const hash = new RelaxedBodyHash();
+    for await (const chunk of createReadStream(file, { start: end + 4 })) hash.update(chunk as Buffer);
+    return hash.digest();
   }
 
   /** Applies the outcomes to the message's recipients, counts them, sends a DSN, and stores the new state. */

@@ -100,6 +100,7 @@ export function createReputationHandlers(reputation: ReputationService) {
           total: all.length,
           suppressions: all.slice(0, limit).map((s) => ({
             recipient: s.recipient,
+            ...(s.category ? { category: s.category } : {}),
             reason: s.reason,
             detail: s.detail,
             since: iso(s.since),
@@ -109,13 +110,15 @@ export function createReputationHandlers(reputation: ReputationService) {
       };
     },
 
-    async deleteSuppression(params: { domain?: string; recipient?: string }): Promise<HttpResult> {
+    async deleteSuppression(params: { domain?: string; recipient?: string }, query: Query = {}): Promise<HttpResult> {
       const domain = normalise(params.domain);
       if (!reputation.has(domain)) return unknownDomain(domain);
       const recipient = normalise(params.recipient);
       if (!recipient.includes('@')) return problem(400, 'invalid_request', 'recipient must be an address');
-      const removed = await reputation.removeSuppression(domain, recipient);
-      if (!removed) return problem(404, 'suppression_not_found', `${recipient} is not suppressed for ${domain}`);
+      // an unsubscribe from one category is lifted with ?category=
+      const category = query.category === undefined ? undefined : normalise(query.category);
+      const removed = await reputation.removeSuppression(domain, recipient, category || undefined);
+      if (!removed) return problem(404, 'suppression_not_found', `${recipient} is not suppressed for ${domain}${category ? ` (${category})` : ''}`);
       return { status: 204, body: null };
     },
   };

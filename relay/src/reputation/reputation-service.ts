@@ -80,6 +80,13 @@ function suppressesRecipient(status: string): boolean {
   return /^5\.1\.\d{1,3}$/.test(status) || status === '5.2.1' || status === '5.0.0';
 }
 
+/** An unsubscribe stays until someone deletes it; a century says so in a finite number. */
+const UNSUBSCRIBE_EXPIRY_MS = 100 * 365 * 86_400_000;
+
+function formatRate(rate: number): string {
+  return rate.toFixed(4).replace(/0+$/, '').replace(/\.$/, '');
+}
+
 /**
  * Reputation of every sending domain: rolling counters, threshold breaches that pause a domain,
  * the suppression list, and the VERP key. Counters are saved to the spool directory every
@@ -192,8 +199,28 @@ export class ReputationService implements SendGate {
     return this.pauseOf(domain)?.reason;
   }
 
-  isSuppressed(domain: string, recipient: string): boolean {
-    return this.suppressions.get(domain, recipient, this.now()) !== undefined;
+  /** Suppressed for the whole domain, or (given the message's category) for that category. */
+  isSuppressed(domain: string, recipient: string, category?: string): boolean {
+    return this.suppressions.get(domain, recipient, this.now(), category) !== undefined;
+  }
+
+  /**
+   * A one-click or mailto unsubscribe: the recipient gets no more of that category's mail (or
+   * none of the domain's, for a domain-wide scope) until the suppression is deleted; unlike
+   * bounces, it does not expire. Resolves once fsynced.
+   */
+  async unsubscribe(domain: string, category: string, recipient: string, via: string): Promise<void> {
+    const now = this.now();
+    await this.suppressions.add({
+      domain,
+      ...(category ? { category } : {}),
+      recipient,
+      reason: 'unsubscribe',
+      detail: `one-click unsubscribe via ${via}`,
+      since: now,
+      expiresAt: now + UNSUBSCRIBE_EXPIRY_MS,
+    });
+    this.logger.info('recipient unsubscribed', { domain, category: category || undefined, via });
   }
 
   /** A category's reputation pause refuses its new mail and holds its queued mail; other categories flow. */
@@ -455,8 +482,8 @@ export class ReputationService implements SendGate {
     return this.suppressions.list(domain, this.now());
   }
 
-  removeSuppression(domain: string, recipient: string): Promise<boolean> {
-    return this.suppressions.remove(domain, recipient, this.now());
+  removeSuppression(domain: string, recipient: string, category?: string): Promise<boolean> {
+    return this.suppressions.remove(domain, recipient, this.now(), category);
   }
 
   /**

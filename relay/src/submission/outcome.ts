@@ -14,6 +14,7 @@ export type RefusalReason =
   | 'domain_paused'
   | 'invalid_labels'
   | 'category_paused'
+  | 'recipients_suppressed'
   | 'spool_full'
   | 'spool_error'
   | 'receive_error';
@@ -27,7 +28,10 @@ export interface Refusal {
   readonly problems?: ReadonlyArray<{ readonly field: string; readonly message: string }>;
 }
 
-export type SubmissionOutcome = { readonly accepted: true; readonly id: string; readonly size: number } | { readonly accepted: false; readonly refusal: Refusal };
+export type SubmissionOutcome =
+  /** `suppressed`: recipients left out because they unsubscribed from the message's category. */
+  | { readonly accepted: true; readonly id: string; readonly size: number; readonly suppressed: readonly string[] }
+  | { readonly accepted: false; readonly refusal: Refusal };
 
 export function refuse(reason: RefusalReason, text: string, cause?: unknown): { readonly accepted: false; readonly refusal: Refusal } {
   return { accepted: false, refusal: cause === undefined ? { reason, text } : { reason, text, cause } };

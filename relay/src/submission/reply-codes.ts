@@ -16,6 +16,8 @@ export const REPLY_CODES: Readonly<Record<RefusalReason, { readonly smtp: readon
   invalid_labels: { smtp: [550, '5.6.0'], http: [400, 'invalid_request'] },
   // the reply of a domain pause: to a client, a paused category is a paused sender
   category_paused: { smtp: [451, '4.7.1'], http: [423, 'domain_paused'] },
+  // every recipient unsubscribed from the message's category (known only once its header is read)
+  recipients_suppressed: { smtp: [550, '5.7.1'], http: [400, 'all_recipients_rejected'] },
   spool_full: { smtp: [452, '4.3.1'], http: [503, 'spool_full'] },
   spool_error: { smtp: [451, '4.3.0'], http: [503, 'temporary_failure'] },
   receive_error: { smtp: [451, '4.3.0'], http: [400, 'request_aborted'] },

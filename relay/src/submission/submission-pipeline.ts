@@ -169,13 +169,20 @@ export class SubmissionPipeline {
     labels: MessageLabels,
     now: Date,
   ): Promise<SubmissionOutcome> {
-    const { spool, metrics } = this.deps;
+    const { spool, metrics, gate } = this.deps;
     const createdAt = now.getTime();
     const user = envelope.submitter.kind === 'trusted' ? undefined : envelope.submitter.name;
+    // RCPT TO could check only domain-wide suppressions: the category is in the header
+    const suppressed = sendingDomain && labels.category && gate ? envelope.recipients.filter((r) => gate.isSuppressed(sendingDomain, r, labels.category)) : [];
+    const recipients = suppressed.length === 0 ? envelope.recipients : envelope.recipients.filter((r) => !suppressed.includes(r));
+    if (recipients.length === 0) {
+      await incoming.discard();
+      return refuse('recipients_suppressed', `Every recipient unsubscribed from category ${labels.category} of ${sendingDomain}`);
+    }
     try {
       await spool.commit(incoming, {
         from: envelope.sender,
-        recipients: envelope.recipients.map((address) => ({ address, status: 'pending' as const })),
+        recipients: recipients.map((address) => ({ address, status: 'pending' as const })),
         createdAt,
         attempts: 0,
         nextAttemptAt: createdAt,
@@ -202,10 +209,11 @@ export class SubmissionPipeline {
       queueId: incoming.id,
       ...(user !== undefined ? { user } : {}),
       from: envelope.sender,
-      recipients: envelope.recipients.length,
+      recipients: recipients.length,
+      ...(suppressed.length > 0 ? { suppressed: suppressed.length } : {}),
       size: incoming.size,
     });
-    return { accepted: true, id: incoming.id, size: incoming.size };
+    return { accepted: true, id: incoming.id, size: incoming.size, suppressed };
   }
 
   /** Received: always; Message-ID: and Date: when the message lacks them (the relay is its first hop). */
