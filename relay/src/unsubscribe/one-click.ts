@@ -9,8 +9,8 @@ import { UnsubscribeIntake } from './unsubscribe-intake.ts';
 import { UnsubscribeServer } from './unsubscribe-server.ts';
 import type { UnsubscribeScope } from './unsubscribe-token.ts';
 
-/** Told of every unsubscribe once it is durable (the `unsubscribed` event). */
-export type UnsubscribeListener = (scope: UnsubscribeScope, via: 'https' | 'mailto') => void;
+/** Told of every unsubscribe once it is durable (the `unsubscribed` event); the answer waits for it. */
+export type UnsubscribeListener = (scope: UnsubscribeScope, via: 'https' | 'mailto') => Promise<void>;
 
 /**
  * One-click unsubscribe (RFC 8058) as a whole: the headers bulk mail gets at delivery, the
@@ -72,7 +72,7 @@ export class OneClickUnsubscribe {
 
   private async unsubscribe(scope: UnsubscribeScope, via: 'https' | 'mailto'): Promise<void> {
     await this.reputation.unsubscribe(scope.domain, scope.category, scope.recipient, via);
-    for (const listener of this.listeners) listener(scope, via);
+    for (const listener of this.listeners) await listener(scope, via);
   }
 
   async close(): Promise<void> {
