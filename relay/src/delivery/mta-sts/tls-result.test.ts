@@ -25,5 +25,11 @@ test('failed STARTTLS handshakes are classified from nodemailer\'s ETLS message;
   assert.equal(etls('Error initiating TLS - self-signed certificate'), 'certificate-not-trusted');
   assert.equal(etls('Error upgrading connection with STARTTLS'), 'starttls-not-supported');
   assert.equal(decideStsResult(allowed, { connectError: { code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' } }), undefined);
+  assert.equal(decideStsResult(allowed, { connectError: { code: 'ESOCKET', originalCode: 'ECONNRESET', message: 'read ECONNRESET' } }), undefined);
+  assert.equal(
+    decideStsResult(allowed, { connectError: { code: 'ESOCKET', originalCode: 'ERR_TLS_CERT_ALTNAME_INVALID', message: "Hostname/IP does not match certificate's altnames" } }),
+    'certificate-host-mismatch',
+  );
+  assert.equal(decideStsResult(allowed, { connectError: { code: 'ESOCKET', originalCode: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', message: 'x' } }), 'certificate-not-trusted');
   assert.equal(decideStsResult(allowed, { connectError: { code: 'ETLS', message: 'Error initiating TLS - certificate has expired' } }), 'certificate-expired');
 });

@@ -34,13 +34,31 @@ export function resultOfCertificateError(code: string): StsResult {
   return 'validation-failure';
 }
 
+const CERTIFICATE_CODES = new Set([
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_UNTRUSTED',
+]);
+
 /**
- * nodemailer wraps a failed STARTTLS handshake into `ETLS` with Node's message only
- * (`Error initiating TLS - certificate has expired`), so the message is all there is to go on;
- * a refused STARTTLS command is `ETLS` with the server's reply. undefined: not a TLS failure
- * (a refused connection, a timeout), which MTA-STS does not report.
+ * A certificate the TLS socket refused reaches us as nodemailer's `ESOCKET` with Node's code kept
+ * in `originalCode`. A handshake nodemailer itself wraps is `ETLS` with Node's message only
+ * (`Error initiating TLS - certificate has expired`), so there the message is all there is to go
+ * on; a refused STARTTLS command is `ETLS` with the server's reply. undefined: not a TLS failure
+ * (a refused connection, a timeout), which MTA-STS does not judge.
  */
-export function resultOfConnectError(err: { readonly code?: string; readonly message?: string; readonly command?: string }): StsResult | undefined {
+export function resultOfConnectError(err: {
+  readonly code?: string;
+  readonly originalCode?: string;
+  readonly message?: string;
+}): StsResult | undefined {
+  if (err.originalCode && CERTIFICATE_CODES.has(err.originalCode)) return resultOfCertificateError(err.originalCode);
   if (err.code !== 'ETLS') return undefined;
   const message = err.message ?? '';
   if (!message.startsWith('Error initiating TLS')) return 'starttls-not-supported';
@@ -56,7 +74,7 @@ export function resultOfConnectError(err: { readonly code?: string; readonly mes
 export interface StsAttempt {
   readonly host?: string;
   readonly tls?: { readonly authorized: boolean; readonly authorizationError?: string };
-  readonly connectError?: { readonly code?: string; readonly message?: string };
+  readonly connectError?: { readonly code?: string; readonly originalCode?: string; readonly message?: string };
 }
 
 /**
