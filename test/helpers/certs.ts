@@ -12,9 +12,10 @@ export interface TestCertificates {
 /**
  * A throwaway CA and a server certificate for localhost/127.0.0.1, made with the openssl CLI
  * (Node cannot issue X.509 certificates). `cn` varies the subject so reload tests can tell two
- * certificates apart.
+ * certificates apart. `names`, when given, are the certificate's only DNS names instead (MX and
+ * MTA-STS policy hosts of the test DNS server); the CA is made once per `dir`.
  */
-export function makeCertificates(dir: string, cn = 'localhost'): TestCertificates {
+export function makeCertificates(dir: string, cn = 'localhost', names?: readonly string[]): TestCertificates {
   const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   const caKey = join(dir, 'ca.key');
   const caFile = join(dir, 'ca.crt');
@@ -28,7 +29,8 @@ export function makeCertificates(dir: string, cn = 'localhost'): TestCertificate
     run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', caKey, '-out', caFile, '-days', '2', '-subj', '/CN=mail-relay test CA']);
   }
   run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', csr, '-subj', `/CN=${cn}`]);
-  writeFileSync(ext, 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth\n');
+  const altNames = names ? names.map((n) => `DNS:${n}`).join(',') : 'DNS:localhost,IP:127.0.0.1,IP:::1';
+  writeFileSync(ext, `subjectAltName=${altNames}\nextendedKeyUsage=serverAuth\n`);
   run(['x509', '-req', '-in', csr, '-CA', caFile, '-CAkey', caKey, '-CAcreateserial', '-out', certFile, '-days', '2', '-extfile', ext]);
   return { caFile, certFile, keyFile, ca: readFileSync(caFile) };
 }

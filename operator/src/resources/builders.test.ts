@@ -203,7 +203,7 @@ describe('NetworkPolicy', () => {
   const withPolicy = (overrides: Partial<MailRelay['spec']>, networkPolicy: Partial<MailRelay['spec']['networkPolicy']> = {}) =>
     sampleRelay({ ...overrides, networkPolicy: { enabled: true, ingressFrom: [], metricsFrom: [], ...networkPolicy } });
 
-  it('matches its golden file: listeners and HTTP from ingressFrom, metrics from metricsFrom, egress to DNS and port 25 only', () => {
+  it('matches its golden file: listeners and HTTP from ingressFrom, metrics from metricsFrom, egress to DNS, port 25 and 443 (MTA-STS policies) only', () => {
     const relay = withPolicy(
       { delivery: { ...sampleRelay().spec.delivery, resolvers: ['10.96.0.10', '10.0.0.53:5353', '[fd00::53]:5300'] } },
       { ingressFrom: [{ namespaceSelector: { matchLabels: { team: 'mail' } } }, { ipBlock: { cidr: '10.0.0.0/8', except: ['10.9.0.0/16'] } }], metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] },

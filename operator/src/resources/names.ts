@@ -42,6 +42,8 @@ export const ports = {
   dns: 53,
   /** Where MX delivery connects (RFC 5321). */
   smtp: 25,
+  /** MTA-STS policy hosts (`https://mta-sts.<domain>/`), fetched in mx mode. */
+  https: 443,
   /** Ports below 1024 need privileges the non-root relay does not have; the Service maps them. */
   container: (servicePort: number) => (servicePort < 1024 ? 10000 + servicePort : servicePort),
 };

@@ -59,7 +59,8 @@ function buildEgress(relay: MailRelay): V1NetworkPolicyEgressRule[] {
     // A policy cannot name a host; an address literal at least narrows the rule to it.
     rules.push({ ...(isIP(host) ? { to: [hostBlock(host)] } : {}), ports: [{ protocol: 'TCP', port }] });
   } else {
-    rules.push({ ports: [{ protocol: 'TCP', port: ports.smtp }] });
+    // 443: recipients' MTA-STS policies; blocked, an enforced policy could not be learnt
+    rules.push({ ports: [{ protocol: 'TCP', port: ports.smtp }, { protocol: 'TCP', port: ports.https }] });
   }
   return rules;
 }

@@ -6,6 +6,7 @@ import {
   MAX_CATEGORIES,
   DELIVERY_MODES,
   DKIM_ALGORITHMS,
+  MTA_STS_MODES,
   TLS_MODES,
   TLS_VERSIONS,
   parseResolver,
@@ -68,7 +69,7 @@ export function parseConfig(input: unknown): RelayConfig {
   const usersFile = root.string('usersFile');
   const limits = parseLimits(root);
   const queue = parseQueue(root);
-  const delivery = parseDelivery(root);
+  const delivery = parseDelivery(root, queue.dir);
   const domains = parseDomains(root, problems);
   const feedback = parseFeedback(root);
   const suppressionReader = root.child('suppression');
@@ -198,7 +199,7 @@ function parseQueue(root: ObjectReader): RelayConfig['queue'] {
   return queue;
 }
 
-function parseDelivery(root: ObjectReader): DeliveryConfig {
+function parseDelivery(root: ObjectReader, queueDir: string): DeliveryConfig {
   const r = root.child('delivery');
   const mode = r.oneOf('mode', DELIVERY_MODES, 'mx');
   let smarthost: DeliveryConfig['smarthost'];
@@ -229,8 +230,17 @@ function parseDelivery(root: ObjectReader): DeliveryConfig {
   p.done();
   const connectTimeout = r.duration('connectTimeout', 30_000);
   const commandTimeout = r.duration('commandTimeout', 300_000);
+  const m = r.child('mtaSts');
+  const mtaSts = {
+    mode: m.oneOf('mode', MTA_STS_MODES, 'apply'),
+    cacheDir: m.string('cacheDir') ?? `${queueDir.replace(/\/+$/, '')}/mta-sts`,
+    caFile: m.string('caFile'),
+    port: m.number('port', 443, { min: 1, max: 65535 }),
+    fetchTimeout: m.duration('fetchTimeout', 60_000),
+  };
+  m.done();
   r.done();
-  return { mode, smarthost, resolvers, port, maxConnections, perDestination, connectTimeout, commandTimeout };
+  return { mode, smarthost, resolvers, port, maxConnections, perDestination, connectTimeout, commandTimeout, mtaSts };
 }
 
 function parseDomains(root: ObjectReader, problems: Problems): DomainConfig[] {

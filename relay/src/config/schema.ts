@@ -32,6 +32,10 @@ export type TlsVersion = (typeof TLS_VERSIONS)[number];
 export const DELIVERY_MODES = ['mx', 'smarthost'] as const;
 export type DeliveryMode = (typeof DELIVERY_MODES)[number];
 
+/** `apply`: follow the MTA-STS policies recipient domains publish (RFC 8461); `off`: ignore them. */
+export const MTA_STS_MODES = ['apply', 'off'] as const;
+export type MtaStsMode = (typeof MTA_STS_MODES)[number];
+
 export const DKIM_ALGORITHMS = ['rsa-sha256', 'ed25519-sha256'] as const;
 
 /** A message category's name (and a tag's alphabet): lower case, so one spelling per metric label. */
@@ -109,6 +113,18 @@ export interface PerDestinationConfig {
   readonly maxMessagesPerSecond: number;
 }
 
+export interface MtaStsConfig {
+  readonly mode: MtaStsMode;
+  /** Fetched policies, kept across restarts. */
+  readonly cacheDir: string;
+  /** CA bundle to verify policy hosts and MX hosts with, instead of the system's (tests). */
+  readonly caFile?: string;
+  /** Port of the policy host: 443 except in tests. */
+  readonly port: number;
+  /** Longest a policy fetch may take (ms). */
+  readonly fetchTimeout: number;
+}
+
 export interface DeliveryConfig {
   readonly mode: DeliveryMode;
   readonly smarthost?: SmarthostConfig;
@@ -122,6 +138,8 @@ export interface DeliveryConfig {
   readonly connectTimeout: number;
   /** Longest wait for any reply once connected (ms). */
   readonly commandTimeout: number;
+  /** Outbound MTA-STS in mx mode. */
+  readonly mtaSts: MtaStsConfig;
 }
 
 export interface DkimConfig {
@@ -301,6 +319,7 @@ export interface RelayConfigFile {
     perDestination?: { maxConnections?: number; maxMessagesPerSecond?: number };
     connectTimeout?: Duration;
     commandTimeout?: Duration;
+    mtaSts?: { mode?: MtaStsMode; cacheDir?: string; caFile?: string; port?: number; fetchTimeout?: Duration };
   };
   domains?: {
     name: string;

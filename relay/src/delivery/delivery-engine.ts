@@ -15,7 +15,12 @@ import { DestinationQueue } from './destination-queue.ts';
 import { DestinationQueues } from './destination-queues.ts';
 import { buildDsn, statusOf, type FailedRecipient } from './dsn.ts';
 import { ConnectionBudget } from './limits.ts';
+import type { JobSession } from './destination-queue.ts';
 import type { OutboundConnection, OutboundTarget } from './outbound-connection.ts';
+import { decideStsRoute } from './mta-sts/decide-sts-route.ts';
+import { StsPolicyCache } from './mta-sts/policy-cache.ts';
+import { StsPolicies } from './mta-sts/sts-policies.ts';
+import { decideStsResult, resultLabel, type StsResult } from './mta-sts/tls-result.ts';
 import type { RecipientOutcome } from './outcome.ts';
 import type { Provider } from './provider.ts';
 import { isExpired, retryDelay } from './retry-policy.ts';
@@ -59,6 +64,8 @@ interface RouteGroup {
   readonly queue: DestinationQueue;
   readonly provider: Provider;
   readonly recipients: string[];
+  /** The recipient domain's MTA-STS policy, when one applies: what its results are judged by. */
+  readonly sts?: { readonly domain: string; readonly mode: 'enforce' | 'testing'; readonly allowed: readonly string[] };
 }
 
 const HEADER_SAMPLE = 64 * 1024;
@@ -83,6 +90,9 @@ export class DeliveryEngine {
   private readonly random: () => number;
   private readonly maxInFlight: number;
   private readonly smarthost: OutboundTarget | undefined;
+  private readonly sts: StsPolicies | undefined;
+  /** Trust anchors for MX certificates and policy hosts instead of the system's (tests). */
+  private readonly stsCa: Buffer | undefined;
   private readonly paused = new Set<string>();
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -106,6 +116,19 @@ export class DeliveryEngine {
     // enough work in flight to keep every connection busy, bounded so bodies are not all loaded
     this.maxInFlight = Math.max(100, config.delivery.maxConnections * 4);
     this.smarthost = config.delivery.mode === 'smarthost' ? this.smarthostTarget() : undefined;
+    const { mtaSts } = config.delivery;
+    this.stsCa = mtaSts.caFile ? readFileSync(mtaSts.caFile) : undefined;
+    this.sts =
+      config.delivery.mode === 'mx' && mtaSts.mode === 'apply'
+        ? new StsPolicies({
+            txt: (name) => this.resolver.txt(name),
+            fetch: { lookup: this.resolver.lookup, port: mtaSts.port, timeoutMs: mtaSts.fetchTimeout, ...(this.stsCa ? { ca: this.stsCa } : {}) },
+            cache: new StsPolicyCache(mtaSts.cacheDir, this.now),
+            logger: deps.logger,
+            now: this.now,
+            onFailure: (failure) => deps.metrics.mtaStsPolicyFailures.inc({ reason: resultLabel(failure) }),
+          })
+        : undefined;
     for (const d of config.domains) if (d.paused) this.paused.add(d.name);
   }
 
@@ -221,9 +244,9 @@ export class DeliveryEngine {
               from,
               recipients,
               body: loadBody(recipients.length === 1 ? (extra.get(recipients[0]!) ?? '') : ''),
-              done: (results, tlsVersion) => {
-                if (tlsVersion) this.deps.metrics.tlsSessions.inc({ direction: 'outbound', version: tlsVersion });
-                for (const r of results) outcomes.push({ ...r, provider: group.provider });
+              done: (results, session) => {
+                const result = this.countSession(group, results, session);
+                for (const r of results) outcomes.push({ ...r, ...this.stsReply(group, result, r), provider: group.provider });
                 resolve();
               },
             });
@@ -231,6 +254,28 @@ export class DeliveryEngine {
       ),
     );
     await this.record(entry, outcomes);
+  }
+
+  /** TLS use per provider, and the MTA-STS result of a transaction to a domain with a policy. */
+  private countSession(group: RouteGroup, results: readonly RecipientOutcome[], session: JobSession): StsResult | undefined {
+    const { metrics } = this.deps;
+    const { provider } = group;
+    if (session.tls) metrics.tlsSessions.inc({ direction: 'outbound', version: session.tls.version });
+    const delivered = results.filter((r) => r.status === 'delivered').length;
+    if (delivered > 0) {
+      const tls = !session.tls ? 'none' : session.tls.authorized ? 'verified' : 'encrypted';
+      metrics.outboundTls.inc({ provider, tls }, delivered);
+    }
+    if (!group.sts) return undefined;
+    const result = decideStsResult(group.sts.allowed, session);
+    if (result) metrics.mtaStsResults.inc({ provider, mode: group.sts.mode, result: resultLabel(result) });
+    return result;
+  }
+
+  /** A deferral an enforced policy caused says so, rather than only what the TLS stack said. */
+  private stsReply(group: RouteGroup, result: StsResult | undefined, outcome: RecipientOutcome): { reply?: string } {
+    if (group.sts?.mode !== 'enforce' || result === undefined || result === 'success' || outcome.status !== 'deferred') return {};
+    return { reply: `451 4.7.5 MTA-STS policy of ${group.sts.domain} requires TLS with a certificate valid for the MX host: ${result} (${outcome.reply})`.slice(0, 500) };
   }
 
   /**
@@ -274,14 +319,38 @@ export class DeliveryEngine {
           port: config.delivery.port,
           tls: 'opportunistic',
           verify: false,
+          ...(this.stsCa ? { ca: this.stsCa } : {}),
           name: config.hostname,
           connectTimeout: config.delivery.connectTimeout,
           commandTimeout: config.delivery.commandTimeout,
         };
-        const queue = this.queue(route.key, target);
-        const group = groups.get(route.key) ?? { queue, provider: route.provider, recipients: [] };
+        // an address literal has no MX hosts a policy could name
+        const policy = this.sts && !route.key.startsWith('ip:') ? (await this.sts.lookup(domain)).policy : undefined;
+        const sts = decideStsRoute(domain, policy?.policy, route.hosts);
+        if (sts.kind === 'enforce-no-mx') {
+          this.deps.metrics.mtaStsResults.inc({ provider: route.provider, mode: 'enforce', result: resultLabel('mx-mismatch') });
+          this.deps.logger.warn('MTA-STS: no MX host allowed', { domain, hosts: route.hosts, policyId: policy?.id });
+          for (const recipient of rcpts) failed.push({ recipient, status: 'deferred', reply: sts.reply });
+          return;
+        }
+        let key = route.key;
+        let queueTarget = target;
+        let groupKey = key;
+        let stsGroup: RouteGroup['sts'];
+        if (sts.kind === 'enforce') {
+          // only the allowed hosts, STARTTLS required, the certificate verified for each host
+          key = `sts:${[...sts.hosts].sort().join(',')}`;
+          queueTarget = { ...target, hosts: sts.hosts, tls: 'starttls', verify: true };
+          groupKey = `${key}|${domain}`;
+          stsGroup = { domain, mode: 'enforce', allowed: sts.hosts };
+        } else if (sts.kind === 'testing') {
+          groupKey = `${key}|${domain}`;
+          stsGroup = { domain, mode: 'testing', allowed: sts.allowed };
+        }
+        const queue = this.queue(key, queueTarget);
+        const group = groups.get(groupKey) ?? { queue, provider: route.provider, recipients: [], ...(stsGroup ? { sts: stsGroup } : {}) };
         group.recipients.push(...rcpts);
-        groups.set(route.key, group);
+        groups.set(groupKey, group);
       }),
     );
     return { groups: [...groups.values()], failed };

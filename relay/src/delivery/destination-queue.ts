@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { ConnectionBudget} from './limits.ts';
 import { RateLimiter } from './limits.ts';
-import { OutboundConnection, type OutboundTarget } from './outbound-connection.ts';
+import { OutboundConnection, type OutboundTarget, type SessionTls } from './outbound-connection.ts';
 import { outcomesForConnectionFailure, outcomesForError, type RecipientOutcome } from './outcome.ts';
 
 /** One transaction waiting for a connection: some recipients of one message. */
@@ -10,7 +10,17 @@ export interface DeliveryJob {
   readonly recipients: readonly string[];
   /** Loaded only once a connection is ready, so a queue of waiting jobs holds no bodies. */
   readonly body: () => Promise<Buffer | Readable>;
-  readonly done: (outcomes: RecipientOutcome[], tlsVersion: string | undefined) => void;
+  readonly done: (outcomes: RecipientOutcome[], session: JobSession) => void;
+}
+
+/** What a job's transaction went over, or why no connection could be had (MTA-STS counts both). */
+export interface JobSession {
+  /** The host that answered. */
+  readonly host?: string;
+  /** Undefined in clear text. */
+  readonly tls?: SessionTls;
+  /** No connection could be opened (every job of a dead destination gets the error). */
+  readonly connectError?: Error;
 }
 
 const IDLE_CLOSE_MS = 5_000;
@@ -76,7 +86,7 @@ export class DestinationQueue {
   push(job: DeliveryJob): void {
     this.lastUsedAt = this.now();
     if (this.deadError && this.now() < this.deadUntil) {
-      job.done(outcomesForConnectionFailure(job.recipients, this.deadError), undefined);
+      job.done(outcomesForConnectionFailure(job.recipients, this.deadError), { connectError: this.deadError });
       return;
     }
     this.jobs.push(job);
@@ -141,7 +151,7 @@ export class DestinationQueue {
           break;
         }
         reused = false;
-        job.done(outcomes, conn.tlsVersion);
+        job.done(outcomes, { host: conn.host, ...(conn.tls ? { tls: conn.tls } : {}) });
         if (conn.broken || (!complete && !(await conn.reset()))) {
           conn.close();
           this.closed();
@@ -161,7 +171,7 @@ export class DestinationQueue {
     this.deadError = err;
     this.deadUntil = this.now() + this.deadForMs;
     const jobs = this.jobs.splice(0);
-    for (const job of jobs) job.done(outcomesForConnectionFailure(job.recipients, err), undefined);
+    for (const job of jobs) job.done(outcomesForConnectionFailure(job.recipients, err), { connectError: err });
   }
 
   private park(conn: OutboundConnection): void {

@@ -6,12 +6,25 @@ import { outcomesForError, outcomesForSuccess, type RecipientOutcome } from './o
 
 export type OutboundTls = 'opportunistic' | 'none' | 'starttls' | 'implicit';
 
+/** The TLS of an open connection. */
+export interface SessionTls {
+  /** `TLSv1.3`. */
+  readonly version: string;
+  /** The certificate chains to a trusted CA and names the host (RFC 6125, by Node's checkServerIdentity). */
+  readonly authorized: boolean;
+  /** Why not authorized: Node's code (`ERR_TLS_CERT_ALTNAME_INVALID`, `CERT_HAS_EXPIRED`, ...). */
+  readonly authorizationError?: string;
+}
+
 /** How to reach one destination (an MX host set or the smarthost). */
 export interface OutboundTarget {
   readonly hosts: readonly string[];
   readonly port: number;
   readonly tls: OutboundTls;
-  /** Verify the peer certificate (smarthost); MX delivery with opportunistic TLS does not. */
+  /**
+   * Refuse a peer certificate that is not valid for the host (smarthost, MX hosts of an enforced
+   * MTA-STS policy); opportunistic MX delivery only records whether it was.
+   */
   readonly verify: boolean;
   readonly ca?: Buffer;
   readonly auth?: { readonly user: string; readonly pass: string };
@@ -94,9 +107,19 @@ export class OutboundConnection {
 
   /** The negotiated TLS version (`TLSv1.3`), or undefined in clear text. */
   get tlsVersion(): string | undefined {
+    return this.tls?.version;
+  }
+
+  /** The session's TLS, or undefined in clear text. */
+  get tls(): SessionTls | undefined {
     if (!this.conn.secure) return undefined;
     const socket = this.conn._socket as TLSSocket | false | null;
-    return (socket && typeof socket.getProtocol === 'function' ? socket.getProtocol() : undefined) ?? undefined;
+    if (!socket || typeof socket.getProtocol !== 'function') return undefined;
+    const version = socket.getProtocol();
+    if (!version) return undefined;
+    // authorizationError is typed as an Error but Node stores the verify error's code string there
+    const error = socket.authorizationError as unknown;
+    return { version, authorized: socket.authorized, ...(error ? { authorizationError: String(error) } : {}) };
   }
 
   static async open(target: OutboundTarget, addressesOf: (host: string) => Promise<string[]>): Promise<OutboundConnection> {
@@ -118,8 +141,9 @@ export class OutboundConnection {
           return new OutboundConnection(await connectOnce(target, address, host), host);
         } catch (err) {
           lastError = err as ConnectError;
-          // a 5xx greeting or a failed AUTH is the host's answer; anything else: next address
-          if (lastError.code === 'EAUTH' || (lastError.responseCode ?? 0) >= 500) throw lastError;
+          // a 5xx greeting or a failed AUTH is the host's answer; anything else (a refused
+          // STARTTLS too, where MTA-STS requires it): next address
+          if (lastError.code === 'EAUTH' || (lastError.code !== 'ETLS' && (lastError.responseCode ?? 0) >= 500)) throw lastError;
         }
       }
     }

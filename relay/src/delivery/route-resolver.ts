@@ -1,5 +1,5 @@
 import { Resolver, lookup as systemLookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import { parseResolver } from '../config/parse-config.ts';
 import { providerOf, type Provider } from './provider.ts';
 import { TtlCache } from './ttl-cache.ts';
@@ -158,6 +158,38 @@ export class RouteResolver {
     this.remember(host, addresses);
     return addresses;
   }
+
+  /** TXT records of a name (each a list of character-strings); 'none' when it has none or does not exist. */
+  async txt(name: string): Promise<string[][] | 'none'> {
+    try {
+      return await this.dns.resolveTxt(name);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENODATA' || code === 'ENOTFOUND') return 'none';
+      throw err;
+    }
+  }
+
+  /**
+   * A `lookup` for node:net and node:https that resolves through the same servers, so HTTPS
+   * fetches made for delivery (MTA-STS policies) see the DNS that MX delivery sees.
+   */
+  readonly lookup: LookupFunction = (hostname, options, callback) => {
+    this.addresses(hostname).then(
+      (found) => {
+        const family = options.family === 4 || options.family === 'IPv4' ? 4 : options.family === 6 || options.family === 'IPv6' ? 6 : 0;
+        const usable = found.map((address) => ({ address, family: isIP(address) })).filter((a) => family === 0 || a.family === family);
+        if (usable.length === 0) {
+          callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', 4);
+        } else if (options.all) {
+          (callback as unknown as (err: null, addresses: Array<{ address: string; family: number }>) => void)(null, usable);
+        } else {
+          callback(null, usable[0]!.address, usable[0]!.family);
+        }
+      },
+      (err: NodeJS.ErrnoException) => callback(err, '', 4),
+    );
+  };
 
   private remember(host: string, addresses: string[]): void {
     const now = this.now();

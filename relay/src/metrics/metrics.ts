@@ -225,6 +225,24 @@ export function createMetrics(now: () => number = Date.now) {
       labelNames: ['direction', 'version'] as const,
       registers: [registry],
     }),
+    outboundTls: new Counter({
+      name: 'mailrelay_outbound_tls_deliveries_total',
+      help: 'Recipients delivered, by provider and the TLS of the transaction (verified: certificate valid for the host; encrypted: TLS without a verified certificate; none).',
+      labelNames: ['provider', 'tls'] as const,
+      registers: [registry],
+    }),
+    mtaStsResults: new Counter({
+      name: 'mailrelay_mta_sts_results_total',
+      help: 'Delivery transactions to domains with an MTA-STS policy, by provider, policy mode (enforce, testing) and result (success or an RFC 8460 failure type).',
+      labelNames: ['provider', 'mode', 'result'] as const,
+      registers: [registry],
+    }),
+    mtaStsPolicyFailures: new Counter({
+      name: 'mailrelay_mta_sts_policy_failures_total',
+      help: 'MTA-STS policies published but not fetched, by reason (sts_policy_fetch_error, sts_policy_invalid, sts_webpki_invalid).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     spoolCorrupt: new Counter({
       name: 'mailrelay_spool_corrupt_total',
       help: 'Unreadable spool data moved to corrupt/, by kind (record, torn_tail, missing_body).',

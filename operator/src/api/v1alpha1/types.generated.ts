@@ -453,7 +453,7 @@ export interface MailRelaySpec {
       matchLabelKeys?: string[];
     })[];
   };
-  /** A NetworkPolicy for the relay pods. Ingress to the SMTP listeners, the HTTP API and the metrics port from the given peers; egress only to DNS and to where mail goes (port 25 anywhere in mx mode, the smarthost's port in smarthost mode). */
+  /** A NetworkPolicy for the relay pods. Ingress to the SMTP listeners, the HTTP API and the metrics port from the given peers; egress only to DNS and to where mail goes (ports 25 and 443 (MTA-STS policies) anywhere in mx mode, the smarthost's port in smarthost mode). */
   networkPolicy: {
     /** Create the NetworkPolicy; false removes one the operator created. */
     enabled: boolean;
