@@ -16,6 +16,8 @@ import { buildRelayNetworkPolicy } from '../resources/relay-network-policy.ts';
 import { parse } from 'yaml';
 import { ownSecret, relayDomains, secretString, type ControllerContext, type ReconcileResult } from './context.ts';
 import type { RelayConfigFigures } from './reputation-poller.ts';
+import { reconcileDrain } from './drain-controller.ts';
+import { describeDrain, type DrainStatus } from './drain-decision.ts';
 
 /** Inputs read from Secrets; `missing` names every Secret or key that is not there yet. */
 interface RelayInputs {
@@ -78,7 +80,10 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
   desired.push(buildHeadlessService(relay), buildClientService(relay), buildPodDisruptionBudget(relay));
   const networkPolicy = buildRelayNetworkPolicy(relay);
   if (networkPolicy) desired.push(networkPolicy);
-  const statefulSet = buildStatefulSet(relay, {
+  // A scale-down keeps the StatefulSet's size until the leaving pods have handed their queues over.
+  const liveSet = ctx.caches.statefulSets.get(namespace, names.relayStatefulSet(name));
+  const drain = await reconcileDrain(ctx, relay, liveSet);
+  const statefulSet = buildStatefulSet(drain.replicas === relay.spec.replicas ? relay : { ...relay, spec: { ...relay.spec, replicas: drain.replicas } }, {
     defaultImage: ctx.settings.relayImage,
     configHash,
     tlsSecretName: inputs.tlsSecretName,
@@ -92,7 +97,7 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
       if (outcome.result !== 'unchanged') log.info('applied', { object: `${obj.kind}/${obj.metadata?.name}`, result: outcome.result });
     }
     if (!networkPolicy && (await removeNetworkPolicy(ctx, relay))) log.info('deleted', { object: `NetworkPolicy/${names.relayNetworkPolicy(name)}` });
-    const outcome = await ctx.applier.apply(statefulSet, { live: ctx.caches.statefulSets.get(namespace, names.relayStatefulSet(name)) });
+    const outcome = await ctx.applier.apply(statefulSet, { live: liveSet });
     appliedSet = outcome.object as V1StatefulSet;
     if (outcome.result !== 'unchanged') log.info('applied', { object: `StatefulSet/${name}`, result: outcome.result, configHash });
   } catch (err) {
@@ -111,8 +116,9 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
     reconciled: decideReconciled(generation, ctx.reputation.config(namespace, name)),
     statefulSet: appliedSet,
     configHash,
+    drain: drain.status,
   });
-  return {};
+  return drain.requeueAfterMs !== undefined ? { requeueAfterMs: drain.requeueAfterMs } : {};
 }
 
 /**
@@ -276,6 +282,8 @@ interface StatusInput {
   readonly reconciled: Omit<ConditionInput, 'type'>;
   readonly statefulSet?: V1StatefulSet;
   readonly configHash?: string;
+  /** status.drain; when absent the one written before is kept (a failed pass ends no drain). */
+  readonly drain?: DrainStatus | undefined;
 }
 
 async function writeStatus(ctx: ControllerContext, relay: MailRelay, input: StatusInput): Promise<void> {
@@ -288,6 +296,8 @@ async function writeStatus(ctx: ControllerContext, relay: MailRelay, input: Stat
   const rolledOut =
     !!sts && (sts.status?.observedGeneration ?? 0) >= (sts.metadata?.generation ?? 0) && updated >= want && (sts.status?.currentRevision ?? '') === (sts.status?.updateRevision ?? '');
   const reconciled = input.reconciled.status === 'True';
+  const drain = 'drain' in input ? input.drain : relay.status?.drain;
+  const queue = ctx.reputation.queue(relay.metadata.namespace, relay.metadata.name) ?? relay.status?.queue;
 
   let readyCondition: ConditionInput;
   if (!reconciled) readyCondition = { type: MailRelayConditions.Ready, status: 'False', reason: input.reconciled.reason, message: input.reconciled.message };
@@ -301,6 +311,8 @@ async function writeStatus(ctx: ControllerContext, relay: MailRelay, input: Stat
     readyReplicas: ready,
     endpoint: names.endpoint(relay.metadata.name, relay.metadata.namespace),
     ...(input.configHash ?? relay.status?.configHash ? { configHash: input.configHash ?? relay.status?.configHash } : {}),
+    ...(queue ? { queue: { ...queue } } : {}),
+    ...(drain ? { drain } : {}),
     conditions: buildConditions(
       relay.status?.conditions,
       [
@@ -309,6 +321,7 @@ async function writeStatus(ctx: ControllerContext, relay: MailRelay, input: Stat
         ready > 0
           ? { type: MailRelayConditions.Available, status: 'True', reason: Reasons.AllReplicasReady, message: `${ready} relay pods accept mail` }
           : { type: MailRelayConditions.Available, status: 'False', reason: Reasons.NoReplicasReady, message: 'no relay pod is ready' },
+        { type: MailRelayConditions.Draining, ...describeDrain(drain) },
       ],
       generation,
       ctx.now().toISOString().replace(/\.\d{3}Z$/, 'Z'),
