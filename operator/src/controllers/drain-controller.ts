@@ -29,9 +29,9 @@ export async function reconcileDrain(ctx: ControllerContext, relay: MailRelay, l
   const serving = new Map(ctx.caches.pods.list(namespace).map((p) => [p.metadata?.name ?? '', p.metadata?.labels?.[labelKeys.serving] !== 'false']));
   const pods: DrainPod[] = ctx.relayAdmin.pods(namespace, name).map((p) => ({ ...p, serving: serving.get(p.name) ?? true }));
 
-  // only the leaving pods are asked, and only while they are out of the Service
+  // only the pods above spec.replicas are asked, and only once out of the Service
   const reports = new Map<string, DrainReport | undefined>();
-  if (current !== undefined && desired < current) {
+  if (current !== undefined) {
     await Promise.all(
       pods
         .filter((p) => p.ordinal >= desired && !p.serving)

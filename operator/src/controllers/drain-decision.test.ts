@@ -21,11 +21,12 @@ function input(over: Partial<DrainInput>): DrainInput {
 
 const reports = (entries: Record<string, DrainReport | undefined>) => new Map(Object.entries(entries));
 
-test('steady state and scale-up: the StatefulSet gets spec.replicas, nothing drains', () => {
+test('steady state, scale-up, and a StatefulSet scaled up by hand whose extra pods never ran: spec.replicas, nothing drains', () => {
   for (const [desired, current] of [
     [3, 3],
     [4, 3],
     [2, undefined],
+    [3, 5],
   ] as const) {
     const d = decideDrain(input({ desired, current }));
     assert.equal(d.replicas, desired);
@@ -64,10 +65,14 @@ test('scale-down: no ready staying pod, no drain; a pod that does not answer is 
   assert.deepEqual(unanswered.drain, [{ pod: 'mr-1', targets: ['10.0.0.1:8026'] }]);
   assert.deepEqual(unanswered.status!.pods, [{ name: 'mr-1' }]);
   assert.match(describeDrain(unanswered.status).message, /1 pods not answering/);
-  // a leaving ordinal without a pod (being recreated): the StatefulSet does not shrink
-  const missing = decideDrain(input({ desired: 1, current: 3, pods: [pod(0), pod(2, { serving: false })], reports: reports({ 'mr-2': { state: 'drained', left: 0 } }) }));
+  // a leaving pod seen in this drain and missing now (being recreated): the StatefulSet does not shrink
+  const seen = { fromReplicas: 3, toReplicas: 1, startedAt: 'x', pods: [{ name: 'mr-1', left: 5 }, { name: 'mr-2', left: 1 }] };
+  const missing = decideDrain(input({ desired: 1, current: 3, pods: [pod(0), pod(2, { serving: false })], status: seen, reports: reports({ 'mr-2': { state: 'drained', left: 0 } }) }));
   assert.equal(missing.replicas, 3);
   assert.deepEqual(missing.status!.pods, [{ name: 'mr-1' }, { name: 'mr-2', left: 0, drained: true }]);
+  // never seen: it had nothing to hand over
+  const never = decideDrain(input({ desired: 1, current: 3, pods: [pod(0), pod(2, { serving: false })], status: { ...seen, pods: [{ name: 'mr-1' }, { name: 'mr-2', left: 1 }] }, reports: reports({ 'mr-2': { state: 'drained', left: 0 } }) }));
+  assert.equal(never.replicas, 1);
 });
 
 test('every leaving pod drained and out of the Service: the StatefulSet shrinks; a drained report from a serving pod does not count', () => {
@@ -86,7 +91,11 @@ test('after the shrink: claims of drained pods are deleted once the pods are gon
   const status = { fromReplicas: 3, toReplicas: 1, startedAt: 'x', pods: [{ name: 'mr-1', left: 0, drained: true }, { name: 'mr-2', left: 0 }] };
   const terminating = decideDrain(input({ desired: 1, current: 1, pods: [pod(0), pod(1, { serving: false })], status }));
   assert.deepEqual(terminating.deleteClaims, []);
-  assert.equal(terminating.status, status, 'kept until the pods are gone');
+  assert.deepEqual(terminating.status, status, 'kept until the pods are gone');
+  // a cached status older than the one written with the shrink: the pods' answers mark them drained
+  const stale = { ...status, pods: [{ name: 'mr-1', left: 9 }, { name: 'mr-2', left: 4 }] };
+  const fresh = decideDrain(input({ desired: 1, current: 1, pods: [pod(0), pod(1, { serving: false }), pod(2, { serving: false })], status: stale, reports: reports({ 'mr-1': { state: 'drained', left: 0 }, 'mr-2': { state: 'drained', left: 0 } }) }));
+  assert.deepEqual(fresh.status!.pods, [{ name: 'mr-1', left: 0, drained: true }, { name: 'mr-2', left: 0, drained: true }]);
   const gone = decideDrain(input({ desired: 1, current: 1, pods: [pod(0)], status }));
   assert.deepEqual(gone.deleteClaims, ['spool-mr-1']);
   assert.equal(gone.status, undefined);

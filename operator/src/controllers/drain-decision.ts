@@ -86,9 +86,16 @@ export function decideDrain(input: DrainInput): DrainDecision {
     const deleteClaims: string[] = [];
     const retained: string[] = [];
     const leftPods = (status?.pods ?? []).map((p) => ({ ...p, ordinal: ordinalOf(p.name) })).filter((p) => p.ordinal !== undefined && p.ordinal >= desired);
-    // the StatefulSet shrank; its controller has not removed every leaving pod yet
+    // The StatefulSet shrank; its controller has not removed every leaving pod yet. The pods'
+    // answers count too: the cached status may predate the one written with the shrink.
     if (status && leftPods.some((p) => byName.has(p.name))) {
-      return { replicas: desired, unserve: [], drain: [], restart, deleteClaims: [], status, events, requeueAfterMs: 2000 };
+      const kept = (status.pods ?? []).map((p) => {
+        const pod = byName.get(p.name);
+        const report = reports.get(p.name);
+        const drained = p.drained === true || (!!pod && !pod.serving && report?.state === 'drained' && report.left === 0);
+        return { ...p, ...(report ? { left: report.left } : {}), ...(drained ? { drained: true } : {}) };
+      });
+      return { replicas: desired, unserve: [], drain: [], restart, deleteClaims: [], status: { ...status, pods: kept }, events, requeueAfterMs: 2000 };
     }
     for (const p of leftPods) {
       const ordinal = p.ordinal!;
@@ -105,6 +112,10 @@ export function decideDrain(input: DrainInput): DrainDecision {
 
   const leavingOrdinals = range(desired, current);
   const leaving = leavingOrdinals.map((o) => pods.find((p) => p.ordinal === o));
+  // No pod above spec.replicas (the StatefulSet was scaled up by hand and never ran them): nothing to drain.
+  if (!status && leaving.every((p) => p === undefined)) {
+    return { replicas: desired, unserve: [], drain: [], restart, deleteClaims: [], status: undefined, events };
+  }
   const staying = pods.filter((p) => p.ordinal < desired && p.ready && p.serving);
   const targets = staying.map((p) => `${p.ip.includes(':') ? `[${p.ip}]` : p.ip}:${input.adminPort}`);
   const unserve = leaving.filter((p): p is DrainPod => !!p && p.serving).map((p) => p.name);
@@ -119,7 +130,9 @@ export function decideDrain(input: DrainInput): DrainDecision {
     const drained = !!pod && !pod.serving && report?.state === 'drained' && report.left === 0;
     return { name, ...(report ? { left: report.left } : {}), ...(drained ? { drained: true } : {}) };
   });
-  const allDrained = leaving.every((p) => p !== undefined) && podStatus.every((p) => p.drained === true);
+  // A leaving pod missing now but seen in this drain (being recreated) is waited for; one never seen had nothing.
+  const seen = new Set((status?.pods ?? []).filter((p) => p.left !== undefined).map((p) => p.name));
+  const allDrained = podStatus.every((p, i) => p.drained === true || (leaving[i] === undefined && !seen.has(p.name)));
   const next: DrainStatus = {
     fromReplicas: status?.fromReplicas ?? current,
     toReplicas: desired,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { KubernetesObject, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { UserEntry } from '../../../relay/src/config/schema.ts';
-import { MailRelayConditions, Reasons, type MailRelay, type MailRelayStatus } from '../api/v1alpha1/types.ts';
+import { API_VERSION, MailRelayConditions, Reasons, type MailRelay, type MailRelayStatus } from '../api/v1alpha1/types.ts';
 import { describeError, isConflict } from '../errors.ts';
 import { allowedDomainsFor, buildTokensFile, buildUsersFile, type TokenEntry } from '../resources/auth-files.ts';
 import { buildConditions, type ConditionInput } from '../resources/conditions.ts';
@@ -18,6 +18,7 @@ import { ownSecret, relayDomains, secretString, type ControllerContext, type Rec
 import type { RelayConfigFigures } from './reputation-poller.ts';
 import { reconcileDrain } from './drain-controller.ts';
 import { describeDrain, type DrainStatus } from './drain-decision.ts';
+import { describeRetainedQueue } from './queue-figures.ts';
 
 /** Inputs read from Secrets; `missing` names every Secret or key that is not there yet. */
 interface RelayInputs {
@@ -37,9 +38,11 @@ interface RelayInputs {
  */
 export async function reconcileMailRelay(ctx: ControllerContext, namespace: string, name: string): Promise<ReconcileResult> {
   const relay = ctx.caches.relays.get(namespace, name);
-  // Deleted: owner references let the garbage collector remove what we created.
+  // Deleted: owner references let the garbage collector remove what we created, but not the spool claims.
   if (!relay) {
     ctx.settle.forget(`${namespace}/${name}`);
+    const retained = describeRetainedQueue(name, ctx.reputation.queue(namespace, name));
+    if (retained) await ctx.events.record({ apiVersion: API_VERSION, kind: 'MailRelay', metadata: { namespace, name } }, 'Warning', Reasons.QueueRetained, retained);
     return {};
   }
   const log = ctx.logger.child({ kind: 'MailRelay', namespace, name });

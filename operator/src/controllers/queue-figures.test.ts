@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseQueueFigures, queueFiguresChanged, sumQueueFigures } from './queue-figures.ts';
+import { describeRetainedQueue, parseQueueFigures, queueFiguresChanged, sumQueueFigures } from './queue-figures.ts';
 
 const pod = (ready: number, deferred: number, held: number, oldest: number) =>
   [
@@ -28,4 +28,10 @@ test('figures sum over pods, the oldest age is the largest; status is rewritten 
   assert.equal(queueFiguresChanged(undefined, sum), true);
   const empty = { ready: 0, deferred: 0, held: 0, oldestAgeSeconds: 0 };
   assert.equal(queueFiguresChanged(empty, { ...empty, ready: 0, oldestAgeSeconds: 1 }), true);
+});
+
+test('a relay deleted with mail queued gets a warning naming the count and the kept claims; an empty or unknown queue none', () => {
+  assert.match(describeRetainedQueue('mr', { ready: 1, deferred: 2, held: 3, oldestAgeSeconds: 9 })!, /mr deleted with 6 messages queued .*spool-mr-N are kept/);
+  assert.equal(describeRetainedQueue('mr', { ready: 0, deferred: 0, held: 0, oldestAgeSeconds: 0 }), undefined);
+  assert.equal(describeRetainedQueue('mr', undefined), undefined);
 });

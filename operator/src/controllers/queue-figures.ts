@@ -61,3 +61,14 @@ export function queueFiguresChanged(before: QueueFigures | undefined, after: Que
     (before.oldestAgeSeconds === 0) !== (after.oldestAgeSeconds === 0)
   );
 }
+
+/**
+ * The warning for a MailRelay deleted with mail still queued, from the last poll's figures; none
+ * when its pods reported an empty queue (or never answered). Its spool claims are kept
+ * (persistentVolumeClaimRetentionPolicy Retain), so the warning says where the mail is.
+ */
+export function describeRetainedQueue(relay: string, figures: QueueFigures | undefined): string | undefined {
+  const total = figures ? figures.ready + figures.deferred + figures.held : 0;
+  if (!figures || total === 0) return undefined;
+  return `MailRelay ${relay} deleted with ${total} messages queued at the last poll (ready ${figures.ready}, deferred ${figures.deferred}, held ${figures.held}): its spool claims spool-${relay}-N are kept; re-create the MailRelay to deliver them, or delete the claims to discard them`;
+}
