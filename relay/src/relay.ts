@@ -29,6 +29,8 @@ export interface RelayOptions {
   /** relay.yaml, re-read for run-time changes (paused domains) when given. */
   readonly configPath?: string;
   readonly configPollMs?: number;
+  /** A cancelled drain asks for a restart of the process (main.ts stops and exits; the container restarts). */
+  readonly onRestart?: () => void;
   /** Tests replace the clock and randomness of the delivery engine. */
   readonly deliveryClock?: { now: () => number; random: () => number };
 }
@@ -121,7 +123,7 @@ export class Relay {
         returnPath: (queueId, index, domain, recipient) => rep.returnPath(queueId, index, domain, recipient),
       });
       const stopIntake = (quiesceMs: number) => (relay ? relay.stopIntake(quiesceMs) : Promise.reject(new Error('the relay is still starting')));
-      admin = config.admin ? await AdminServer.start({ config, admin: config.admin, spool, delivery, metrics, logger, stopIntake }) : undefined;
+      admin = config.admin ? await AdminServer.start({ config, admin: config.admin, spool, delivery, metrics, logger, stopIntake, restart: options.onRestart }) : undefined;
       // paused by config or by a reputation breach (persisted): one set for the engine
       rep.onPausedChange(() => delivery.setPaused(rep.pausedDomains()));
       delivery.setPaused(rep.pausedDomains());

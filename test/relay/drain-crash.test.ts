@@ -118,3 +118,34 @@ test('SIGKILL of the draining pod or of a receiving pod at random instants, seve
   assert.ok(duplicates <= kills * BATCH, `${duplicates} duplicates after ${kills} kills`);
   assert.equal((await call(a, 'GET', '/v1/drain')).left, 0);
 });
+
+test('a drain cancelled (DELETE /v1/drain) restarts the process, which comes back with what it still queues and takes mail again', { timeout: 60_000 }, async () => {
+  const sink = await startMxServer('127.0.0.1', 0, { onRcpt: () => ({ code: 451, text: '4.7.1 later' }) });
+  const dir = await tempDir();
+  const tokenFile = join(dir, 'admin.token');
+  writeFileSync(tokenFile, TOKEN);
+  const config = writeConfig(dir, {
+    hostname: 'relay-a.test',
+    listeners: [{ name: 'plain', address: '127.0.0.1', port: 0 }],
+    trustedNetworks: ['127.0.0.0/8'],
+    queue: { dir: join(dir, 'spool'), retrySchedule: ['1h'] },
+    delivery: { mode: 'smarthost', smarthost: { host: '127.0.0.1', port: sink.port, tls: 'none' } },
+    metrics: { address: '127.0.0.1', port: 0 },
+    admin: { address: '127.0.0.1', port: 0, tokenFile },
+  });
+  const pod = await start('a', config);
+  const { acknowledged } = await sendLoad({ port: pod.proc.ports.plain!, concurrency: 2, maxMessages: 5, bodySize: 512 });
+  assert.equal(acknowledged.length, 5);
+  // nothing listens on port 1: the handoff keeps failing, so the messages stay
+  await call(pod, 'POST', '/v1/drain', { targets: [{ address: '127.0.0.1:1' }] });
+  assert.equal((await call(pod, 'GET', '/v1/drain')).state, 'draining');
+  assert.deepEqual(await call(pod, 'DELETE', '/v1/drain'), { restarting: true });
+  assert.equal(await pod.proc.exited, 0);
+  await restart(pod);
+  assert.equal((await call(pod, 'GET', '/v1/drain')).state, 'idle');
+  const listed = (await call(pod, 'GET', '/v1/queue?limit=100')) as { messages: Array<{ id: string }> };
+  assert.deepEqual(listed.messages.map((m) => m.id).sort(), [...acknowledged].sort());
+  const again = await sendLoad({ port: pod.proc.ports.plain!, concurrency: 1, maxMessages: 1, bodySize: 512 });
+  assert.equal(again.acknowledged.length, 1);
+  assert.deepEqual(await call(pod, 'DELETE', '/v1/drain'), { restarting: false });
+});

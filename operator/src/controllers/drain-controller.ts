@@ -18,7 +18,7 @@ const QUIESCE_SECONDS = 5;
 
 /**
  * The effects of decideDrain for one relay (README "Scaling down"): asks the leaving pods how
- * far they are, relabels, starts drains, restarts pods kept after all, deletes drained claims
+ * far they are, relabels, starts drains, resumes pods kept after all, deletes drained claims
  * and records the Events. Returns the replicas for the StatefulSet and status.drain.
  */
 export async function reconcileDrain(ctx: ControllerContext, relay: MailRelay, live: V1StatefulSet | undefined): Promise<DrainOutcome> {
@@ -71,8 +71,12 @@ export async function reconcileDrain(ctx: ControllerContext, relay: MailRelay, l
       log.warn('drain request failed', { pod, error: describeError(err) });
     }
   }
-  for (const pod of decision.restart) {
-    if (await ctx.applier.delete({ apiVersion: 'v1', kind: 'Pod', namespace, name: pod })) log.info('pod kept after all restarted', { pod });
+  for (const name of decision.resume) {
+    // the relay restarts itself if it had started draining (its listeners closed for good); readiness gates its return
+    const pod = pods.find((p) => p.name === name);
+    if (pod) await ctx.relayAdmin.request(namespace, relay.metadata.name, pod, 'DELETE', '/v1/drain');
+    await ctx.applier.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, labels: { [labelKeys.serving]: 'true' } } });
+    log.info('pod kept after all back in the Service', { pod: name });
   }
   for (const claim of decision.deleteClaims) {
     if (await ctx.applier.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace, name: claim })) log.info('drained spool claim deleted', { claim });

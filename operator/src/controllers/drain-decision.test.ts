@@ -30,7 +30,7 @@ test('steady state, scale-up, and a StatefulSet scaled up by hand whose extra po
   ] as const) {
     const d = decideDrain(input({ desired, current }));
     assert.equal(d.replicas, desired);
-    assert.deepEqual([d.unserve, d.drain, d.restart, d.deleteClaims, d.events, d.status], [[], [], [], [], [], undefined]);
+    assert.deepEqual([d.unserve, d.drain, d.resume, d.deleteClaims, d.events, d.status], [[], [], [], [], [], undefined]);
   }
 });
 
@@ -103,17 +103,17 @@ test('after the shrink: claims of drained pods are deleted once the pods are gon
   assert.match(gone.events[1]!.message, /spool-mr-2/);
 });
 
-test('scale-up during a drain: the pods kept after all restart (they closed their listeners), nothing is deleted', () => {
+test('scale-up during a drain: the pods kept after all go back into the Service (restarting if they had started draining), nothing is deleted', () => {
   const status = { fromReplicas: 3, toReplicas: 1, startedAt: 'x', pods: [{ name: 'mr-1', left: 4 }, { name: 'mr-2', left: 0, drained: true }] };
   const pods = [pod(0), pod(1, { serving: false }), pod(2, { serving: false })];
   const back = decideDrain(input({ desired: 3, pods, status }));
   assert.equal(back.replicas, 3);
-  assert.deepEqual(back.restart, ['mr-1', 'mr-2']);
+  assert.deepEqual(back.resume, ['mr-1', 'mr-2']);
   assert.deepEqual(back.deleteClaims, []);
   assert.deepEqual(back.events.map((e) => e.reason), ['DrainCancelled']);
-  // 3 -> 1 becomes 3 -> 2 mid-drain: mr-1 stays and restarts, mr-2 goes on draining
+  // 3 -> 1 becomes 3 -> 2 mid-drain: mr-1 stays and resumes, mr-2 goes on draining
   const partial = decideDrain(input({ desired: 2, pods, status, reports: reports({ 'mr-2': { state: 'draining', left: 3 } }) }));
-  assert.deepEqual(partial.restart, ['mr-1']);
-  assert.deepEqual(partial.drain, [{ pod: 'mr-2', targets: ['10.0.0.1:8026'] }], 'not towards the restarting pod');
+  assert.deepEqual(partial.resume, ['mr-1']);
+  assert.deepEqual(partial.drain, [{ pod: 'mr-2', targets: ['10.0.0.1:8026'] }], 'not towards the pod that is coming back');
   assert.equal(partial.replicas, 3);
 });

@@ -49,8 +49,8 @@ export interface DrainDecision {
   readonly unserve: readonly string[];
   /** Pods to ask to drain (or to take new targets): `POST /v1/drain`. */
   readonly drain: ReadonlyArray<{ readonly pod: string; readonly targets: readonly string[] }>;
-  /** Pods kept after all (scale-up during a drain): deleted, so they come back serving with their queue. */
-  readonly restart: readonly string[];
+  /** Pods kept after all (scale-up during a drain): back into the Service, restarted when they had started draining. */
+  readonly resume: readonly string[];
   /** Spool claims of drained pods that are gone. */
   readonly deleteClaims: readonly string[];
   readonly status: DrainStatus | undefined;
@@ -71,17 +71,18 @@ export interface DrainDecision {
  *  3. A leaving pod is gone: its spool claim is deleted, only when status.drain recorded it drained.
  *     A claim of a pod that went away without that (someone scaled the StatefulSet by hand) is
  *     kept, with a warning.
- *  Scale-up during a drain: the pods kept after all are restarted (they closed their
- *  listeners for good) and come back serving, with whatever they still queue.
+ *  Scale-up during a drain: the pods kept after all go back into the Service; those that had
+ *  started draining restart (they closed their listeners for good) and come back with whatever
+ *  they still queue.
  */
 export function decideDrain(input: DrainInput): DrainDecision {
   const { desired, current, pods, reports, status } = input;
-  if (current === undefined) return { replicas: desired, unserve: [], drain: [], restart: [], deleteClaims: [], status: undefined, events: [] };
+  if (current === undefined) return { replicas: desired, unserve: [], drain: [], resume: [], deleteClaims: [], status: undefined, events: [] };
   const byName = new Map(pods.map((p) => [p.name, p]));
   const events: DrainEvent[] = [];
 
   // kept after all: they closed their listeners for good
-  const restart = pods.filter((p) => p.ordinal < desired && !p.serving).map((p) => p.name);
+  const resume = pods.filter((p) => p.ordinal < desired && !p.serving).map((p) => p.name);
   if (desired >= current) {
     const deleteClaims: string[] = [];
     const retained: string[] = [];
@@ -95,7 +96,7 @@ export function decideDrain(input: DrainInput): DrainDecision {
         const drained = p.drained === true || (!!pod && !pod.serving && report?.state === 'drained' && report.left === 0);
         return { ...p, ...(report ? { left: report.left } : {}), ...(drained ? { drained: true } : {}) };
       });
-      return { replicas: desired, unserve: [], drain: [], restart, deleteClaims: [], status: { ...status, pods: kept }, events, requeueAfterMs: 2000 };
+      return { replicas: desired, unserve: [], drain: [], resume, deleteClaims: [], status: { ...status, pods: kept }, events, requeueAfterMs: 2000 };
     }
     for (const p of leftPods) {
       const ordinal = p.ordinal!;
@@ -103,18 +104,18 @@ export function decideDrain(input: DrainInput): DrainDecision {
       else retained.push(input.claimName(ordinal));
     }
     if (status) {
-      if (restart.length > 0) events.push({ type: 'Normal', reason: Reasons.DrainCancelled, message: `spec.replicas is ${desired} again: pods ${restart.join(', ')} restart and keep their queues` });
+      if (resume.length > 0) events.push({ type: 'Normal', reason: Reasons.DrainCancelled, message: `spec.replicas is ${desired} again: pods ${resume.join(', ')} resume and keep their queues` });
       else events.push({ type: 'Normal', reason: Reasons.DrainFinished, message: `scaled down from ${status.fromReplicas} to ${current} pods; every queued message was handed to the pods that stay` });
       if (retained.length > 0) events.push({ type: 'Warning', reason: Reasons.QueueRetained, message: `volume claims ${retained.join(', ')} kept: their pods left without reporting an empty queue` });
     }
-    return { replicas: desired, unserve: [], drain: [], restart, deleteClaims, status: undefined, events };
+    return { replicas: desired, unserve: [], drain: [], resume, deleteClaims, status: undefined, events };
   }
 
   const leavingOrdinals = range(desired, current);
   const leaving = leavingOrdinals.map((o) => pods.find((p) => p.ordinal === o));
   // No pod above spec.replicas (the StatefulSet was scaled up by hand and never ran them): nothing to drain.
   if (!status && leaving.every((p) => p === undefined)) {
-    return { replicas: desired, unserve: [], drain: [], restart, deleteClaims: [], status: undefined, events };
+    return { replicas: desired, unserve: [], drain: [], resume, deleteClaims: [], status: undefined, events };
   }
   const staying = pods.filter((p) => p.ordinal < desired && p.ready && p.serving);
   const targets = staying.map((p) => `${p.ip.includes(':') ? `[${p.ip}]` : p.ip}:${input.adminPort}`);
@@ -145,7 +146,7 @@ export function decideDrain(input: DrainInput): DrainDecision {
   if (allDrained) {
     events.push({ type: 'Normal', reason: Reasons.DrainCompleted, message: `pods ${podStatus.map((p) => p.name).join(', ')} have nothing queued; the StatefulSet shrinks to ${desired}` });
   }
-  return { replicas: allDrained ? desired : current, unserve, drain, restart, deleteClaims: [], status: next, events, requeueAfterMs: 2000 };
+  return { replicas: allDrained ? desired : current, unserve, drain, resume, deleteClaims: [], status: next, events, requeueAfterMs: 2000 };
 }
 
 /** The drain's line in the Draining condition. */

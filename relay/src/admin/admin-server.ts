@@ -30,6 +30,11 @@ export interface AdminServerDeps {
    * SMTP and HTTP listeners `quiesceMs` later once their sessions finished, and stops delivery.
    */
   readonly stopIntake?: (quiesceMs: number) => Promise<void>;
+  /**
+   * Ends the process so that it starts again (a drain cancelled: the pod stays after all, and
+   * its listeners are closed for good). The container's restart policy brings it back.
+   */
+  readonly restart?: () => void;
 }
 
 /** The largest `POST /v1/drain` body read. */
@@ -191,6 +196,7 @@ export class AdminServer {
     const method = req.method ?? '';
     if (url.pathname === '/v1/drain') {
       if (method === 'POST') return this.startDrain(req);
+      if (method === 'DELETE') return this.cancelDrain();
       return only(method, 'GET', () => ({ status: 200, body: this.drainer!.status() }));
     }
     if (url.pathname === '/v1/queue/import') return only(method, 'POST', () => this.importFrames(req));
@@ -227,6 +233,16 @@ export class AdminServer {
       throw badQuery([{ field: 'targets', message: 'a token is required for each target: this relay has no admin token of its own' }]);
     }
     return { status: 202, body: this.drainer!.start(request, this.now()) };
+  }
+
+  /** A pod kept after all: one that started draining restarts (it comes back with what it still queues). */
+  private cancelDrain(): Result {
+    if (!this.drainer!.active) return { status: 200, body: { restarting: false } };
+    if (!this.deps.restart) throw new HttpError(409, 'no_restart', 'this relay cannot restart itself; restart the process', 'admin');
+    this.deps.logger.warn('drain cancelled: restarting', { left: this.deps.spool.size });
+    // answered first: the restart closes this listener
+    setImmediate(this.deps.restart);
+    return { status: 202, body: { restarting: true } };
   }
 
   /**
