@@ -17,6 +17,8 @@ import { ReputationService } from './reputation/reputation-service.ts';
 import { FeedbackProcessor } from './reputation/feedback-processor.ts';
 import { HttpApi } from './api/http-api.ts';
 import { AdminServer } from './admin/admin-server.ts';
+import { OneClickUnsubscribe } from './unsubscribe/one-click.ts';
+import { joinIntakes } from './unsubscribe/unsubscribe-intake.ts';
 
 export interface RelayOptions {
   readonly logger: Logger;
@@ -59,6 +61,10 @@ export class Relay {
     private readonly hashing: ScryptWorker,
     /** The queue admin API (`admin` in relay.yaml). */
     readonly admin: AdminServer | undefined,
+    /** One-click unsubscribe (`unsubscribe` in relay.yaml). */
+    readonly unsubscribe: OneClickUnsubscribe | undefined,
+    /** Port of the public unsubscribe listener, when configured. */
+    readonly unsubscribePort: number | undefined,
   ) {}
 
   /** Port of the HTTP API, when `http` is configured. */
@@ -84,12 +90,17 @@ export class Relay {
     let reputation: ReputationService | undefined;
     let api: HttpApi | undefined;
     let admin: AdminServer | undefined;
+    let unsubscribe: OneClickUnsubscribe | undefined;
     try {
       reputation = await ReputationService.open({ config, metrics, logger });
       const rep = reputation;
-      const feedback = FeedbackProcessor.enabled(config.feedback)
-        ? new FeedbackProcessor(config.feedback, rep, () => config.domains.map((d) => d.name), metrics, logger)
-        : undefined;
+      // the domains of the config now (reloads change them): unsubscribe links outlive a config
+      let liveDomains = config.domains;
+      unsubscribe = OneClickUnsubscribe.create(config, () => liveDomains, rep, logger);
+      const feedback = joinIntakes([
+        FeedbackProcessor.enabled(config.feedback) ? new FeedbackProcessor(config.feedback, rep, () => config.domains.map((d) => d.name), metrics, logger) : undefined,
+        unsubscribe?.intake,
+      ]);
       const ingress = new SmtpIngress({
         config,
         spool,
@@ -120,11 +131,14 @@ export class Relay {
         signer,
         ...options.deliveryClock,
         onRecipientOutcome: (event) => rep.recordOutcome(event),
-        returnPath: (queueId, index, domain, recipient) => rep.returnPath(queueId, index, domain, recipient),
+        returnPath: (queueId, index, domain, recipient, category) => rep.returnPath(queueId, index, domain, recipient, category),
+        categoryPaused: (domain, category) => rep.categoryPausedReason(domain, category) !== undefined,
+        ...(unsubscribe ? { recipientHeaders: (meta, recipient) => unsubscribe!.headersFor(meta, recipient) } : {}),
       });
+      const unsubscribePort = await unsubscribe?.listen();
       const stopIntake = (quiesceMs: number) => (relay ? relay.stopIntake(quiesceMs) : Promise.reject(new Error('the relay is still starting')));
       admin = config.admin ? await AdminServer.start({ config, admin: config.admin, spool, delivery, metrics, logger, stopIntake, restart: options.onRestart }) : undefined;
-      // paused by config or by a reputation breach (persisted): one set for the engine
+      // paused by config or by a reputation breach (persisted): one set for the engine; category pauses it asks for
       rep.onPausedChange(() => delivery.setPaused(rep.pausedDomains()));
       delivery.setPaused(rep.pausedDomains());
       delivery.start();
@@ -132,6 +146,7 @@ export class Relay {
         ? new ConfigWatcher(options.configPath, logger, {
             check: checkReferencedFiles,
             onChange: (next) => {
+              liveDomains = next.domains;
               rep.applyConfig(next).catch((err: unknown) => logger.error('reputation config not applied', { error: describeError(err) }));
             },
             onReload: (ok) => {
@@ -141,11 +156,12 @@ export class Relay {
           })
         : undefined;
       watcher?.start(options.configPollMs ?? 5000, config);
-      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, rep, watcher, smtpPorts, metricsPort, logger, api, hashing, admin);
+      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, rep, watcher, smtpPorts, metricsPort, logger, api, hashing, admin, unsubscribe, unsubscribePort);
       relay.ready = true;
       logger.info('relay started', { hostname: config.hostname, listeners: Object.fromEntries(smtpPorts), metricsPort, httpPort: api?.port, queued: spool.size });
       return relay;
     } catch (err) {
+      await unsubscribe?.close();
       await admin?.close();
       metricsServer.close();
       await hashing.close();
@@ -187,6 +203,7 @@ export class Relay {
     // a drain's quiet period ends now; its handoff loop stops with the admin API
     this.endQuiesce?.();
     await this.admin?.close();
+    await this.unsubscribe?.close();
     await this.stopIntake(0, graceMs);
     await this.hashing.close();
     await this.api?.close();
@@ -210,4 +227,5 @@ export function checkReferencedFiles(config: RelayConfig): void {
   createDomainSigner(loadDkimKeyFiles(config));
   if (config.feedback.verpKeyFile) loadVerpKeyFile(config.feedback.verpKeyFile);
   if (config.delivery.smarthost?.passwordFile) readSecretFile(config.delivery.smarthost.passwordFile);
+  if (config.unsubscribe) readSecretFile(config.unsubscribe.keyFile);
 }

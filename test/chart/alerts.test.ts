@@ -22,10 +22,10 @@ describe('alert rules (promtool)', () => {
 
   it('passes promtool check rules', { timeout: TEST_TIMEOUT_MS }, async () => {
     const out = await runTool(promtool, ['check', 'rules', rulesFile]);
-    assert.match(out, /SUCCESS: 9 rules found/);
+    assert.match(out, /SUCCESS: 12 rules found/);
   });
 
-  it('passes the promtool unit tests: near-pause bounce and complaint rates, pauses, relay down, queue age, failing delivery, reconcile errors', { timeout: TEST_TIMEOUT_MS }, async () => {
+  it('passes the promtool unit tests: near-pause bounce and complaint rates, pauses, relay down, queue age, failing delivery, reconcile errors, webhook backlog and drops, category pauses', { timeout: TEST_TIMEOUT_MS }, async () => {
     const out = await runTool(promtool, ['test', 'rules', unitTests]);
     assert.match(out, /SUCCESS/);
   });

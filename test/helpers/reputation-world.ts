@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
+import type { ApiTokenEntry } from '../../relay/src/config/schema.ts';
 import { startRelay, type Harness } from './relay-harness.ts';
 import { startMxServer, type MxBehaviour, type MxServer } from './mx-server.ts';
 import { scrapeSum } from './scrape.ts';
@@ -27,11 +28,14 @@ export interface ReputationWorld {
  * A relay (sending domains example.com and example.org) relaying through a real SMTP server on
  * loopback that plays every recipient's MX; trusted clients come from 127.0.0.2.
  */
-export async function reputationWorld(opts: { mx?: MxBehaviour; config?: Record<string, unknown>; reputation?: Record<string, unknown> } = {}): Promise<ReputationWorld> {
+export async function reputationWorld(
+  opts: { mx?: MxBehaviour; config?: Record<string, unknown>; reputation?: Record<string, unknown>; tokens?: readonly ApiTokenEntry[] } = {},
+): Promise<ReputationWorld> {
   const dir = await tempDir();
   const mx = await startMxServer('127.0.0.1', 0, opts.mx);
   const h = await startRelay({
     dir,
+    ...(opts.tokens ? { tokens: opts.tokens } : {}),
     config: {
       trustedNetworks: [`${TRUSTED_SOURCE}/32`],
       domains: [{ name: 'example.com', ...(opts.reputation ? { reputation: opts.reputation } : {}) }, { name: 'example.org' }],

@@ -104,6 +104,35 @@ groups:
         annotations:
           summary: {{ `Relay {{ $labels.namespace }}/{{ $labels.relay }} delivers nothing while its queue grows` | quote }}
           description: {{ `No recipient was delivered by {{ $labels.namespace }}/{{ $labels.relay }} in 30 minutes and its ready and deferred queue grew. Check the relay's logs, DNS and outbound port 25 or the smarthost.` | quote }}
+  - name: mail-relay.events
+    rules:
+      - alert: MailRelayWebhookBacklogOld
+        expr: |-
+          max by (namespace, relay, scope, webhook) (mailrelay_webhook_oldest_event_age_seconds{ {{- $relay -}} })
+            > {{ include "mail-relay-operator.number" $r.webhookOldestAgeSeconds }}
+        for: 5m
+        labels:
+          severity: warning
+        annotations:
+          summary: {{ `Webhook {{ $labels.webhook }} ({{ $labels.scope }}) is behind` | quote }}
+          description: {{ `The oldest event waiting for webhook {{ $labels.webhook }} (scope {{ $labels.scope }}) on relay {{ $labels.namespace }}/{{ $labels.relay }} is {{ $value | humanizeDuration }} old. The receiver is down, slow or refusing with 5xx; events wait on disk until retryFor passes or the backlog reaches spec.events.maxBacklog, then they are dropped.` | quote }}
+      - alert: MailRelayWebhookEventsDropped
+        expr: |-
+          sum by (namespace, relay, scope, webhook, result) (increase(mailrelay_webhook_events_total{ {{- $relay }}, result=~"rejected|overflow|expired"}[15m])) > 0
+        labels:
+          severity: warning
+        annotations:
+          summary: {{ `Webhook {{ $labels.webhook }} ({{ $labels.scope }}) lost events: {{ $labels.result }}` | quote }}
+          description: {{ `Relay {{ $labels.namespace }}/{{ $labels.relay }} gave up events for webhook {{ $labels.webhook }} (scope {{ $labels.scope }}) in 15 minutes: rejected means the receiver answered a 4xx that is not retried, overflow that the backlog passed spec.events.maxBacklog, expired that retryFor passed.` | quote }}
+      - alert: MailRelayCategoryPaused
+        expr: |-
+          max by (namespace, relay, domain, category) (mailrelay_category_paused{ {{- $relay -}} }) == 1
+        for: 1m
+        labels:
+          severity: warning
+        annotations:
+          summary: {{ `Category {{ $labels.category }} of {{ $labels.domain }} is paused` | quote }}
+          description: {{ `Relay {{ $labels.namespace }}/{{ $labels.relay }} holds the {{ $labels.category }} mail of {{ $labels.domain }} after a reputation breach of that category; its other categories still flow. See the category's figures in the SendingDomain status and resume it once the cause is fixed.` | quote }}
   - name: mail-relay.operator
     rules:
       - alert: MailRelayOperatorDown

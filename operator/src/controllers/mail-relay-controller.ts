@@ -13,12 +13,14 @@ import { buildRelayConfig, renderRelayConfig, type RelayDomain } from '../resour
 import { buildClientService, buildHeadlessService, buildPodDisruptionBudget } from '../resources/relay-services.ts';
 import { buildStatefulSet } from '../resources/relay-statefulset.ts';
 import { buildRelayNetworkPolicy } from '../resources/relay-network-policy.ts';
+import { RELAY_SCOPE, webhookSecretKey, type Webhook } from '../resources/relay-webhooks.ts';
 import { parse } from 'yaml';
 import { ownSecret, relayDomains, secretString, type ControllerContext, type ReconcileResult } from './context.ts';
 import type { RelayConfigFigures } from './reputation-poller.ts';
 import { reconcileDrain } from './drain-controller.ts';
 import { describeDrain, type DrainStatus } from './drain-decision.ts';
 import { describeRetainedQueue } from './queue-figures.ts';
+import { readWebhookKeys } from './webhook-keys.ts';
 
 /** Inputs read from Secrets; `missing` names every Secret or key that is not there yet. */
 interface RelayInputs {
@@ -28,6 +30,10 @@ interface RelayInputs {
   readonly tokens?: TokenEntry[];
   readonly smarthost?: { username: string; password: string };
   readonly tlsSecretName?: string;
+  /** Key files of the webhooks in relay.yaml, by webhookSecretKey. */
+  readonly webhookKeys: Record<string, string>;
+  /** Those webhooks, for the pod's volume and the NetworkPolicy. */
+  readonly webhooks: { scope: string; name: string; url: string }[];
   readonly missing: string[];
 }
 
@@ -72,16 +78,17 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
   const tokensYaml = inputs.tokens ? buildTokensFile(inputs.tokens) : undefined;
   const keys = await ownKeys(ctx, relay);
   const verpKey = relay.spec.feedback?.verpDomain ? keys.verpKey : undefined;
+  // Not the webhooks' keys: a rotated key reaches the relay as a changed file it re-reads, without a roll.
   const configHash = buildConfigHash(keys.configHashKey, [relayYaml, usersYaml ?? '', tokensYaml ?? '', verpKey ?? '', inputs.smarthost?.password ?? '', ...inputs.dkimKeys.flatMap((k) => [k.domain, k.pem])]);
 
   const desired: KubernetesObject[] = [buildConfigMap(relay, relayYaml)];
   // Always: it keeps the config hash key and the admin token (the relay reads the token at
   // start-up only, but it stays the same for the relay's life, so it is not in the hash).
-  desired.push(buildAuthSecret(relay, { usersYaml, tokensYaml, verpKey, configHashKey: keys.configHashKey, adminToken: keys.adminToken }));
+  desired.push(buildAuthSecret(relay, { usersYaml, tokensYaml, verpKey, configHashKey: keys.configHashKey, adminToken: keys.adminToken, webhookKeys: inputs.webhookKeys }));
   const certificate = buildCertificate(relay);
   if (certificate) desired.push(certificate);
   desired.push(buildHeadlessService(relay), buildClientService(relay), buildPodDisruptionBudget(relay));
-  const networkPolicy = buildRelayNetworkPolicy(relay);
+  const networkPolicy = buildRelayNetworkPolicy(relay, inputs.webhooks.map((w) => w.url));
   if (networkPolicy) desired.push(networkPolicy);
   // A scale-down keeps the StatefulSet's size until the leaving pods have handed their queues over.
   const liveSet = ctx.caches.statefulSets.get(namespace, names.relayStatefulSet(name));
@@ -91,6 +98,7 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
     configHash,
     tlsSecretName: inputs.tlsSecretName,
     dkimKeys: inputs.dkimKeys,
+    webhooks: inputs.webhooks,
   });
 
   let appliedSet: V1StatefulSet | undefined;
@@ -163,16 +171,35 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
   const sendingDomains = relayDomains(ctx, namespace, relay.metadata.name).accepted;
   const domains: RelayDomain[] = [];
   const dkimKeys: RelayInputs['dkimKeys'] = [];
+  const webhookKeys: Record<string, string> = {};
+  const webhooks: RelayInputs['webhooks'] = [];
+  // The relay's own webhooks, like its other Secrets: nothing is applied while one is missing.
+  for (const { webhook, key } of await readWebhookKeys(ctx, namespace, spec.webhooks)) {
+    if (!key.ok) missing.push(key.message);
+    else {
+      webhookKeys[webhookSecretKey(RELAY_SCOPE, webhook.name)] = key.file;
+      webhooks.push({ scope: RELAY_SCOPE, name: webhook.name, url: webhook.url });
+    }
+  }
   for (const sd of sendingDomains) {
+    // A domain's webhook without its key is left out (its SendingDomain says why): one tenant's
+    // missing Secret must not hold up the relay for the others.
+    const domainWebhooks: Webhook[] = [];
+    for (const { webhook, key } of await readWebhookKeys(ctx, namespace, sd.spec.webhooks)) {
+      if (!key.ok) continue;
+      webhookKeys[webhookSecretKey(sd.spec.domain, webhook.name)] = key.file;
+      webhooks.push({ scope: sd.spec.domain, name: webhook.name, url: webhook.url });
+      domainWebhooks.push(webhook);
+    }
     const dkim = sd.status?.dkim;
     const keySecret = dkim?.secretName ? await ctx.caches.secrets.get(namespace, dkim.secretName) : undefined;
     const pem = dkim?.key ? secretString(keySecret, dkim.key) : undefined;
     // Sign only with a key the SendingDomain controller has vetted for the current selector.
     if (dkim?.secretName && dkim.key && dkim.algorithm && dkim.selector === sd.spec.dkim.selector && pem) {
-      domains.push({ spec: sd.spec, dkim: { selector: dkim.selector, algorithm: dkim.algorithm } });
+      domains.push({ spec: sd.spec, dkim: { selector: dkim.selector, algorithm: dkim.algorithm }, webhooks: domainWebhooks });
       dkimKeys.push({ domain: sd.spec.domain, secretName: dkim.secretName, key: dkim.key, pem });
     } else {
-      domains.push({ spec: sd.spec });
+      domains.push({ spec: sd.spec, webhooks: domainWebhooks });
     }
   }
 
@@ -220,7 +247,7 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
     tlsSecretName = names.relayCertificate(relay.metadata.name);
   }
 
-  return { domains, dkimKeys, users, tokens, smarthost, tlsSecretName, missing };
+  return { domains, dkimKeys, users, tokens, smarthost, tlsSecretName, webhookKeys, webhooks, missing };
 }
 
 /**

@@ -200,11 +200,16 @@ export class Manager {
     if (!ns || !name) return;
     for (const relay of this.caches.relays.list(ns) as MailRelay[]) {
       const s = relay.spec;
-      const refs = [s.auth.usersSecretName, s.http.tokensSecretName, s.tls?.secretName, s.delivery.smarthost?.credentialsSecretName];
+      const refs = [s.auth.usersSecretName, s.http.tokensSecretName, s.tls?.secretName, s.delivery.smarthost?.credentialsSecretName, ...(s.webhooks ?? []).map((w) => w.secretRef.name)];
       if (refs.includes(name)) this.#enqueueRelay(ns, relay.metadata.name);
     }
     for (const sd of this.caches.domains.list(ns) as SendingDomain[]) {
       if (sd.spec.dkim.secretRef?.name === name || sd.status?.dkim?.secretName === name) this.queue.add(`SendingDomain/${ns}/${sd.metadata.name}`);
+      // A domain's webhook key: its WebhooksReady condition, and the key file its relay mounts.
+      if (sd.spec.webhooks?.some((w) => w.secretRef.name === name)) {
+        this.queue.add(`SendingDomain/${ns}/${sd.metadata.name}`);
+        this.#enqueueRelay(ns, sd.spec.relayRef.name);
+      }
     }
   }
 

@@ -5,9 +5,11 @@ import { buildDkimSecret, DKIM_SECRET_KEY } from '../resources/dkim-secret.ts';
 import { buildDnsRecords, dkimAlgorithmOf, type DkimAlgorithm, type DnsRecord } from '../resources/dns-records.ts';
 import type { DomainConflict } from '../resources/domain-conflicts.ts';
 import { names } from '../resources/names.ts';
+import { decideWebhooksReady } from '../resources/relay-webhooks.ts';
 import { ownSecret, relayDomains, secretString, type ControllerContext, type ReconcileResult } from './context.ts';
 import type { RecordCheck } from './dns-verifier.ts';
 import type { DomainFigures } from './relay-figures.ts';
+import { readWebhookKeys } from './webhook-keys.ts';
 
 type DkimState =
   | { readonly ready: true; readonly secretName: string; readonly key: string; readonly algorithm: DkimAlgorithm; readonly publicKey: KeyObject; readonly reason: string; readonly message: string }
@@ -53,10 +55,14 @@ export async function reconcileSendingDomain(ctx: ControllerContext, dnsState: M
   const ready = readyCondition(sd, relay !== undefined, dkim, relayDomains(ctx, namespace, sd.spec.relayRef.name).conflicts.get(name));
   const wasReady = sd.status?.conditions?.find((c) => c.type === SendingDomainConditions.Ready);
   if (ready.reason === Reasons.DomainConflict && wasReady?.reason !== Reasons.DomainConflict) ctx.events.record(sd, 'Warning', Reasons.DomainConflict, ready.message);
+  const webhooks: ConditionInput = { type: SendingDomainConditions.WebhooksReady, ...decideWebhooksReady(await readWebhookKeys(ctx, namespace, sd.spec.webhooks)) };
+  const wereWebhooks = sd.status?.conditions?.find((c) => c.type === SendingDomainConditions.WebhooksReady);
+  if (webhooks.status === 'False' && (wereWebhooks?.status !== 'False' || wereWebhooks.message !== webhooks.message)) ctx.events.record(sd, 'Warning', webhooks.reason, webhooks.message);
   const conditions: ConditionInput[] = [
     ready,
     { type: SendingDomainConditions.DKIMKeyReady, status: dkim.ready ? 'True' : 'False', reason: dkim.reason, message: dkim.message },
     dnsCondition(verifiedRecords, checked.results),
+    webhooks,
     pausedCondition(sd, figures),
   ];
   const status: SendingDomainStatus = {

@@ -33,6 +33,8 @@ export const paths = {
   adminTokenFile: '/etc/mail-relay/auth/admin.token',
   smarthostDir: '/etc/mail-relay/smarthost',
   dkimDir: '/etc/mail-relay/dkim',
+  /** Signing keys of the webhooks: `<relay|domain>/<webhook>/secret`. */
+  webhooksDir: '/etc/mail-relay/webhooks',
   spoolDir: '/var/spool/mail-relay',
 };
 

@@ -19,14 +19,15 @@ export const CONFIG_HASH_KEY = 'config-hash.key';
 export const ADMIN_TOKEN_KEY = 'admin.token';
 
 /**
- * The users file (scrypt hashes only), the API tokens file, the VERP key and the admin API
- * token, as the relay mounts them; and the operator's config hash key, which the relay does not read.
+ * The users file (scrypt hashes only), the API tokens file, the VERP key, the admin API token
+ * and the webhooks' key files (by webhookSecretKey), as the relay mounts them; and the
+ * operator's config hash key, which the relay does not read.
  */
 export function buildAuthSecret(
   relay: MailRelay,
-  files: { usersYaml?: string; tokensYaml?: string; verpKey?: string; configHashKey?: string; adminToken?: string },
+  files: { usersYaml?: string; tokensYaml?: string; verpKey?: string; configHashKey?: string; adminToken?: string; webhookKeys?: Readonly<Record<string, string>> },
 ): V1Secret {
-  const stringData: Record<string, string> = {};
+  const stringData: Record<string, string> = { ...files.webhookKeys };
   if (files.configHashKey !== undefined) stringData[CONFIG_HASH_KEY] = files.configHashKey;
   if (files.adminToken !== undefined) stringData[ADMIN_TOKEN_KEY] = files.adminToken;
   if (files.usersYaml !== undefined) stringData['users.yaml'] = files.usersYaml;

@@ -2,12 +2,30 @@ import { stringify } from 'yaml';
 import type { RelayConfigFile } from '../../../relay/src/config/schema.ts';
 import type { MailRelay, SendingDomain } from '../api/v1alpha1/types.ts';
 import { paths, ports } from './names.ts';
+import { buildWebhookFiles, RELAY_SCOPE, type Webhook, type WebhookFile } from './relay-webhooks.ts';
 
 /** A SendingDomain as the relay config needs it: its DKIM key only once the key is ready. */
 export interface RelayDomain {
   readonly spec: SendingDomain['spec'];
   readonly dkim?: { readonly selector: string; readonly algorithm: 'rsa-sha256' | 'ed25519-sha256' };
+  /** Its webhooks whose signing keys are there (the others are left out until they are). */
+  readonly webhooks?: readonly Webhook[];
 }
+
+/** `domains[].categories`: a name, or an object when the category is bulk or has thresholds of its own. */
+export type CategoryFile = string | { name: string; bulk: boolean; reputation?: NonNullable<SendingDomain['spec']['categories']>[number]['reputation'] };
+
+type DomainFile = NonNullable<RelayConfigFile['domains']>[number] & { webhooks?: WebhookFile[]; categories?: CategoryFile[] };
+
+/**
+ * relay.yaml as the operator renders it: the shared contract plus the event keys (top-level
+ * `webhooks` and `events`, `domains[].webhooks` and `domains[].categories`, docs/relay-config.md).
+ */
+export type RenderedRelayConfig = Omit<RelayConfigFile, 'domains'> & {
+  domains?: DomainFile[];
+  webhooks?: WebhookFile[];
+  events?: { maxBacklog: string };
+};
 
 export interface RelayConfigContext {
   readonly domains: readonly RelayDomain[];
@@ -20,11 +38,11 @@ export function dkimKeyPath(domain: string): string {
 }
 
 /** relay.yaml for a MailRelay and the SendingDomains that reference it. Pure. */
-export function buildRelayConfig(relay: MailRelay, ctx: RelayConfigContext): RelayConfigFile {
+export function buildRelayConfig(relay: MailRelay, ctx: RelayConfigContext): RenderedRelayConfig {
   const { spec } = relay;
   const domains = [...ctx.domains].sort((a, b) => a.spec.domain.localeCompare(b.spec.domain));
   const smarthost = spec.delivery.mode === 'smarthost' ? spec.delivery.smarthost : undefined;
-  const config: RelayConfigFile = {
+  const config: RenderedRelayConfig = {
     hostname: spec.hostname,
     listeners: spec.listeners.map((l) => ({
       name: l.name,
@@ -50,11 +68,13 @@ export function buildRelayConfig(relay: MailRelay, ctx: RelayConfigContext): Rel
       maxConnections: spec.delivery.maxConnections,
       perDestination: { ...spec.delivery.perDestination },
     },
-    domains: domains.map(({ spec: d, dkim }) => ({
+    domains: domains.map(({ spec: d, dkim, webhooks }) => ({
       name: d.domain,
       ...(dkim ? { dkim: { selector: dkim.selector, privateKeyFile: dkimKeyPath(d.domain), algorithm: dkim.algorithm } } : {}),
       paused: d.paused,
       reputation: { ...d.reputation },
+      ...(d.categories?.length ? { categories: d.categories.map(buildCategoryFile) } : {}),
+      ...(webhooks?.length ? { webhooks: buildWebhookFiles(d.domain, webhooks) } : {}),
     })),
     suppression: { expiry: spec.suppression.expiry },
     metrics: { address: '0.0.0.0', port: ports.metrics },
@@ -68,6 +88,8 @@ export function buildRelayConfig(relay: MailRelay, ctx: RelayConfigContext): Rel
       ...(spec.feedback.complaintAddress ? { complaintAddress: spec.feedback.complaintAddress } : {}),
     };
   }
+  if (spec.webhooks?.length) config.webhooks = buildWebhookFiles(RELAY_SCOPE, spec.webhooks);
+  if (spec.events) config.events = { maxBacklog: spec.events.maxBacklog };
   if (spec.tls) {
     config.tls = {
       certFile: `${paths.tlsDir}/tls.crt`,
@@ -93,6 +115,13 @@ export function buildRelayConfig(relay: MailRelay, ctx: RelayConfigContext): Rel
   return config;
 }
 
-export function renderRelayConfig(config: RelayConfigFile): string {
+/** The short form when the category has nothing but its name, as people write it by hand. */
+function buildCategoryFile(c: NonNullable<SendingDomain['spec']['categories']>[number]): CategoryFile {
+  const reputation = c.reputation && Object.keys(c.reputation).length > 0 ? { ...c.reputation } : undefined;
+  if (!c.bulk && !reputation) return c.name;
+  return { name: c.name, bulk: c.bulk, ...(reputation ? { reputation } : {}) };
+}
+
+export function renderRelayConfig(config: RenderedRelayConfig): string {
   return `# Rendered by mail-relay-operator from MailRelay and SendingDomain resources. Do not edit.\n${stringify(config, { lineWidth: 0 })}`;
 }

@@ -13,10 +13,12 @@ export type RelayNetworkPolicy = Omit<V1NetworkPolicy, 'spec'> & { spec: Omit<V1
 /**
  * The relay pods' NetworkPolicy, or undefined when spec.networkPolicy is off. Ingress: SMTP
  * listeners and HTTP API from spec.networkPolicy.ingressFrom, metrics and the admin API from
- * metricsFrom (empty lists mean anyone) and admin also from the relay's own pods. Egress: DNS, where mail goes and the peers' admin API, nothing else; relays never talk to the
- * API server. Ports by name, so they match the container ports behind the Service's. Pure.
+ * metricsFrom (empty lists mean anyone) and admin also from the relay's own pods. Egress: DNS,
+ * where mail goes, the peers' admin API and the webhooks in relay.yaml (`webhookUrls`, the
+ * relay's and its domains'), nothing else; relays never talk to the API server. Ports by name,
+ * so they match the container ports behind the Service's. Pure.
  */
-export function buildRelayNetworkPolicy(relay: MailRelay): RelayNetworkPolicy | undefined {
+export function buildRelayNetworkPolicy(relay: MailRelay, webhookUrls: readonly string[] = []): RelayNetworkPolicy | undefined {
   const { spec } = relay;
   const np = spec.networkPolicy;
   if (!np.enabled) return undefined;
@@ -38,7 +40,7 @@ export function buildRelayNetworkPolicy(relay: MailRelay): RelayNetworkPolicy | 
         // operator (it reads the pods' figures there), and the relay's own pods (drain handoff).
         { ...from([...np.metricsFrom, ...(np.metricsFrom.length > 0 ? [{ podSelector: { matchLabels: relaySelectorLabels(name) } }] : [])]), ports: [tcp('admin')] },
       ],
-      egress: buildEgress(relay),
+      egress: [...buildEgress(relay), ...buildWebhookEgress(webhookUrls)],
     },
   };
 }
@@ -60,6 +62,30 @@ function buildEgress(relay: MailRelay): V1NetworkPolicyEgressRule[] {
     rules.push({ ports: [{ protocol: 'TCP', port: ports.smtp }] });
   }
   return rules;
+}
+
+/**
+ * One rule per webhook port (and address, for an IP literal): like the smarthost, a policy
+ * cannot name a host, so `https://hooks.example.com` opens TCP 443 to anywhere. Loopback
+ * webhooks need no rule: a NetworkPolicy does not govern the pod's own loopback. The CRDs let
+ * only https:// and loopback http:// through. Pure.
+ */
+export function buildWebhookEgress(urls: readonly string[]): V1NetworkPolicyEgressRule[] {
+  const rules = new Map<string, V1NetworkPolicyEgressRule>();
+  for (const text of urls) {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      continue;
+    }
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (host === 'localhost' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::1') continue;
+    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+    const rule: V1NetworkPolicyEgressRule = { ...(isIP(host) ? { to: [hostBlock(host)] } : {}), ports: [{ protocol: 'TCP', port }] };
+    rules.set(JSON.stringify(rule), rule);
+  }
+  return [...rules.keys()].sort().map((k) => rules.get(k)!);
 }
 
 function dnsPorts(port: number): V1NetworkPolicyPort[] {

@@ -2,6 +2,7 @@ import type { V1Container, V1ResourceRequirements, V1StatefulSet, V1TopologySpre
 import type { MailRelay } from '../api/v1alpha1/types.ts';
 import { annotations, relayLabels, relayPodLabels, relaySelectorLabels, topologyKeys } from './labels.ts';
 import { names, paths, ports } from './names.ts';
+import { webhookSecretKey, webhookSecretPath } from './relay-webhooks.ts';
 import { ownedMeta } from './owner.ts';
 
 export interface StatefulSetContext {
@@ -12,6 +13,8 @@ export interface StatefulSetContext {
   /** Secret with tls.crt and tls.key: the user's, or cert-manager's. */
   readonly tlsSecretName?: string;
   readonly dkimKeys: readonly { readonly domain: string; readonly secretName: string; readonly key: string }[];
+  /** Webhooks in relay.yaml (scope `relay` or their domain): their key files are in the relay's auth Secret. */
+  readonly webhooks?: readonly { readonly scope: string; readonly name: string }[];
 }
 
 const RUN_AS = 65532;
@@ -161,6 +164,12 @@ function buildVolumes(relay: MailRelay, ctx: StatefulSetContext): { volumes: V1V
       .map((k) => ({ secret: { name: k.secretName, items: [{ key: k.key, path: `${k.domain}.key` }] } }));
     volumes.push({ name: 'dkim', projected: { sources, defaultMode: 0o440 } });
     mounts.push({ name: 'dkim', mountPath: paths.dkimDir, readOnly: true });
+  }
+  if (ctx.webhooks?.length) {
+    // A directory mount (no subPath): the kubelet swaps in a changed key file, and the relay re-reads it without a restart.
+    const items = ctx.webhooks.map((w) => ({ key: webhookSecretKey(w.scope, w.name), path: webhookSecretPath(w.scope, w.name).slice(paths.webhooksDir.length + 1) }));
+    volumes.push({ name: 'webhooks', secret: { secretName: names.relayAuthSecret(name), items, defaultMode: 0o440 } });
+    mounts.push({ name: 'webhooks', mountPath: paths.webhooksDir, readOnly: true });
   }
   return { volumes, mounts };
 }

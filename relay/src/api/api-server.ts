@@ -53,12 +53,13 @@ export const API_ROUTES = [
   { method: 'GET', path: '/v1/openapi.json', submits: false },
   { method: 'GET', path: '/v1/domains/{domain}/reputation', submits: false },
   { method: 'POST', path: '/v1/domains/{domain}/resume', submits: false },
+  { method: 'POST', path: '/v1/domains/{domain}/categories/{category}/resume', submits: false },
   { method: 'GET', path: '/v1/suppressions', submits: false },
   { method: 'DELETE', path: '/v1/suppressions/{domain}/{recipient}', submits: false },
 ] as const;
 
 /** What each path parameter may look like; anything else is no route (404). */
-const PARAMS: Record<string, string> = { id: '[0-9A-Z]{16}', domain: '[^/]{1,253}', recipient: '[^/]{1,320}' };
+const PARAMS: Record<string, string> = { id: '[0-9A-Z]{16}', domain: '[^/]{1,253}', recipient: '[^/]{1,320}', category: '[^/]{1,63}' };
 
 type KeyOf<R> = R extends { readonly method: infer M extends string; readonly path: infer P extends string } ? `${M} ${P}` : never;
 type RouteKey = KeyOf<(typeof API_ROUTES)[number]>;
@@ -94,11 +95,14 @@ export class ApiServer {
       'GET /v1/openapi.json': async () => ({ status: 200, body: OPENAPI }),
       'GET /v1/domains/{domain}/reputation': (r) => this.forDomain(r, r.params.domain, () => deps.reputation.getReputation(r.params)),
       'POST /v1/domains/{domain}/resume': (r) => this.forDomain(r, r.params.domain, () => deps.reputation.resumeDomain(r.params)),
+      'POST /v1/domains/{domain}/categories/{category}/resume': (r) =>
+        this.forDomain(r, r.params.domain, () => deps.reputation.resumeCategory(r.params)),
       'GET /v1/suppressions': (r) => {
         const query = Object.fromEntries(new URL(r.req.url ?? '/', 'http://relay').searchParams);
         return this.forDomain(r, query.domain, () => deps.reputation.listSuppressions({}, query));
       },
-      'DELETE /v1/suppressions/{domain}/{recipient}': (r) => this.forDomain(r, r.params.domain, () => deps.reputation.deleteSuppression(r.params)),
+      'DELETE /v1/suppressions/{domain}/{recipient}': (r) =>
+        this.forDomain(r, r.params.domain, () => deps.reputation.deleteSuppression(r.params, Object.fromEntries(new URL(r.req.url ?? '/', 'http://relay').searchParams))),
     };
     this.routes = API_ROUTES.map((r) => ({
       method: r.method,
@@ -226,6 +230,7 @@ export class ApiServer {
         from: message.from.address,
         recipients: [...message.to, ...message.cc, ...message.bcc].map((m) => m.address),
         message: (id, now) => composeMessage(message, { messageId: `<${id.toLowerCase()}@${hostname}>`, date: now }),
+        labels: message.labels,
       });
     });
   }

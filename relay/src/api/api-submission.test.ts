@@ -20,6 +20,9 @@ class ListGate implements SendGate {
   isSuppressed(_domain: string, recipient: string): boolean {
     return this.suppressed.includes(recipient);
   }
+  categoryPausedReason(): undefined {
+    return undefined;
+  }
 }
 
 async function setup(suppressed: string[]) {

@@ -7,6 +7,7 @@ import type { SendGate } from '../reputation/send-gate.ts';
 import { SubmissionPipeline } from '../submission/submission-pipeline.ts';
 import { httpReply } from '../submission/reply-codes.ts';
 import type { ApiClient } from './api-tokens.ts';
+import type { LabelInput } from '../submission/message-labels.ts';
 
 export interface Submission {
   readonly client: ApiClient;
@@ -17,6 +18,8 @@ export interface Submission {
   readonly recipients: readonly string[];
   /** The message without trace headers, given the queue id and arrival time. */
   readonly message: (id: string, now: Date) => Promise<Buffer>;
+  /** The request's category, tags and metadata; absent: from the message's X-Mail-Relay-* fields (raw messages). */
+  readonly labels?: LabelInput;
 }
 
 export interface Rejected {
@@ -73,10 +76,20 @@ export class ApiSubmission {
     }
 
     const outcome = await this.pipeline.submit(
-      { sender: s.from, recipients, submitter, listener: 'http', clientAddress: s.remoteAddress, protocol: 'HTTP', logFields: { client: s.client.name } },
+      {
+        sender: s.from,
+        recipients,
+        submitter,
+        listener: 'http',
+        clientAddress: s.remoteAddress,
+        protocol: 'HTTP',
+        logFields: { client: s.client.name },
+        ...(s.labels ? { labels: s.labels } : {}),
+      },
       async ({ id, now }) => [await s.message(id, now)],
     );
     if (!outcome.accepted) throw httpReply(outcome.refusal);
+    for (const recipient of outcome.suppressed) rejected.push({ recipient, reason: 'suppressed' });
     return { id: outcome.id, rejected };
   }
 }

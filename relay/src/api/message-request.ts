@@ -1,3 +1,4 @@
+import type { LabelInput } from '../submission/message-labels.ts';
 import { FieldProblems, base64, headerText, isRecord, mailbox, mailboxList, rejectUnknown, type Mailbox } from './request-fields.ts';
 
 /** The body of `POST /v1/messages`, validated. */
@@ -12,15 +13,18 @@ export interface MessageRequest {
   readonly html?: string;
   readonly headers: ReadonlyArray<readonly [string, string]>;
   readonly attachments: ReadonlyArray<{ readonly filename: string; readonly content: Buffer; readonly contentType?: string }>;
+  /** `category`, `tags` and `metadata` as given: the submission pipeline checks them, as it does the header fields. */
+  readonly labels: LabelInput;
 }
 
-const FIELDS = ['from', 'to', 'cc', 'bcc', 'replyTo', 'subject', 'text', 'html', 'headers', 'attachments'];
+const FIELDS = ['from', 'to', 'cc', 'bcc', 'replyTo', 'subject', 'text', 'html', 'headers', 'attachments', 'category', 'tags', 'metadata'];
 /** RFC 5322 field name: printable ASCII except colon. */
 const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]{1,76}$/;
 /** Headers the request sets through its own fields, or that only the MIME composer and the relay write. */
 export const RESERVED_HEADERS = new Set([
   'from', 'sender', 'to', 'cc', 'bcc', 'reply-to', 'subject', 'received', 'return-path',
   'mime-version', 'content-type', 'content-transfer-encoding', 'content-disposition', 'dkim-signature',
+  'x-mail-relay-category', 'x-mail-relay-tags', 'x-mail-relay-metadata',
 ]);
 /**
  * Trace and authentication fields, written only by the mail servers a message passes through
@@ -75,6 +79,11 @@ export function parseMessageRequest(body: unknown): MessageRequest {
     ...(html !== undefined ? { html } : {}),
     headers,
     attachments,
+    labels: {
+      ...(b.category !== undefined ? { category: b.category } : {}),
+      ...(b.tags !== undefined ? { tags: b.tags } : {}),
+      ...(b.metadata !== undefined ? { metadata: b.metadata } : {}),
+    },
   };
 }
 

@@ -19,6 +19,19 @@ const mailboxes = { oneOf: [mailbox, { type: 'array', items: mailbox }] };
 const error = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
 const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' } } };
 const domainParameter = { name: 'domain', in: 'path', required: true, schema: { type: 'string' } };
+const categoryName = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' };
+const counts = {
+  type: 'object',
+  description: 'Recipients sent (delivered or hard-bounced at delivery), delivered, hardBounces, deferrals (attempts), complaints, and the rates.',
+  properties: Object.fromEntries(
+    ['sent', 'delivered', 'hardBounces', 'deferrals', 'complaints', 'bounceRate', 'complaintRate', 'deferralRate'].map((k) => [k, { type: 'number' }]),
+  ),
+};
+const windows = { type: 'object', properties: { '1h': counts, '24h': counts } };
+const thresholds = {
+  type: 'object',
+  properties: { maxBounceRate: { type: 'number' }, maxComplaintRate: { type: 'number' }, minVolume: { type: 'integer' }, pauseOnBreach: { type: 'boolean' } },
+};
 
 const submitResponses = {
   '202': {
@@ -31,7 +44,7 @@ const submitResponses = {
   '413': error('The request body or the resulting message exceeds limits.maxMessageSize.'),
   '415': error('The body is not application/json.'),
   '422': error('The Idempotency-Key was used before with a different request.'),
-  '423': error('The sending domain is paused; `message` says why.'),
+  '423': error("The sending domain, or the message's category of it, is paused; `message` says why."),
   '503': { ...error('The spool is full or failing, or the relay is shutting down; retry later.'), headers: retryAfter },
 };
 
@@ -71,7 +84,8 @@ export const OPENAPI = {
       post: {
         summary: 'Queue a complete RFC 5322 message with its envelope',
         description:
-          'The message is relayed as given, with line endings normalised to CRLF and a Received: line (and Message-ID:/Date: if missing) added.',
+          'The message is relayed as given, with line endings normalised to CRLF and a Received: line (and Message-ID:/Date: if missing) added. ' +
+          'Its X-Mail-Relay-Category, X-Mail-Relay-Tags and X-Mail-Relay-Metadata fields are read as over SMTP and removed.',
         operationId: 'sendRawMessage',
         parameters: submitParameters,
         requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/RawRequest' } } } },
@@ -100,10 +114,25 @@ export const OPENAPI = {
         operationId: 'getReputation',
         parameters: [domainParameter],
         responses: {
-          '200': { description: 'The figures.', content: { 'application/json': { schema: { type: 'object' } } } },
+          '200': { description: 'The figures.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Reputation' } } } },
           '401': error('Missing or unknown bearer token.'),
           '403': error('The token may not send for this domain.'),
           '404': error('Not a sending domain of this relay.'),
+        },
+      },
+    },
+    '/v1/domains/{domain}/categories/{category}/resume': {
+      post: {
+        summary: "Lift a category's reputation pause",
+        description:
+          "The category's held mail flows again; its later breaches are judged on what happens after the resume. The domain and its other categories are left as they are.",
+        operationId: 'resumeCategory',
+        parameters: [domainParameter, { name: 'category', in: 'path', required: true, schema: categoryName, description: 'A declared category, or other.' }],
+        responses: {
+          '200': { description: 'Resumed (or was not paused).', content: { 'application/json': { schema: { type: 'object' } } } },
+          '401': error('Missing or unknown bearer token.'),
+          '403': error('The token may not send for this domain.'),
+          '404': error('Not a sending domain of this relay, or not one of its categories.'),
         },
       },
     },
@@ -143,7 +172,11 @@ export const OPENAPI = {
       delete: {
         summary: 'Remove a recipient from the suppression list',
         operationId: 'deleteSuppression',
-        parameters: [domainParameter, { name: 'recipient', in: 'path', required: true, schema: { type: 'string' } }],
+        parameters: [
+          domainParameter,
+          { name: 'recipient', in: 'path', required: true, schema: { type: 'string' } },
+          { name: 'category', in: 'query', required: false, schema: { type: 'string' }, description: 'Lift an unsubscribe from this category only (the domain-wide suppression is lifted without it).' },
+        ],
         responses: {
           '204': { description: 'Removed.' },
           '401': error('Missing or unknown bearer token.'),
@@ -180,7 +213,7 @@ export const OPENAPI = {
           html: { type: 'string' },
           headers: {
             type: 'object',
-            description: 'Extra header fields. From, To, Cc, Bcc, Reply-To, Subject, Sender, MIME headers, and trace and authentication headers (Received, Return-Path, DKIM-Signature, DomainKey-Signature, Authentication-Results, Received-SPF, ARC-*, Resent-*, X-Original-To, Delivered-To, Envelope-To, X-Envelope-To, X-Envelope-From, Original-Recipient) are refused with 400 naming the header; Message-ID and Date replace the generated ones.',
+            description: 'Extra header fields. From, To, Cc, Bcc, Reply-To, Subject, Sender, MIME headers, X-Mail-Relay-Category/-Tags/-Metadata (use category, tags, metadata), and trace and authentication headers (Received, Return-Path, DKIM-Signature, DomainKey-Signature, Authentication-Results, Received-SPF, ARC-*, Resent-*, X-Original-To, Delivered-To, Envelope-To, X-Envelope-To, X-Envelope-From, Original-Recipient) are refused with 400 naming the header; Message-ID and Date replace the generated ones.',
             additionalProperties: { type: 'string', maxLength: 998 },
           },
           attachments: {
@@ -196,6 +229,25 @@ export const OPENAPI = {
               },
             },
           },
+          category: {
+            ...categoryName,
+            description:
+              'What kind of mail this is (X-Mail-Relay-Category over SMTP). Counted, and paused, per category: one the domain does not declare (domains[].categories) counts as other. Stored as given.',
+          },
+          tags: {
+            type: 'array',
+            maxItems: 10,
+            items: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,63}$' },
+            description: 'Up to 10 tags of up to 64 characters (X-Mail-Relay-Tags over SMTP, comma-separated); duplicates are dropped.',
+          },
+          metadata: {
+            type: 'object',
+            maxProperties: 10,
+            propertyNames: { minLength: 1, maxLength: 64 },
+            additionalProperties: { type: 'string', maxLength: 256 },
+            description:
+              'Up to 10 keys of up to 64 characters, string values of up to 256, at most 2 KiB as JSON, no control characters (X-Mail-Relay-Metadata over SMTP, a JSON object). Never sent to recipients.',
+          },
         },
       },
       RawRequest: {
@@ -208,6 +260,34 @@ export const OPENAPI = {
           to: { type: 'array', minItems: 1, items: { type: 'string', format: 'email' }, description: 'Envelope recipients (RCPT TO).' },
           message: { type: 'string', description: 'The RFC 5322 message as text (sent as UTF-8).' },
           messageBase64: { type: 'string', contentEncoding: 'base64', description: 'The RFC 5322 message, base64-encoded (for 8-bit or binary content).' },
+        },
+      },
+      Reputation: {
+        type: 'object',
+        required: ['domain', 'paused', 'thresholds', 'windows', 'categories'],
+        properties: {
+          domain: { type: 'string' },
+          paused: {
+            oneOf: [
+              { type: 'null' },
+              { type: 'object', properties: { source: { enum: ['reputation', 'config'] }, reason: { type: 'string' }, since: { type: 'string', format: 'date-time' } } },
+            ],
+          },
+          thresholds,
+          windows,
+          categories: {
+            type: 'object',
+            description: "Each declared category and other, with its thresholds (its own, else the domain's), figures of this relay, and its pause.",
+            additionalProperties: {
+              type: 'object',
+              required: ['thresholds', 'windows', 'paused'],
+              properties: {
+                thresholds,
+                windows,
+                paused: { oneOf: [{ type: 'null' }, { type: 'object', properties: { reason: { type: 'string' }, since: { type: 'string', format: 'date-time' } } }] },
+              },
+            },
+          },
         },
       },
       Accepted: {

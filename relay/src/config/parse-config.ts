@@ -2,16 +2,20 @@ import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import {
   AUTH_MODES,
+  CATEGORY_NAME,
+  MAX_CATEGORIES,
   DELIVERY_MODES,
   DKIM_ALGORITHMS,
   TLS_MODES,
   TLS_VERSIONS,
   parseResolver,
   type AdminConfig,
+  type CategoryConfig,
   type DeliveryConfig,
   type DomainConfig,
   type ListenerConfig,
   type RelayConfig,
+  type UnsubscribeConfig,
 } from './schema.ts';
 
 export { parseResolver };
@@ -72,6 +76,7 @@ export function parseConfig(input: unknown): RelayConfig {
   suppressionReader.done();
   const http = root.has('http') ? parseEndpoint(root.child('http'), 8080, true) : undefined;
   const admin = root.has('admin') ? parseAdmin(root.child('admin'), queue.dir) : undefined;
+  const unsubscribe = root.has('unsubscribe') ? parseUnsubscribe(root.child('unsubscribe')) : undefined;
   const metrics = parseEndpoint(root.child('metrics'), 9090, false);
   root.done();
 
@@ -105,6 +110,7 @@ export function parseConfig(input: unknown): RelayConfig {
     suppression,
     http: http ? { address: http.address, port: http.port, tokensFile: http.tokensFile } : undefined,
     ...(admin ? { admin } : {}),
+    ...(unsubscribe ? { unsubscribe } : {}),
     metrics: { address: metrics.address, port: metrics.port },
   });
 }
@@ -257,9 +263,46 @@ function parseDomains(root: ObjectReader, problems: Problems): DomainConfig[] {
     };
     const resumeBefore = readTime(rep, 'resumeBefore');
     rep.done();
+    const categories = parseCategories(r, reputation);
+    const bulk = r.boolean('bulk', false);
     r.done();
-    return { name, dkim, paused, reputation: resumeBefore === undefined ? reputation : { ...reputation, resumeBefore } };
+    return { name, dkim, paused, reputation: resumeBefore === undefined ? reputation : { ...reputation, resumeBefore }, categories, bulk };
   });
+}
+
+const CATEGORY_HINT = 'must be a category name: 1 to 63 characters of a-z, 0-9, _ and -, starting with a letter or digit';
+
+/** `domains[].categories`: names, or `{ name, bulk, reputation }` whose thresholds default to the domain's. */
+function parseCategories(domain: ObjectReader, defaults: CategoryConfig['reputation']): CategoryConfig[] {
+  const { items, path } = domain.array('categories');
+  if (items.length > MAX_CATEGORIES) domain.problems.add(path, `must list at most ${MAX_CATEGORIES} categories`);
+  const seen = new Set<string>();
+  const out: CategoryConfig[] = [];
+  items.slice(0, MAX_CATEGORIES).forEach((item, i) => {
+    let category: CategoryConfig;
+    if (typeof item === 'string') {
+      if (!CATEGORY_NAME.test(item)) domain.problems.add(join(path, i), CATEGORY_HINT);
+      category = { name: item, bulk: false, reputation: defaults };
+    } else {
+      const c = new ObjectReader(item, join(path, i), domain.problems);
+      const name = c.string('name', { required: true, pattern: CATEGORY_NAME, patternHint: CATEGORY_HINT });
+      const bulk = c.boolean('bulk', false);
+      const rep = c.child('reputation');
+      const reputation = {
+        maxBounceRate: rep.number('maxBounceRate', defaults.maxBounceRate, { min: 0, max: 1, integer: false }),
+        maxComplaintRate: rep.number('maxComplaintRate', defaults.maxComplaintRate, { min: 0, max: 1, integer: false }),
+        minVolume: rep.number('minVolume', defaults.minVolume, { min: 0 }),
+        pauseOnBreach: rep.boolean('pauseOnBreach', defaults.pauseOnBreach),
+      };
+      rep.done();
+      c.done();
+      category = { name, bulk, reputation };
+    }
+    if (seen.has(category.name)) domain.problems.add(join(path, i), `duplicates category ${category.name}`);
+    seen.add(category.name);
+    out.push(category);
+  });
+  return out;
 }
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/i;
@@ -322,6 +365,28 @@ function parseAdmin(r: ObjectReader, queueDir: string): AdminConfig {
   if (!tokenFile) r.problems.add(join(r.path, 'tokenFile'), 'is required with port: the TCP listener takes only a bearer token');
   r.done();
   return { socket, tcp: { address, port, tokenFile } };
+}
+
+function parseUnsubscribe(r: ObjectReader): UnsubscribeConfig {
+  const url = r.string('url', { required: true }) ?? '';
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // reported below
+  }
+  // mailbox providers only POST to https (RFC 8058 §3.1); http is for loopback tests
+  const loopback = parsed?.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(parsed.hostname);
+  if (!parsed || (parsed.protocol !== 'https:' && !loopback) || parsed.search || parsed.hash || parsed.username) {
+    r.problems.add(join(r.path, 'url'), 'must be an https:// URL without query, fragment or credentials');
+  }
+  const keyFile = r.string('keyFile', { required: true }) ?? '';
+  const mailto = r.string('mailto', { pattern: MAILBOX, patternHint: 'must be an address user@domain' })?.toLowerCase();
+  const address = r.string('address') ?? '0.0.0.0';
+  if (isIP(address) === 0) r.problems.add(join(r.path, 'address'), 'must be an IP address');
+  const port = r.number('port', 8081, { min: 0, max: 65535 });
+  r.done();
+  return { url: url.replace(/\/+$/, ''), keyFile, address, port, ...(mailto ? { mailto } : {}) };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -33,6 +33,13 @@ export const DELIVERY_MODES = ['mx', 'smarthost'] as const;
 export type DeliveryMode = (typeof DELIVERY_MODES)[number];
 
 export const DKIM_ALGORITHMS = ['rsa-sha256', 'ed25519-sha256'] as const;
+
+/** A message category's name (and a tag's alphabet): lower case, so one spelling per metric label. */
+export const CATEGORY_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** What undeclared categories, and messages without one, are counted as. */
+export const OTHER_CATEGORY = 'other';
+/** Declared categories per sending domain: each is a metric label value and a set of counters. */
+export const MAX_CATEGORIES = 32;
 export type DkimAlgorithm = (typeof DKIM_ALGORITHMS)[number];
 
 export interface ListenerConfig {
@@ -135,12 +142,25 @@ export interface ReputationConfig {
   readonly resumeBefore?: number;
 }
 
+/** A category a sending domain declares (`domains[].categories`). */
+export interface CategoryConfig {
+  readonly name: string;
+  /** Bulk mail (newsletters): it gets one-click unsubscribe headers (with `unsubscribe` configured). */
+  readonly bulk: boolean;
+  /** The category's own thresholds; each one not given is the domain's. */
+  readonly reputation: Omit<ReputationConfig, 'resumeBefore'>;
+}
+
 export interface DomainConfig {
   /** Lower case. */
   readonly name: string;
   readonly dkim?: DkimConfig;
   readonly paused: boolean;
   readonly reputation: ReputationConfig;
+  /** Declared categories; others are counted as OTHER_CATEGORY. */
+  readonly categories: readonly CategoryConfig[];
+  /** All of the domain's mail is bulk: it gets one-click unsubscribe headers (with `unsubscribe` configured). */
+  readonly bulk: boolean;
 }
 
 /**
@@ -179,6 +199,21 @@ export interface AdminConfig {
   readonly tcp?: { readonly address: string; readonly port: number; readonly tokenFile: string };
 }
 
+/**
+ * One-click unsubscribe (RFC 8058) for bulk mail: the public listener that takes the POSTs, the
+ * URL the links point at (a load balancer or Ingress in front of that listener), and the key
+ * that signs the per-recipient tokens.
+ */
+export interface UnsubscribeConfig {
+  /** Public HTTPS base URL; links are `<url>/u/<token>`. */
+  readonly url: string;
+  readonly keyFile: string;
+  readonly address: string;
+  readonly port: number;
+  /** Lower case; an address of the feedback intake for `mailto:` unsubscribes, if any. */
+  readonly mailto?: string;
+}
+
 export interface MetricsConfig {
   readonly address: string;
   readonly port: number;
@@ -198,6 +233,7 @@ export interface RelayConfig {
   readonly suppression: SuppressionConfig;
   readonly http?: HttpConfig;
   readonly admin?: AdminConfig;
+  readonly unsubscribe?: UnsubscribeConfig;
   readonly metrics: MetricsConfig;
 }
 
@@ -278,10 +314,16 @@ export interface RelayConfigFile {
       /** RFC 3339 time, e.g. `2026-11-28T18:00:00Z`. */
       resumeBefore?: string;
     };
+    categories?: Array<
+      | string
+      | { name: string; bulk?: boolean; reputation?: { maxBounceRate?: number; maxComplaintRate?: number; minVolume?: number; pauseOnBreach?: boolean } }
+    >;
+    bulk?: boolean;
   }[];
   feedback?: { verpDomain?: string; verpKeyFile?: string; complaintAddress?: string };
   suppression?: { expiry?: Duration };
   http?: { address?: string; port?: number; tokensFile?: string };
   admin?: { socket?: string; address?: string; port?: number; tokenFile?: string };
+  unsubscribe?: { url: string; keyFile: string; address?: string; port?: number; mailto?: string };
   metrics?: { address?: string; port?: number };
 }

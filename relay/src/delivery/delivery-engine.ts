@@ -33,7 +33,15 @@ export interface DeliveryEngineDeps {
   /** Told every recipient result of messages that have a sending domain (reputation). */
   readonly onRecipientOutcome?: (event: RecipientOutcomeEvent) => void;
   /** A per-recipient envelope sender (VERP), or undefined to keep the message's own. */
-  readonly returnPath?: (queueId: string, index: number, sendingDomain: string, recipient: string) => string | undefined;
+  readonly returnPath?: (queueId: string, index: number, sendingDomain: string, recipient: string, category: string | undefined) => string | undefined;
+  /** Whether the message's category (as submitted) of its sending domain is paused: its mail is held. */
+  readonly categoryPaused?: (sendingDomain: string, category: string | undefined) => boolean;
+  /**
+   * Header lines (CRLF-terminated) to put above the message for one recipient, e.g. one-click
+   * unsubscribe; a message that gets any is sent one transaction per recipient, each signed
+   * over its own headers.
+   */
+  readonly recipientHeaders?: (meta: MessageMeta, recipient: string) => string | undefined;
 }
 
 export interface RecipientOutcomeEvent {
@@ -43,6 +51,8 @@ export interface RecipientOutcomeEvent {
   /** RFC 3463 status of the reply, e.g. `5.1.1`. */
   readonly enhancedStatus: string;
   readonly reply: string;
+  /** The message's category as submitted. */
+  readonly category?: string;
 }
 
 interface RouteGroup {
@@ -120,17 +130,26 @@ export class DeliveryEngine {
     this.kick();
   }
 
-  /** Applies the paused flags of the sending domains (config reload): held mail of resumed domains flows again. */
+  /**
+   * Applies the paused sending domains (and categories: categoryPaused is asked again), on a
+   * config reload or a pause or resume: held mail that nothing holds any more flows again.
+   */
   setPaused(domains: Iterable<string>): void {
     const next = new Set(domains);
     const resumed = [...this.paused].filter((d) => !next.has(d));
     this.paused.clear();
     for (const d of next) this.paused.add(d);
-    if (resumed.length > 0) {
-      const count = this.deps.spool.releaseHeld((m) => m.sendingDomain !== undefined && resumed.includes(m.sendingDomain));
-      this.deps.logger.info('sending domains resumed', { domains: resumed, released: count });
+    const count = this.deps.spool.releaseHeld((m) => !this.isHeld(m));
+    if (resumed.length > 0 || count > 0) {
+      this.deps.logger.info('held mail released', { resumedDomains: resumed, released: count });
       this.kick();
     }
+  }
+
+  /** Paused mail: its sending domain is, or its category of that domain. */
+  private isHeld(meta: MessageMeta): boolean {
+    const domain = meta.sendingDomain;
+    return domain !== undefined && (this.paused.has(domain) || (this.deps.categoryPaused?.(domain, meta.category) ?? false));
   }
 
   private readonly kick = (): void => {
@@ -172,16 +191,28 @@ export class DeliveryEngine {
 
   private async process(entry: SpoolEntry): Promise<void> {
     const { meta } = entry;
-    if (meta.sendingDomain && this.paused.has(meta.sendingDomain)) {
+    if (this.isHeld(meta)) {
       this.deps.spool.hold(meta.id);
       return;
     }
     const pending = meta.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
     const { groups, failed } = await this.route(pending);
-    let source: Promise<BodySource> | undefined;
-    const loadBody = async () => (await (source ??= this.prepareBody(entry)))();
+    const extra = new Map<string, string>();
+    for (const r of pending) {
+      const lines = this.deps.recipientHeaders?.(meta, r);
+      if (lines) extra.set(r, lines);
+    }
+    // one prepared body per distinct header block ('' for the message as stored)
+    const sources = new Map<string, Promise<BodySource>>();
+    let bodyHash: Promise<string | undefined> | undefined;
+    const hashOnce = () => (bodyHash ??= this.fileBodyHash(entry));
+    const loadBody = (lines: string) => async () => {
+      let source = sources.get(lines);
+      if (!source) sources.set(lines, (source = this.prepareBody(entry, lines, hashOnce)));
+      return (await source)();
+    };
     const outcomes: Array<RecipientOutcome & { provider: Provider }> = failed.map((o) => ({ ...o, provider: 'other' as Provider }));
-    const transactions = groups.flatMap((group) => this.envelopes(meta, group.recipients).map((envelope) => ({ group, ...envelope })));
+    const transactions = groups.flatMap((group) => this.envelopes(meta, group.recipients, extra.size > 0).map((envelope) => ({ group, ...envelope })));
     await Promise.all(
       transactions.map(
         ({ group, from, recipients }) =>
@@ -189,7 +220,7 @@ export class DeliveryEngine {
             group.queue.push({
               from,
               recipients,
-              body: loadBody,
+              body: loadBody(recipients.length === 1 ? (extra.get(recipients[0]!) ?? '') : ''),
               done: (results, tlsVersion) => {
                 if (tlsVersion) this.deps.metrics.tlsSessions.inc({ direction: 'outbound', version: tlsVersion });
                 for (const r of results) outcomes.push({ ...r, provider: group.provider });
@@ -202,15 +233,19 @@ export class DeliveryEngine {
     await this.record(entry, outcomes);
   }
 
-  /** One transaction for the recipients, or one each when every recipient gets its own (VERP) return path. */
-  private envelopes(meta: MessageMeta, recipients: string[]): Array<{ from: string; recipients: string[] }> {
+  /**
+   * One transaction for the recipients, or one each when every recipient gets its own (VERP)
+   * return path or its own headers (`split`).
+   */
+  private envelopes(meta: MessageMeta, recipients: string[], split: boolean): Array<{ from: string; recipients: string[] }> {
     const { returnPath } = this.deps;
     const domain = meta.sendingDomain;
+    const whole = split ? recipients.map((r) => ({ from: meta.from, recipients: [r] })) : [{ from: meta.from, recipients }];
     // the null sender (our DSNs) stays null: nothing may bounce back to a bounce
-    if (!returnPath || !domain || meta.from === '') return [{ from: meta.from, recipients }];
+    if (!returnPath || !domain || meta.from === '') return whole;
     const index = new Map(meta.recipients.map((x, i) => [x.address, i]));
-    const each = recipients.map((r) => ({ from: returnPath(meta.id, index.get(r) ?? -1, domain, r), recipients: [r] }));
-    if (each.some((e) => e.from === undefined)) return [{ from: meta.from, recipients }];
+    const each = recipients.map((r) => ({ from: returnPath(meta.id, index.get(r) ?? -1, domain, r, meta.category), recipients: [r] }));
+    if (each.some((e) => e.from === undefined)) return whole;
     return each as Array<{ from: string; recipients: string[] }>;
   }
 
@@ -281,12 +316,14 @@ export class DeliveryEngine {
    * Inline bodies are read and signed in memory. Bodies in large/ are streamed: the DKIM body
    * hash is computed in a first pass over the file, so a 25 MiB message never sits in memory.
    */
-  private async prepareBody(entry: SpoolEntry): Promise<BodySource> {
+  private async prepareBody(entry: SpoolEntry, lines: string, bodyHash: () => Promise<string | undefined>): Promise<BodySource> {
     const { spool, signer } = this.deps;
     const signingDomain = entry.meta.signingDomain;
+    const extra = Buffer.from(lines, 'latin1');
     const file = spool.bodyFile(entry);
     if (!file) {
-      const body = await spool.readBody(entry);
+      const stored = await spool.readBody(entry);
+      const body = extra.length > 0 ? Buffer.concat([extra, stored]) : stored;
       const signed = signer ? signer.signMessage(body, signingDomain) : body;
       return () => signed;
     }
@@ -294,19 +331,29 @@ export class DeliveryEngine {
     if (signer?.signs(signingDomain)) {
       const head = await spool.readHead(entry, MAX_HEAD);
       const end = head.indexOf('\r\n\r\n');
-      if (end !== -1) {
-        const hash = new RelaxedBodyHash();
-        for await (const chunk of createReadStream(file, { start: end + 4 })) hash.update(chunk as Buffer);
-        signature = Buffer.from(signer.signatureFor(head.subarray(0, end + 4), hash.digest(), signingDomain), 'latin1');
-      }
+      const hash = end === -1 ? undefined : await bodyHash();
+      if (hash) signature = Buffer.from(signer.signatureFor(Buffer.concat([extra, head.subarray(0, end + 4)]), hash, signingDomain), 'latin1');
     }
     return () =>
       Readable.from(
         (async function* () {
           if (signature.length > 0) yield signature;
+          if (extra.length > 0) yield extra;
           yield* createReadStream(file);
         })(),
       );
+  }
+
+  /** The DKIM body hash of a body in large/, read once per attempt however many recipients get their own headers. */
+  private async fileBodyHash(entry: SpoolEntry): Promise<string | undefined> {
+    const file = this.deps.spool.bodyFile(entry);
+    if (!file) return undefined;
+    const head = await this.deps.spool.readHead(entry, MAX_HEAD);
+    const end = head.indexOf('\r\n\r\n');
+    if (end === -1) return undefined;
+    const hash = new RelaxedBodyHash();
+    for await (const chunk of createReadStream(file, { start: end + 4 })) hash.update(chunk as Buffer);
+    return hash.digest();
   }
 
   /** Applies the outcomes to the message's recipients, counts them, sends a DSN, and stores the new state. */
@@ -324,7 +371,8 @@ export class DeliveryEngine {
       const fields = { queueId: meta.id, domain, to: r.address, provider: o.provider, reply: o.reply, attempt: meta.attempts + 1 };
       if (meta.sendingDomain) {
         const status = o.status === 'delivered' || o.status === 'bounced' ? o.status : expired ? 'expired' : 'deferred';
-        this.deps.onRecipientOutcome?.({ domain, recipient: r.address, status, enhancedStatus: statusOf(o.reply, false), reply: o.reply });
+        const category = meta.category !== undefined ? { category: meta.category } : {};
+        this.deps.onRecipientOutcome?.({ domain, recipient: r.address, status, enhancedStatus: statusOf(o.reply, false), reply: o.reply, ...category });
       }
       if (o.status === 'delivered') {
         metrics.delivered.inc({ domain, provider: o.provider });

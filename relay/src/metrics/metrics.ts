@@ -1,9 +1,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { QueueStats } from '../spool/types.ts';
+import type { CounterKind, Counts } from '../reputation/rolling-counters.ts';
 
 /**
- * Every metric the relay exports, named as in DESIGN.md. Labels are bounded: `listener` and
- * `domain` come from the config, `reason` and `state` from fixed sets in the code.
+ * Every metric the relay exports, named as in DESIGN.md. Labels are bounded: `listener`,
+ * `domain` and `category` come from the config (an undeclared category is `other`), `reason`,
+ * `state` and `outcome` from fixed sets in the code.
  */
 const EMPTY_QUEUE: QueueStats = { ready: 0, deferred: 0, held: 0, oldestCreatedAt: undefined };
 
@@ -14,6 +16,41 @@ export interface DomainReputationSample {
   readonly complaintRate: number;
   readonly deferralRate: number;
   readonly paused: boolean;
+}
+
+/** One category of a sending domain: 24 h rates, pause flag and window counts. */
+export interface CategoryReputationSample {
+  readonly domain: string;
+  readonly category: string;
+  readonly bounceRate: number;
+  readonly complaintRate: number;
+  readonly paused: boolean;
+  readonly window: Readonly<Counts>;
+}
+
+/** The `outcome` label of the category metrics for each reputation counter. */
+export const OUTCOME_OF_COUNTER: Readonly<Record<CounterKind, string>> = {
+  sent: 'sent',
+  delivered: 'delivered',
+  deferrals: 'deferred',
+  hardBounces: 'bounced',
+  complaints: 'complained',
+};
+const WINDOW_OUTCOMES = Object.entries(OUTCOME_OF_COUNTER) as Array<[CounterKind, string]>;
+
+/**
+ * Calls `source` at most once per scrape: a scrape calls every collect() synchronously
+ * (prom-client maps all metrics at once), and the value is forgotten right after.
+ */
+function oncePerScrape<T>(source: () => T): () => T {
+  let value: { v: T } | undefined;
+  return () => {
+    if (!value) {
+      value = { v: source() };
+      queueMicrotask(() => (value = undefined));
+    }
+    return value.v;
+  };
 }
 
 export function createMetrics(now: () => number = Date.now) {
@@ -32,6 +69,19 @@ export function createMetrics(now: () => number = Date.now) {
     }
     return scrapeSamples;
   };
+  let categories: () => readonly CategoryReputationSample[] = () => [];
+  const categorySamples = oncePerScrape(() => categories());
+  const categoryGauge = (name: string, help: string, value: (s: CategoryReputationSample) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['domain', 'category'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const sample of categorySamples()) this.set({ domain: sample.domain, category: sample.category }, value(sample));
+      },
+    });
   const reputationGauge = (name: string, help: string, value: (s: DomainReputationSample) => number) =>
     new Gauge({
       name,
@@ -70,6 +120,43 @@ export function createMetrics(now: () => number = Date.now) {
     observeReputation(source: () => readonly DomainReputationSample[]) {
       reputation = source;
     },
+    /** Where the category gauges read from: the reputation service, once it is open. */
+    observeCategories(source: () => readonly CategoryReputationSample[]) {
+      categories = source;
+    },
+    categoryMessages: new Counter({
+      name: 'mailrelay_category_messages_total',
+      help: 'Recipient outcomes by sending domain, category (declared, else other) and outcome: sent (delivered or hard-bounced at delivery), delivered, deferred (attempts), bounced (hard, at delivery or by a later DSN), complained.',
+      labelNames: ['domain', 'category', 'outcome'] as const,
+      registers: [registry],
+    }),
+    categoryBounceRate: categoryGauge(
+      'mailrelay_category_bounce_rate',
+      'Hard bounces / recipients sent, over 24 h, by sending domain and category.',
+      (s) => s.bounceRate,
+    ),
+    categoryComplaintRate: categoryGauge(
+      'mailrelay_category_complaint_rate',
+      'Complaints / recipients delivered, over 24 h, by sending domain and category.',
+      (s) => s.complaintRate,
+    ),
+    categoryPaused: categoryGauge(
+      'mailrelay_category_paused',
+      "1 while new and queued mail of the category is held by a breach of the category's thresholds.",
+      (s) => (s.paused ? 1 : 0),
+    ),
+    categoryWindowMessages: new Gauge({
+      name: 'mailrelay_category_window_messages',
+      help: "This relay's counts over the last 24 h by sending domain, category and outcome (as mailrelay_category_messages_total), to be summed over relays.",
+      labelNames: ['domain', 'category', 'outcome'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of categorySamples()) {
+          for (const [kind, outcome] of WINDOW_OUTCOMES) this.set({ domain: s.domain, category: s.category, outcome }, s.window[kind]);
+        }
+      },
+    }),
     complaints: new Counter({
       name: 'mailrelay_complaints_total',
       help: 'Complaints (ARF feedback reports) attributed to a sending domain.',

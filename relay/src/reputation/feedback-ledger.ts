@@ -3,6 +3,7 @@ import { DurableMap } from '../api/durable-map.ts';
 import type { Logger } from '../log.ts';
 import { describeError } from '../errors.ts';
 import { DAY_MS } from './rolling-counters.ts';
+import { CATEGORY_NAME } from '../config/schema.ts';
 
 export type FeedbackKind = 'bounce' | 'complaint';
 
@@ -13,6 +14,8 @@ export interface SentRecord {
   readonly recipient?: string;
   /** The feedback already counted for this recipient of this message. */
   readonly counted?: readonly FeedbackKind[];
+  /** The message's category as submitted, so feedback counts in the category it was sent in. */
+  readonly category?: string;
 }
 
 /** A message's recipient as delivery numbered it (its index in the message's recipients). */
@@ -35,7 +38,8 @@ function isRecord(v: unknown): v is SentRecord {
     v !== null &&
     typeof r.domain === 'string' &&
     (r.recipient === undefined || typeof r.recipient === 'string') &&
-    (r.counted === undefined || (Array.isArray(r.counted) && r.counted.every((k) => k === 'bounce' || k === 'complaint')))
+    (r.counted === undefined || (Array.isArray(r.counted) && r.counted.every((k) => k === 'bounce' || k === 'complaint'))) &&
+    (r.category === undefined || (typeof r.category === 'string' && CATEGORY_NAME.test(r.category)))
   );
 }
 
@@ -69,12 +73,12 @@ export class FeedbackLedger {
   }
 
   /** Notes a recipient being handed a message; a retry of one already noted writes nothing. */
-  recordSent(queueId: string, index: number, domain: string, recipient: string): void {
+  recordSent(queueId: string, index: number, domain: string, recipient: string, category?: string): void {
     const ref = { queueId, index };
     const known = this.map.get(keyOf(ref));
     const to = recipient.toLowerCase();
-    if (known && known.domain === domain && known.recipient === to) return;
-    this.map.set(keyOf(ref), { domain, recipient: to }).catch((err: unknown) => {
+    if (known && known.domain === domain && known.recipient === to && known.category === category) return;
+    this.map.set(keyOf(ref), { domain, recipient: to, ...(category !== undefined ? { category } : {}) }).catch((err: unknown) => {
       this.logger.error('sent recipient not recorded', { queueId, error: describeError(err) });
     });
   }

@@ -7,6 +7,7 @@ import type { ReputationService } from './reputation-service.ts';
  *
  *   GET    /v1/domains/{domain}/reputation        getReputation
  *   POST   /v1/domains/{domain}/resume            resumeDomain
+ *   POST   /v1/domains/{domain}/categories/{category}/resume  resumeCategory
  *   GET    /v1/suppressions?domain=..&limit=..    listSuppressions
  *   DELETE /v1/suppressions/{domain}/{recipient}  deleteSuppression
  */
@@ -50,8 +51,26 @@ export function createReputationHandlers(reputation: ReputationService) {
           paused: paused ? { source: paused.source, reason: paused.reason, ...(paused.source === 'reputation' ? { since: iso(paused.since) } : {}) } : null,
           thresholds: report.thresholds,
           windows: report.windows,
+          categories: Object.fromEntries(
+            Object.entries(report.categories).map(([name, c]) => [
+              name,
+              { thresholds: c.thresholds, windows: c.windows, paused: c.paused ? { reason: c.paused.reason, since: iso(c.paused.since) } : null },
+            ]),
+          ),
         },
       };
+    },
+
+    /** Lifts a category's reputation pause; its other categories and the domain are left as they are. */
+    async resumeCategory(params: { domain?: string; category?: string }): Promise<HttpResult> {
+      const domain = normalise(params.domain);
+      if (!reputation.has(domain)) return unknownDomain(domain);
+      const category = params.category ?? '';
+      if (!reputation.hasCategory(domain, category)) {
+        return problem(404, 'category_not_found', `${category} is not a category of ${domain} (declared in domains[].categories, or other)`);
+      }
+      const resumed = await reputation.resumeCategory(domain, category, 'api');
+      return { status: 200, body: { domain, category, resumed, paused: false } };
     },
 
     /** Lifts a reputation pause. A pause set by relay.yaml (domains[].paused) is lifted there, not here. */
@@ -81,6 +100,7 @@ export function createReputationHandlers(reputation: ReputationService) {
           total: all.length,
           suppressions: all.slice(0, limit).map((s) => ({
             recipient: s.recipient,
+            ...(s.category ? { category: s.category } : {}),
             reason: s.reason,
             detail: s.detail,
             since: iso(s.since),
@@ -90,13 +110,15 @@ export function createReputationHandlers(reputation: ReputationService) {
       };
     },
 
-    async deleteSuppression(params: { domain?: string; recipient?: string }): Promise<HttpResult> {
+    async deleteSuppression(params: { domain?: string; recipient?: string }, query: Query = {}): Promise<HttpResult> {
       const domain = normalise(params.domain);
       if (!reputation.has(domain)) return unknownDomain(domain);
       const recipient = normalise(params.recipient);
       if (!recipient.includes('@')) return problem(400, 'invalid_request', 'recipient must be an address');
-      const removed = await reputation.removeSuppression(domain, recipient);
-      if (!removed) return problem(404, 'suppression_not_found', `${recipient} is not suppressed for ${domain}`);
+      // an unsubscribe from one category is lifted with ?category=
+      const category = query.category === undefined ? undefined : normalise(query.category);
+      const removed = await reputation.removeSuppression(domain, recipient, category || undefined);
+      if (!removed) return problem(404, 'suppression_not_found', `${recipient} is not suppressed for ${domain}${category ? ` (${category})` : ''}`);
       return { status: 204, body: null };
     },
   };

@@ -1,16 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { DomainConfig, RelayConfig } from '../config/schema.ts';
+import { OTHER_CATEGORY, type DomainConfig, type RelayConfig } from '../config/schema.ts';
 import { loadVerpKeyFile } from '../config/load-config.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { RelayMetrics } from '../metrics/metrics.ts';
-import { DAY_MS, RollingCounters, ratesOf, type CounterKind, type Counts, type Rates } from './rolling-counters.ts';
+import { OUTCOME_OF_COUNTER, type CategoryReputationSample, type RelayMetrics } from '../metrics/metrics.ts';
+import { DAY_MS, RollingCounters, emptyCounts, ratesOf, type CounterKind, type Counts, type Rates } from './rolling-counters.ts';
 import { SuppressionList, type Suppression, type SuppressionReason } from './suppression-list.ts';
 import { ensureDir, readIfExists, writeDurable } from '../spool/durable-file.ts';
 import { buildVerpAddress } from './verp.ts';
 import { FeedbackLedger, type FeedbackKind, type SentRecord, type SentRef } from './feedback-ledger.ts';
 import type { RecipientOutcomeEvent } from '../delivery/delivery-engine.ts';
+import { decideBreach } from './decide-breach.ts';
+import { categoryThresholds, countedCategories, countedCategory } from './counted-category.ts';
 
 import type { SendGate } from './send-gate.ts';
 
@@ -21,7 +23,8 @@ export interface PauseInfo {
   readonly source: 'reputation' | 'config';
 }
 
-interface DomainState {
+/** Counters and pause of a sending domain, or of one of its categories. */
+interface CounterState {
   /** The last 24 h, for metrics and the API. */
   window: RollingCounters;
   /** Since the last resume: what breaches are judged on, so a resumed domain starts clean. */
@@ -30,11 +33,34 @@ interface DomainState {
   breaching: boolean;
 }
 
+interface DomainState extends CounterState {
+  /** By counted category (countedCategory): made when first counted or loaded. */
+  categories: Map<string, CounterState>;
+}
+
+export interface CategoryReputation {
+  readonly thresholds: ReturnType<typeof categoryThresholds>;
+  readonly windows: DomainReputation['windows'];
+  readonly paused: { readonly since: number; readonly reason: string } | undefined;
+}
+
 export interface DomainReputation {
   readonly domain: string;
   readonly paused: PauseInfo | undefined;
   readonly thresholds: DomainConfig['reputation'];
   readonly windows: { readonly '1h': Counts & Rates; readonly '24h': Counts & Rates };
+  /** Each declared category and `other`. */
+  readonly categories: Readonly<Record<string, CategoryReputation>>;
+}
+
+
+function newCounterState(): CounterState {
+  return { window: new RollingCounters(), breach: new RollingCounters(), pause: undefined, breaching: false };
+}
+
+function readPause(v: unknown): { since: number; reason: string } | undefined {
+  const pause = v as { since?: unknown; reason?: unknown } | undefined;
+  return pause && typeof pause.since === 'number' && typeof pause.reason === 'string' ? { since: pause.since, reason: pause.reason } : undefined;
 }
 
 
@@ -53,6 +79,9 @@ const SAVE_INTERVAL_MS = 60_000;
 function suppressesRecipient(status: string): boolean {
   return /^5\.1\.\d{1,3}$/.test(status) || status === '5.2.1' || status === '5.0.0';
 }
+
+/** An unsubscribe stays until someone deletes it; a century says so in a finite number. */
+const UNSUBSCRIBE_EXPIRY_MS = 100 * 365 * 86_400_000;
 
 function formatRate(rate: number): string {
   return rate.toFixed(4).replace(/0+$/, '').replace(/\.$/, '');
@@ -94,6 +123,7 @@ export class ReputationService implements SendGate {
     await service.load();
     await service.applyConfig(config);
     metrics.observeReputation(() => service.samples());
+    metrics.observeCategories(() => service.categorySamples());
     service.saveTimer = setInterval(() => service.periodic(), SAVE_INTERVAL_MS);
     service.saveTimer.unref();
     return service;
@@ -109,22 +139,44 @@ export class ReputationService implements SendGate {
   private state(domain: string): DomainState {
     let s = this.states.get(domain);
     if (!s) {
-      s = { window: new RollingCounters(), breach: new RollingCounters(), pause: undefined, breaching: false };
+      s = { ...newCounterState(), categories: new Map() };
       this.states.set(domain, s);
     }
     return s;
   }
 
+  private categoryState(domain: string, category: string): CounterState {
+    const categories = this.state(domain).categories;
+    let c = categories.get(category);
+    if (!c) {
+      c = newCounterState();
+      categories.set(category, c);
+    }
+    return c;
+  }
+
   private async load(): Promise<void> {
     const counters = await this.readJson(COUNTERS_FILE);
     const state = await this.readJson(STATE_FILE);
-    for (const domain of this.domains.keys()) {
-      const c = (counters?.domains as Record<string, { window?: unknown; breach?: unknown }> | undefined)?.[domain];
+    type Saved = { window?: unknown; breach?: unknown; pause?: unknown; categories?: Record<string, Saved> };
+    for (const [domain, config] of this.domains) {
+      const c = (counters?.domains as Record<string, Saved> | undefined)?.[domain];
+      const saved = (state?.domains as Record<string, Saved> | undefined)?.[domain];
       const s = this.state(domain);
       s.window = RollingCounters.fromRecords(c?.window);
       s.breach = RollingCounters.fromRecords(c?.breach);
-      const pause = (state?.domains as Record<string, { pause?: { since?: unknown; reason?: unknown } }> | undefined)?.[domain]?.pause;
-      if (pause && typeof pause.since === 'number' && typeof pause.reason === 'string') s.pause = { since: pause.since, reason: pause.reason };
+      s.pause = readPause(saved?.pause);
+      // only the categories counted now: one no longer declared is counted as `other` from here on,
+      // and a domain that declares none has no category pauses (its own pause is the same thing)
+      for (const category of countedCategories(config)) {
+        const cc = c?.categories?.[category];
+        const pause = config.categories.length > 0 ? readPause(saved?.categories?.[category]?.pause) : undefined;
+        if (!cc && !pause) continue;
+        const cs = this.categoryState(domain, category);
+        cs.window = RollingCounters.fromRecords(cc?.window);
+        cs.breach = RollingCounters.fromRecords(cc?.breach);
+        cs.pause = pause;
+      }
     }
   }
 
@@ -147,8 +199,37 @@ export class ReputationService implements SendGate {
     return this.pauseOf(domain)?.reason;
   }
 
-  isSuppressed(domain: string, recipient: string): boolean {
-    return this.suppressions.get(domain, recipient, this.now()) !== undefined;
+  /** Suppressed for the whole domain, or (given the message's category) for that category. */
+  isSuppressed(domain: string, recipient: string, category?: string): boolean {
+    return this.suppressions.get(domain, recipient, this.now(), category) !== undefined;
+  }
+
+  /**
+   * A one-click or mailto unsubscribe: the recipient gets no more of that category's mail (or
+   * none of the domain's, for a domain-wide scope) until the suppression is deleted; unlike
+   * bounces, it does not expire. Resolves once fsynced.
+   */
+  async unsubscribe(domain: string, category: string, recipient: string, via: string): Promise<void> {
+    const now = this.now();
+    await this.suppressions.add({
+      domain,
+      ...(category ? { category } : {}),
+      recipient,
+      reason: 'unsubscribe',
+      detail: `one-click unsubscribe via ${via}`,
+      since: now,
+      expiresAt: now + UNSUBSCRIBE_EXPIRY_MS,
+    });
+    this.logger.info('recipient unsubscribed', { domain, category: category || undefined, via });
+  }
+
+  /** A category's reputation pause refuses its new mail and holds its queued mail; other categories flow. */
+  categoryPausedReason(domain: string, category: string | undefined): { category: string; reason: string } | undefined {
+    const config = this.domains.get(domain);
+    if (!config) return undefined;
+    const counted = countedCategory(config, category);
+    const pause = this.states.get(domain)?.categories.get(counted)?.pause;
+    return pause ? { category: counted, reason: pause.reason } : undefined;
   }
 
   private pauseOf(domain: string): PauseInfo | undefined {
@@ -188,15 +269,16 @@ export class ReputationService implements SendGate {
   private applyOutcome(event: RecipientOutcomeEvent): void {
     if (!this.domains.has(event.domain)) return;
     const now = this.now();
-    if (event.status === 'delivered') this.count(event.domain, now, 'sent', 'delivered');
-    else if (event.status === 'bounced') this.count(event.domain, now, 'sent', 'hardBounces');
-    else if (event.status === 'deferred') this.count(event.domain, now, 'deferrals');
+    const { category } = event;
+    if (event.status === 'delivered') this.count(event.domain, category, now, 'sent', 'delivered');
+    else if (event.status === 'bounced') this.count(event.domain, category, now, 'sent', 'hardBounces');
+    else if (event.status === 'deferred') this.count(event.domain, category, now, 'deferrals');
     if (event.status === 'bounced' && suppressesRecipient(event.enhancedStatus)) {
       this.suppress(event.domain, event.recipient, 'hard_bounce', event.reply, now).catch((err: unknown) => {
         this.logger.error('suppression not saved', { domain: event.domain, error: describeError(err) });
       });
     }
-    this.evaluate(event.domain, now);
+    this.evaluate(event.domain, category, now);
   }
 
   /**
@@ -204,16 +286,16 @@ export class ReputationService implements SendGate {
    * recipient of a message (false when it already was); resolves once durable.
    */
   recordAsyncBounce(ref: SentRef, domain: string, recipient: string | undefined, status: string, detail: string): Promise<boolean> {
-    return this.countOnce(ref, 'bounce', { domain, ...(recipient ? { recipient } : {}) }, async (now) => {
-      this.count(domain, now, 'hardBounces');
+    return this.countOnce(ref, 'bounce', { domain, ...(recipient ? { recipient } : {}) }, async (now, category) => {
+      this.count(domain, category, now, 'hardBounces');
       if (recipient && suppressesRecipient(status)) await this.suppress(domain, recipient, 'hard_bounce', `${status} ${detail}`.trim(), now);
     });
   }
 
   /** An ARF complaint, counted once per recipient of a message (false when it already was); resolves once durable. */
   recordComplaint(ref: SentRef, domain: string, recipient: string | undefined, feedbackType: string): Promise<boolean> {
-    return this.countOnce(ref, 'complaint', { domain, ...(recipient ? { recipient } : {}) }, async (now) => {
-      this.count(domain, now, 'complaints');
+    return this.countOnce(ref, 'complaint', { domain, ...(recipient ? { recipient } : {}) }, async (now, category) => {
+      this.count(domain, category, now, 'complaints');
       this.metrics.complaints.inc({ domain });
       if (recipient) await this.suppress(domain, recipient, 'complaint', `feedback-type ${feedbackType}`, now);
     });
@@ -224,12 +306,14 @@ export class ReputationService implements SendGate {
    * counted, so the report answered 451 counts when it comes again; a failure after it
    * (suppression or counters not saved) cannot make a resent report count twice.
    */
-  private async countOnce(ref: SentRef, kind: FeedbackKind, record: SentRecord, apply: (now: number) => Promise<void>): Promise<boolean> {
+  private async countOnce(ref: SentRef, kind: FeedbackKind, record: SentRecord, apply: (now: number, category: string | undefined) => Promise<void>): Promise<boolean> {
     if (this.ledger.counted(ref, kind)) return false;
+    // the category of the message reported on, as the ledger noted it at delivery
+    const category = (this.ledger.get(ref) ?? this.ledger.recipientsOf(ref.queueId)[0]?.record)?.category;
     await this.ledger.markCounted(ref, kind, record);
     const now = this.now();
-    await apply(now);
-    this.evaluate(record.domain, now);
+    await apply(now, category);
+    this.evaluate(record.domain, category, now);
     await this.saveCounters();
     return true;
   }
@@ -249,11 +333,18 @@ export class ReputationService implements SendGate {
     return this.config.hostname;
   }
 
-  private count(domain: string, now: number, ...kinds: CounterKind[]): void {
+  private count(domain: string, category: string | undefined, now: number, ...kinds: CounterKind[]): void {
     const s = this.state(domain);
+    // a report about a domain removed from the config since still counts, as `other`
+    const config = this.domains.get(domain);
+    const counted = config ? countedCategory(config, category) : OTHER_CATEGORY;
+    const c = this.categoryState(domain, counted);
     for (const kind of kinds) {
-      s.window.add(kind, now);
-      s.breach.add(kind, now);
+      for (const target of [s, c]) {
+        target.window.add(kind, now);
+        target.breach.add(kind, now);
+      }
+      this.metrics.categoryMessages.inc({ domain, category: counted, outcome: OUTCOME_OF_COUNTER[kind] });
     }
   }
 
@@ -262,23 +353,18 @@ export class ReputationService implements SendGate {
     this.logger.info('recipient suppressed', { domain, to: recipient, reason });
   }
 
-  /** Pauses the domain when a threshold is breached at enough volume (rates above the maximum, not at it). */
-  private evaluate(domain: string, now: number): void {
+  /**
+   * Pauses the domain when its thresholds are breached at enough volume, and the message's
+   * category when the category's are (its own, or the domain's when it has none).
+   */
+  private evaluate(domain: string, category: string | undefined, now: number): void {
     const config = this.domains.get(domain);
     const s = this.states.get(domain);
     if (!config || !s) return;
-    const { maxBounceRate, maxComplaintRate, minVolume, pauseOnBreach } = config.reputation;
-    const c = s.breach.sum(now, DAY_MS);
-    const rates = ratesOf(c);
-    const reasons: string[] = [];
-    if (c.sent >= minVolume && c.sent > 0) {
-      if (rates.bounceRate > maxBounceRate) {
-        reasons.push(`bounce rate ${formatRate(rates.bounceRate)} above ${maxBounceRate} (${c.hardBounces} hard bounces of ${c.sent} sent)`);
-      }
-      if (rates.complaintRate > maxComplaintRate) {
-        reasons.push(`complaint rate ${formatRate(rates.complaintRate)} above ${maxComplaintRate} (${c.complaints} complaints of ${c.delivered} delivered)`);
-      }
-    }
+    // without declared categories, `other` is all of the domain's mail: the domain's pause is enough
+    if (config.categories.length > 0) this.evaluateCategory(domain, countedCategory(config, category), now);
+    const { pauseOnBreach } = config.reputation;
+    const reasons = decideBreach(s.breach.sum(now, DAY_MS), config.reputation);
     const breaching = reasons.length > 0;
     if (breaching && !s.breaching) this.logger.warn('reputation threshold breached', { domain, reason: reasons.join('; '), pauseOnBreach });
     s.breaching = breaching;
@@ -291,13 +377,49 @@ export class ReputationService implements SendGate {
     }
   }
 
+  private evaluateCategory(domain: string, category: string, now: number): void {
+    const s = this.states.get(domain)?.categories.get(category);
+    if (!s) return;
+    const thresholds = categoryThresholds(this.domains.get(domain)!, category);
+    const reasons = decideBreach(s.breach.sum(now, DAY_MS), thresholds);
+    const breaching = reasons.length > 0;
+    if (breaching && !s.breaching) this.logger.warn('category reputation threshold breached', { domain, category, reason: reasons.join('; '), pauseOnBreach: thresholds.pauseOnBreach });
+    s.breaching = breaching;
+    if (breaching && thresholds.pauseOnBreach && !s.pause) {
+      s.pause = { since: now, reason: reasons.join('; ') };
+      this.logger.warn('category paused', { domain, category, reason: s.pause.reason });
+      this.persistState().catch(() => undefined);
+      this.pausedChanged();
+    }
+  }
+
   /**
-   * Lifts a reputation pause (`POST /v1/domains/{domain}/resume`, or config resumeBefore).
-   * Breaches are judged afresh from here on. False when the domain had no reputation pause.
+   * Lifts a category's reputation pause (`POST /v1/domains/{domain}/categories/{category}/resume`,
+   * or the domain's config resumeBefore); its breaches are judged afresh. False when it had none.
+   */
+  async resumeCategory(domain: string, category: string, by: string): Promise<boolean> {
+    const s = this.states.get(domain)?.categories.get(category);
+    if (!s?.pause) return false;
+    const was = s.pause;
+    s.pause = undefined;
+    s.breach = new RollingCounters();
+    s.breaching = false;
+    this.logger.info('category resumed', { domain, category, by, pausedSince: new Date(was.since).toISOString(), reason: was.reason });
+    this.pausedChanged();
+    await Promise.all([this.persistState(), this.saveCounters()]);
+    return true;
+  }
+
+  /**
+   * Lifts a reputation pause (`POST /v1/domains/{domain}/resume`, or config resumeBefore), and
+   * those of the domain's categories: a resumed domain sends everything again. Breaches are
+   * judged afresh from here on. False when neither the domain nor a category had a pause.
    */
   async resume(domain: string, by: string): Promise<boolean> {
     const s = this.states.get(domain);
-    if (!s?.pause) return false;
+    let categories = false;
+    for (const category of s?.categories.keys() ?? []) categories = (await this.resumeCategory(domain, category, by)) || categories;
+    if (!s?.pause) return categories;
     const was = s.pause;
     s.pause = undefined;
     s.breach = new RollingCounters();
@@ -313,9 +435,12 @@ export class ReputationService implements SendGate {
     this.config = config;
     this.domains = new Map(config.domains.map((d) => [d.name, d]));
     for (const d of config.domains) {
-      const pause = this.state(d.name).pause;
-      if (pause && d.reputation.resumeBefore !== undefined && pause.since < d.reputation.resumeBefore) {
-        await this.resume(d.name, 'config resumeBefore');
+      const { resumeBefore } = d.reputation;
+      if (resumeBefore === undefined) continue;
+      const s = this.state(d.name);
+      if (s.pause && s.pause.since < resumeBefore) await this.resume(d.name, 'config resumeBefore');
+      for (const [category, c] of s.categories) {
+        if (c.pause && c.pause.since < resumeBefore) await this.resumeCategory(d.name, category, 'config resumeBefore');
       }
     }
     this.pausedChanged();
@@ -332,19 +457,33 @@ export class ReputationService implements SendGate {
     if (!config) return undefined;
     const s = this.state(domain);
     const now = this.now();
-    const window = (ms: number) => {
-      const c = s.window.sum(now, ms);
-      return { ...c, ...ratesOf(c) };
+    const windows = (counters: RollingCounters | undefined) => {
+      const window = (ms: number) => {
+        const c = counters ? counters.sum(now, ms) : emptyCounts();
+        return { ...c, ...ratesOf(c) };
+      };
+      return { '1h': window(HOUR_MS), '24h': window(DAY_MS) };
     };
-    return { domain, paused: this.pauseOf(domain), thresholds: config.reputation, windows: { '1h': window(HOUR_MS), '24h': window(DAY_MS) } };
+    const categories: Record<string, CategoryReputation> = {};
+    for (const category of countedCategories(config)) {
+      const c = s.categories.get(category);
+      categories[category] = { thresholds: categoryThresholds(config, category), windows: windows(c?.window), paused: c?.pause };
+    }
+    return { domain, paused: this.pauseOf(domain), thresholds: config.reputation, windows: windows(s.window), categories };
+  }
+
+  /** Whether the API knows this category of the domain (declared, or `other`). */
+  hasCategory(domain: string, category: string): boolean {
+    const config = this.domains.get(domain);
+    return config !== undefined && countedCategories(config).includes(category);
   }
 
   listSuppressions(domain: string): Suppression[] {
     return this.suppressions.list(domain, this.now());
   }
 
-  removeSuppression(domain: string, recipient: string): Promise<boolean> {
-    return this.suppressions.remove(domain, recipient, this.now());
+  removeSuppression(domain: string, recipient: string, category?: string): Promise<boolean> {
+    return this.suppressions.remove(domain, recipient, this.now(), category);
   }
 
   /**
@@ -352,10 +491,10 @@ export class ReputationService implements SendGate {
    * asks this for every recipient it hands a message to (VERP or not), so this is also where
    * the relay notes what it sent, for feedback to be checked against.
    */
-  returnPath(queueId: string, index: number, domain: string, recipient: string): string | undefined {
+  returnPath(queueId: string, index: number, domain: string, recipient: string, category?: string): string | undefined {
     const { verpDomain, complaintAddress } = this.config.feedback;
     // without a feedback address no report can arrive, so nothing needs remembering
-    if ((verpDomain || complaintAddress) && index >= 0 && this.domains.has(domain)) this.ledger.recordSent(queueId, index, domain, recipient);
+    if ((verpDomain || complaintAddress) && index >= 0 && this.domains.has(domain)) this.ledger.recordSent(queueId, index, domain, recipient, category);
     if (!verpDomain || !this.verpKey) return undefined;
     return buildVerpAddress(this.verpKey, verpDomain, queueId, index, domain, recipient);
   }
@@ -369,6 +508,17 @@ export class ReputationService implements SendGate {
     }));
   }
 
+  private categorySamples(): CategoryReputationSample[] {
+    const now = this.now();
+    return [...this.domains].flatMap(([domain, config]) =>
+      countedCategories(config).map((category) => {
+        const c = this.states.get(domain)?.categories.get(category);
+        const window = c ? c.window.sum(now, DAY_MS) : emptyCounts();
+        return { domain, category, ...ratesOf(window), paused: c?.pause !== undefined, window };
+      }),
+    );
+  }
+
   // ---- persistence ---------------------------------------------------------------------------
 
   private serial(work: () => Promise<void>): Promise<void> {
@@ -380,8 +530,13 @@ export class ReputationService implements SendGate {
   }
 
   private persistState(): Promise<void> {
-    const domains: Record<string, { pause?: { since: number; reason: string } }> = {};
-    for (const [name, s] of this.states) if (s.pause) domains[name] = { pause: s.pause };
+    type Saved = { pause?: { since: number; reason: string }; categories?: Record<string, { pause: { since: number; reason: string } }> };
+    const domains: Record<string, Saved> = {};
+    for (const [name, s] of this.states) {
+      const categories = Object.fromEntries([...s.categories].flatMap(([c, cs]) => (cs.pause ? [[c, { pause: cs.pause }]] : [])));
+      const saved: Saved = { ...(s.pause ? { pause: s.pause } : {}), ...(Object.keys(categories).length > 0 ? { categories } : {}) };
+      if (saved.pause || saved.categories) domains[name] = saved;
+    }
     const text = JSON.stringify({ version: 1, domains });
     return this.serial(() => writeDurable(join(this.dir, STATE_FILE), text));
   }
@@ -389,7 +544,10 @@ export class ReputationService implements SendGate {
   private saveCounters(): Promise<void> {
     const now = this.now();
     const domains: Record<string, unknown> = {};
-    for (const [name, s] of this.states) domains[name] = { window: s.window.toRecords(now), breach: s.breach.toRecords(now) };
+    for (const [name, s] of this.states) {
+      const categories = Object.fromEntries([...s.categories].map(([c, cs]) => [c, { window: cs.window.toRecords(now), breach: cs.breach.toRecords(now) }]));
+      domains[name] = { window: s.window.toRecords(now), breach: s.breach.toRecords(now), categories };
+    }
     const text = JSON.stringify({ version: 1, savedAt: now, domains });
     return this.serial(() => writeDurable(join(this.dir, COUNTERS_FILE), text));
   }

@@ -12,7 +12,7 @@ const MINUTE = 60_000;
 export const DAY_MS = 86_400_000;
 const BUCKETS = DAY_MS / MINUTE;
 
-function emptyCounts(): Counts {
+export function emptyCounts(): Counts {
   return { sent: 0, delivered: 0, hardBounces: 0, deferrals: 0, complaints: 0 };
 }
 

@@ -80,3 +80,24 @@ test('a running list drops expired entries and compacts its log without losing l
   );
   await reopened.close();
 });
+
+test('a category suppression (an unsubscribe) covers that category only, and survives a restart', async () => {
+  const dir = await tempDir();
+  const list = await SuppressionList.open(dir, T0);
+  await list.add({ ...entry('reader@example.net', T0, 3650), reason: 'unsubscribe', category: 'newsletter' });
+  assert.equal(list.get('example.com', 'reader@example.net', T0, 'newsletter')?.reason, 'unsubscribe');
+  assert.equal(list.get('example.com', 'reader@example.net', T0, 'password-reset'), undefined, 'other categories still reach the reader');
+  assert.equal(list.get('example.com', 'reader@example.net', T0), undefined, 'mail without a category too');
+  await list.add(entry('reader@example.net', T0));
+  assert.equal(list.get('example.com', 'reader@example.net', T0, 'password-reset')?.reason, 'hard_bounce', 'a domain-wide suppression covers every category');
+  assert.equal(await list.remove('example.com', 'reader@example.net', T0), true);
+  await list.close();
+  const reopened = await SuppressionList.open(dir, T0);
+  assert.equal(reopened.get('example.com', 'reader@example.net', T0, 'newsletter')?.category, 'newsletter');
+  assert.equal(reopened.get('example.com', 'reader@example.net', T0), undefined, 'the domain-wide removal left the category entry alone');
+  assert.equal(await reopened.remove('example.com', 'reader@example.net', T0, 'newsletter'), true);
+  await reopened.close();
+  const third = await SuppressionList.open(dir, T0);
+  assert.equal(third.get('example.com', 'reader@example.net', T0, 'newsletter'), undefined);
+  await third.close();
+});

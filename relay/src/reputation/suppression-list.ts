@@ -1,10 +1,12 @@
 import { join } from 'node:path';
 import { JsonJournal } from '../spool/json-journal.ts';
 
-export type SuppressionReason = 'hard_bounce' | 'complaint';
+export type SuppressionReason = 'hard_bounce' | 'complaint' | 'unsubscribe';
 
 export interface Suppression {
   readonly domain: string;
+  /** Set when only one category of the domain is suppressed (a newsletter unsubscribe); absent: all its mail. */
+  readonly category?: string;
   readonly recipient: string;
   readonly reason: SuppressionReason;
   /** Why, in a line: the remote reply or the feedback type. */
@@ -13,14 +15,14 @@ export interface Suppression {
   readonly expiresAt: number;
 }
 
-type LogLine = ({ op: 'add' } & Suppression) | { op: 'del'; domain: string; recipient: string };
+type LogLine = ({ op: 'add' } & Suppression) | { op: 'del'; domain: string; recipient: string; category?: string };
 
 const FILE = 'suppressions.log';
 /** Dead lines tolerated beyond the live ones before the log is rewritten. */
 const COMPACT_SLACK = 100;
 
-function key(domain: string, recipient: string): string {
-  return `${domain}\n${recipient.toLowerCase()}`;
+function key(domain: string, recipient: string, category?: string): string {
+  return category ? `${domain}\n${recipient.toLowerCase()}\n${category}` : `${domain}\n${recipient.toLowerCase()}`;
 }
 
 /**
@@ -44,11 +46,12 @@ export class SuppressionList {
 
   private apply(line: LogLine): void {
     if (typeof line?.domain !== 'string' || typeof line.recipient !== 'string') return;
+    const category = typeof line.category === 'string' && line.category ? line.category : undefined;
     if (line.op === 'add' && typeof line.expiresAt === 'number') {
       const { op: _op, ...entry } = line;
-      this.entries.set(key(line.domain, line.recipient), entry);
+      this.entries.set(key(line.domain, line.recipient, category), entry);
     } else if (line.op === 'del') {
-      this.entries.delete(key(line.domain, line.recipient));
+      this.entries.delete(key(line.domain, line.recipient, category));
     }
   }
 
@@ -64,9 +67,10 @@ export class SuppressionList {
     return [...this.entries.values()].map((s) => ({ op: 'add' as const, ...s }));
   }
 
-  get(domain: string, recipient: string, now: number): Suppression | undefined {
-    const entry = this.entries.get(key(domain, recipient));
-    return entry && entry.expiresAt > now ? entry : undefined;
+  /** The suppression of the whole domain, else (given a category) of that category only. */
+  get(domain: string, recipient: string, now: number, category?: string): Suppression | undefined {
+    const live = (entry: Suppression | undefined) => (entry && entry.expiresAt > now ? entry : undefined);
+    return live(this.entries.get(key(domain, recipient))) ?? (category ? live(this.entries.get(key(domain, recipient, category))) : undefined);
   }
 
   /** Live entries of one domain, oldest first. */
@@ -76,16 +80,18 @@ export class SuppressionList {
 
   /** Suppresses (or re-suppresses, extending the expiry) a recipient; resolves once fsynced. */
   async add(entry: Suppression): Promise<void> {
-    const normalised = { ...entry, recipient: entry.recipient.toLowerCase() };
-    this.entries.set(key(entry.domain, entry.recipient), normalised);
+    const { category, ...rest } = entry;
+    const normalised: Suppression = { ...rest, recipient: entry.recipient.toLowerCase(), ...(category ? { category } : {}) };
+    this.entries.set(key(entry.domain, entry.recipient, category), normalised);
     await this.journal.append({ op: 'add', ...normalised });
   }
 
-  /** Lifts a suppression; false when there was none. */
-  async remove(domain: string, recipient: string, now: number): Promise<boolean> {
-    if (!this.get(domain, recipient, now)) return false;
-    this.entries.delete(key(domain, recipient));
-    await this.journal.append({ op: 'del', domain, recipient: recipient.toLowerCase() });
+  /** Lifts a suppression (of the whole domain, or of one category); false when there was none. */
+  async remove(domain: string, recipient: string, now: number, category?: string): Promise<boolean> {
+    const entry = this.entries.get(key(domain, recipient, category));
+    if (!entry || entry.expiresAt <= now) return false;
+    this.entries.delete(key(domain, recipient, category));
+    await this.journal.append({ op: 'del', domain, recipient: recipient.toLowerCase(), ...(category ? { category } : {}) });
     return true;
   }
 

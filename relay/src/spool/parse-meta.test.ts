@@ -26,3 +26,16 @@ test('a record from before signingDomain is signed only when its From: domain is
   assert.equal(parseMessageMeta({ ...base, sendingDomain: 'example.test', headerFromDomain: 'badexample.test' }).signingDomain, null);
   assert.equal(parseMessageMeta({ ...base, headerFromDomain: 'example.test' }).signingDomain, null, 'no sending domain was checked');
 });
+
+test('category, tags and metadata are read back as written; records without them still parse; bad ones are refused', () => {
+  const labels = { category: 'newsletter', tags: ['spring'], metadata: { campaign: 'c-1' } };
+  const meta = parseMessageMeta({ ...base, ...labels });
+  assert.equal(meta.category, 'newsletter');
+  assert.deepEqual(meta.tags, ['spring']);
+  assert.deepEqual(meta.metadata, { campaign: 'c-1' });
+  const old = parseMessageMeta(base);
+  assert.ok(!('category' in old) && !('tags' in old) && !('metadata' in old));
+  assert.throws(() => parseMessageMeta({ ...base, category: 'Bad Name' }), /bad category/);
+  assert.throws(() => parseMessageMeta({ ...base, tags: 'spring' }), /bad tags/);
+  assert.throws(() => parseMessageMeta({ ...base, metadata: { k: 7 } }), /bad metadata\.k/);
+});

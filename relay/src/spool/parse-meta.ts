@@ -1,3 +1,4 @@
+import { decideLabels } from '../submission/message-labels.ts';
 import type { MessageMeta, MessageState, RecipientState } from './types.ts';
 
 /**
@@ -55,6 +56,9 @@ export function parseMessageMeta(v: unknown): MessageMeta {
   const headerFromDomain = optStr(m.headerFromDomain, 'headerFromDomain');
   const signingDomain = !('signingDomain' in m) ? legacySigningDomain(headerFromDomain, sendingDomain) : m.signingDomain === null ? null : str(m.signingDomain, 'signingDomain');
   if (bodyFile !== undefined && !/^[0-9A-Z]+\.eml$/.test(bodyFile)) fail('bodyFile');
+  // the bounds the pipeline checked at acceptance, checked again (records written before them have none)
+  const labels = decideLabels({ category: m.category, tags: m.tags, metadata: m.metadata });
+  if (!labels.ok) fail(labels.problems[0]!.field);
   return {
     id: str(m.id, 'id'),
     from: str(m.from, 'from'),
@@ -67,6 +71,7 @@ export function parseMessageMeta(v: unknown): MessageMeta {
     ...(sendingDomain !== undefined ? { sendingDomain } : {}),
     ...(headerFromDomain !== undefined ? { headerFromDomain } : {}),
     signingDomain,
+    ...labels.labels,
     origin: {
       listener: str(o.listener, 'origin.listener'),
       clientAddress: str(o.clientAddress, 'origin.clientAddress'),

@@ -414,6 +414,7 @@ export class Spool extends EventEmitter {
       recipients: this.compactRecipients(meta.recipients),
       ...(meta.sendingDomain !== undefined ? { sendingDomain: p.get(meta.sendingDomain) } : {}),
       ...(meta.headerFromDomain !== undefined ? { headerFromDomain: p.get(meta.headerFromDomain) } : {}),
+      ...(meta.category !== undefined ? { category: p.get(meta.category) } : {}),
       origin,
     };
   }

@@ -1,3 +1,5 @@
+import type { LabelInput } from './message-labels.ts';
+
 /** What an ingress hands the submission pipeline besides the message bytes. */
 
 /**
@@ -23,4 +25,9 @@ export interface SubmissionEnvelope {
   readonly tlsVersion?: string;
   /** Fields every log line about this message carries (sessionId, listener, remoteAddress). */
   readonly logFields?: Readonly<Record<string, string>>;
+  /**
+   * The API's `category`, `tags` and `metadata` as given (checked by the pipeline). Absent:
+   * they come from the X-Mail-Relay-* header fields, as over SMTP.
+   */
+  readonly labels?: LabelInput;
 }

@@ -35,7 +35,7 @@ test('every chunking of a message gives the same bytes and header fields', () =>
     assert.equal(split.out, whole.out, `chunks of ${size}`);
     assert.deepEqual(split.filter.headerInfo, whole.filter.headerInfo, `chunks of ${size}`);
   }
-  assert.deepEqual(whole.filter.headerInfo, { hasMessageId: false, hasDate: false, from: ['a@example.com'], sender: ['s@example.com'], resent: [], malformedField: false });
+  assert.deepEqual(whole.filter.headerInfo, { hasMessageId: false, hasDate: false, from: ['a@example.com'], sender: ['s@example.com'], resent: [], malformedField: false, labels: new Map() });
 });
 
 test('the header block is held until complete and inspected', () => {
@@ -43,7 +43,7 @@ test('the header block is held until complete and inspected', () => {
   assert.deepEqual(filter.push(Buffer.from('Subject: x\r\nMessage-')), []);
   const out = filter.push(Buffer.from('ID: <a@b>\r\nFrom: "A" <a@example.com>\r\n\r\nbody'));
   assert.equal(Buffer.concat(out).toString(), 'Subject: x\r\nMessage-ID: <a@b>\r\nFrom: "A" <a@example.com>\r\n\r\nbody');
-  assert.deepEqual(filter.headerInfo, { hasMessageId: true, hasDate: false, from: ['"A" <a@example.com>'], sender: [], resent: [], malformedField: false });
+  assert.deepEqual(filter.headerInfo, { hasMessageId: true, hasDate: false, from: ['"A" <a@example.com>'], sender: [], resent: [], malformedField: false, labels: new Map() });
   assert.equal(Buffer.concat(filter.push(Buffer.from('more'))).toString(), 'more', 'body chunks pass straight through');
 });
 
@@ -100,4 +100,41 @@ test('a field name with a control, 8-bit or inner blank character, or a folded l
   }
   assert.equal(run([' From: b@other.test\r\nFrom: a@example.com\r\n\r\nbody']).filter.headerInfo?.malformedField, true, 'a folded first line');
   assert.equal(run(['From: a@example.com\r\nno colon\r\n\r\nbody']).filter.headerInfo?.malformedField, false, 'a line without a colon alone is left as it is');
+});
+
+test('the X-Mail-Relay label fields are taken out of the header block, unfolded, whatever the chunking', () => {
+  const message =
+    'From: a@example.com\r\nX-Mail-Relay-Category: newsletter\r\nSubject: x\r\nx-mail-relay-tags: spring,\r\n\tsale\r\n' +
+    'X-Mail-Relay-Metadata: {"campaign":\r\n "caf\xc3\xa9"}\r\nTo: b@example.net\r\n\r\nX-Mail-Relay-Category: in the body stays\r\n';
+  const expected = 'From: a@example.com\r\nSubject: x\r\nTo: b@example.net\r\n\r\nX-Mail-Relay-Category: in the body stays\r\n';
+  for (let size = 1; size <= message.length; size += size < 8 ? 1 : 37) {
+    const chunks: string[] = [];
+    for (let i = 0; i < message.length; i += size) chunks.push(message.slice(i, i + size));
+    const { out, filter } = run(chunks);
+    assert.equal(out, expected, `chunks of ${size}`);
+    assert.deepEqual(
+      filter.headerInfo?.labels,
+      new Map([
+        ['x-mail-relay-category', ['newsletter']],
+        ['x-mail-relay-tags', ['spring,\tsale']],
+        ['x-mail-relay-metadata', ['{"campaign": "caf\xc3\xa9"}']],
+      ]),
+      `chunks of ${size}`,
+    );
+  }
+});
+
+test('label fields are removed from a message that is all headers, and every occurrence is reported', () => {
+  const { out, filter } = run(['X-Mail-Relay-Category: a\r\nSubject: x\r\nX-Mail-Relay-Category: b']);
+  assert.equal(out, 'Subject: x\r\n');
+  assert.deepEqual(filter.headerInfo?.labels.get('x-mail-relay-category'), ['a', 'b']);
+  assert.equal(run(['Subject: x\r\n\r\nbody']).out, 'Subject: x\r\n\r\nbody', 'nothing to remove: the bytes are the same');
+});
+
+test('a header block of thousands of label fields is taken apart whole (values collected in place, not copied per field)', () => {
+  const line = 'X-Mail-Relay-Tags: a\r\n';
+  const count = Math.floor((MAX_HEADER_BLOCK - 100) / line.length);
+  const { out, filter } = run([line.repeat(count) + 'Subject: x\r\n\r\nbody']);
+  assert.equal(out, 'Subject: x\r\n\r\nbody');
+  assert.equal(filter.headerInfo?.labels.get('x-mail-relay-tags')?.length, count);
 });

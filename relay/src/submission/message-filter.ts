@@ -5,11 +5,14 @@
  *   that are sent (a bare CR left in would be turned into CRLF on the wire, after signing);
  * - a NUL byte makes the message invalid (RFC 5322 forbids it; many MTAs mangle it);
  * - the header block is held back until it is complete, so the pipeline can check From: and
- *   add a missing Message-ID:/Date: in front of the body without buffering the body itself.
+ *   add a missing Message-ID:/Date: in front of the body without buffering the body itself;
+ * - the X-Mail-Relay-Category/-Tags/-Metadata fields are taken out of the header block (their
+ *   values go to headerInfo): they are instructions to the relay, never sent on or signed.
  * Linear in the input however it is chunked: each byte is looked at a bounded number of times.
  */
 
 import { headerFieldName, isFieldName } from '../header-field-name.ts';
+import { LABEL_HEADERS, type LabelHeader } from './message-labels.ts';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -32,6 +35,8 @@ export interface HeaderInfo {
    * `From` + ` : x` as From: fields, we would not. The pipeline refuses the message.
    */
   readonly malformedField: boolean;
+  /** Every X-Mail-Relay-* label field value, unfolded, by lower-case name; one character per byte (latin1). */
+  readonly labels: ReadonlyMap<LabelHeader, readonly string[]>;
 }
 
 export class MessageFilter {
@@ -75,8 +80,17 @@ export class MessageFilter {
   private release(end: number): Buffer {
     const joined = Buffer.concat(this.header!, this.headerLength);
     this.header = undefined;
-    this.headerInfo = inspectHeaders(joined.subarray(0, end));
-    return joined;
+    const { info, removed } = inspectHeaders(joined.subarray(0, end));
+    this.headerInfo = info;
+    if (removed.length === 0) return joined;
+    const kept: Buffer[] = [];
+    let at = 0;
+    for (const [start, stop] of removed) {
+      kept.push(joined.subarray(at, start));
+      at = stop;
+    }
+    kept.push(joined.subarray(at));
+    return Buffer.concat(kept);
   }
 
   /**
@@ -142,11 +156,16 @@ function isClean(chunk: Buffer, start: number): boolean {
   return true;
 }
 
+const LABEL_NAMES: ReadonlySet<string> = new Set(LABEL_HEADERS);
+
 /**
  * The fields the pipeline needs from a header block (CRLF line endings): one pass over its
- * lines; a line starting with space or tab continues the field before it (RFC 5322 2.2.3).
+ * lines; a line starting with space or tab continues the field before it (RFC 5322 2.2.3:
+ * unfolding removes only the CRLF). `removed`: the byte ranges of the label fields, each from
+ * its name to the CRLF ending its last line, in order.
  */
-function inspectHeaders(block: Buffer): HeaderInfo {
+function inspectHeaders(block: Buffer): { info: HeaderInfo; removed: Array<[number, number]> } {
+  // latin1: one character per byte, so offsets in the text are offsets in the block
   const text = block.toString('latin1');
   const from: string[] = [];
   const sender: string[] = [];
@@ -156,24 +175,41 @@ function inspectHeaders(block: Buffer): HeaderInfo {
   let malformedField = false;
   /** Whether the last unfolded line was a field (name and colon), which a folded line may continue. */
   let inField = false;
+  const labels = new Map<LabelHeader, string[]>();
+  const removed: Array<[number, number]> = [];
   let current: ((value: string) => void) | undefined;
   let value = '';
-  const finish = () => {
+  /** Where the label field being read started (-1: none); it ends where the next field starts. */
+  let labelStart = -1;
+  const finish = (at: number) => {
     current?.(value.trim());
     current = undefined;
+    if (labelStart !== -1) removed.push([labelStart, at]);
+    labelStart = -1;
   };
+  let offset = 0;
   for (const line of text.split('\r\n')) {
+    const lineStart = offset;
+    offset += line.length + 2;
     if (line.startsWith(' ') || line.startsWith('\t')) {
       if (!inField) malformedField = true;
       if (current) value += line;
       continue;
     }
-    finish();
+    finish(lineStart);
     const colon = line.indexOf(':');
     inField = colon !== -1;
     if (colon === -1) continue;
     const name = headerFieldName(line, colon);
     if (!isFieldName(name)) malformedField = true;
+    if (LABEL_NAMES.has(name)) {
+      const label = name as LabelHeader;
+      labelStart = lineStart;
+      let values = labels.get(label);
+      if (!values) labels.set(label, (values = []));
+      const into = values;
+      current = (v) => into.push(v);
+    }
     if (name === 'message-id') hasMessageId = true;
     else if (name === 'date') hasDate = true;
     else if (name === 'from') current = (v) => from.push(v);
@@ -182,7 +218,7 @@ function inspectHeaders(block: Buffer): HeaderInfo {
     else if (name === 'resent-from' || name === 'resent-sender') current = (v) => resent.push({ name, value: v });
     if (current) value = line.slice(colon + 1);
   }
-  finish();
-  return { hasMessageId, hasDate, from, sender, resent, malformedField };
+  finish(block.length);
+  return { info: { hasMessageId, hasDate, from, sender, resent, malformedField, labels }, removed };
 }
 

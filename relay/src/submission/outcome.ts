@@ -12,6 +12,9 @@ export type RefusalReason =
   | 'invalid_message'
   | 'message_too_big'
   | 'domain_paused'
+  | 'invalid_labels'
+  | 'category_paused'
+  | 'recipients_suppressed'
   | 'spool_full'
   | 'spool_error'
   | 'receive_error';
@@ -21,9 +24,14 @@ export interface Refusal {
   /** Reply text for the client; names no secret and no other tenant's data. */
   readonly text: string;
   readonly cause?: unknown;
+  /** Which fields were wrong (`invalid_labels`), for the API's `problems`. */
+  readonly problems?: ReadonlyArray<{ readonly field: string; readonly message: string }>;
 }
 
-export type SubmissionOutcome = { readonly accepted: true; readonly id: string; readonly size: number } | { readonly accepted: false; readonly refusal: Refusal };
+export type SubmissionOutcome =
+  /** `suppressed`: recipients left out because they unsubscribed from the message's category. */
+  | { readonly accepted: true; readonly id: string; readonly size: number; readonly suppressed: readonly string[] }
+  | { readonly accepted: false; readonly refusal: Refusal };
 
 export function refuse(reason: RefusalReason, text: string, cause?: unknown): { readonly accepted: false; readonly refusal: Refusal } {
   return { accepted: false, refusal: cause === undefined ? { reason, text } : { reason, text, cause } };

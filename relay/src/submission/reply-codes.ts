@@ -13,6 +13,11 @@ export const REPLY_CODES: Readonly<Record<RefusalReason, { readonly smtp: readon
   invalid_message: { smtp: [554, '5.6.0'], http: [400, 'invalid_message'] },
   message_too_big: { smtp: [552, '5.3.4'], http: [413, 'message_too_big'] },
   domain_paused: { smtp: [451, '4.7.1'], http: [423, 'domain_paused'] },
+  invalid_labels: { smtp: [550, '5.6.0'], http: [400, 'invalid_request'] },
+  // the reply of a domain pause: to a client, a paused category is a paused sender
+  category_paused: { smtp: [451, '4.7.1'], http: [423, 'domain_paused'] },
+  // every recipient unsubscribed from the message's category (known only once its header is read)
+  recipients_suppressed: { smtp: [550, '5.7.1'], http: [400, 'all_recipients_rejected'] },
   spool_full: { smtp: [452, '4.3.1'], http: [503, 'spool_full'] },
   spool_error: { smtp: [451, '4.3.0'], http: [503, 'temporary_failure'] },
   receive_error: { smtp: [451, '4.3.0'], http: [400, 'request_aborted'] },
@@ -31,9 +36,11 @@ export function httpReply(refusal: Refusal): HttpError {
   const extra =
     status === 503
       ? { retryAfter: RETRY_AFTER_S }
-      : status === 400 && error === 'invalid_message'
-        ? { problems: [{ field: 'message', message: refusal.text }] }
-        : {};
+      : refusal.problems
+        ? { problems: refusal.problems }
+        : status === 400 && error === 'invalid_message'
+          ? { problems: [{ field: 'message', message: refusal.text }] }
+          : {};
   // HTTP error messages start in lower case, like the rest of the API's; a header name keeps its case
   const text = /^[A-Za-z-]+:/.test(refusal.text) ? refusal.text : refusal.text.charAt(0).toLowerCase() + refusal.text.slice(1);
   return new HttpError(status, error, text, refusal.reason, extra, refusal.cause === undefined ? undefined : { cause: refusal.cause });

@@ -88,3 +88,48 @@ test('a MAIL FROM outside the submitter allowance is refused before anything is 
   assert.equal(spool.size, 0);
   await spool.close();
 });
+
+test('labels come from the API fields or the header fields, are stored with the message, and the header fields are not', async () => {
+  const { spool, pipeline } = await setup();
+  const labels = { category: 'newsletter', tags: ['spring'], metadata: { campaign: 'c-1' } };
+  const byHeader = await pipeline.submit(envelope, () =>
+    counted(['From: alice@example.test\r\nX-Mail-Relay-Category: newsletter\r\nX-Mail-Relay-Tags: spring\r\nX-Mail-Relay-Metadata: {"campaign": "c-1"}\r\n\r\nhi\r\n']).chunks,
+  );
+  const byField = await pipeline.submit({ ...envelope, labels }, () => counted(['From: alice@example.test\r\n\r\nhi\r\n']).chunks);
+  assert.ok(byHeader.accepted && byField.accepted);
+  for (const id of [byHeader.id, byField.id]) {
+    const entry = spool.get(id)!;
+    assert.deepEqual({ category: entry.meta.category, tags: entry.meta.tags, metadata: entry.meta.metadata }, labels);
+    assert.doesNotMatch((await spool.readBody(entry)).toString('latin1'), /X-Mail-Relay/i);
+  }
+  const bad = await pipeline.submit({ ...envelope, labels: { category: 'Not Valid' } }, () => counted(['From: alice@example.test\r\n\r\nhi\r\n']).chunks);
+  assert.ok(!bad.accepted);
+  assert.equal(bad.refusal.reason, 'invalid_labels');
+  assert.deepEqual(bad.refusal.problems?.map((p) => p.field), ['category']);
+  await spool.close();
+});
+
+test('a paused category is refused like a paused domain; the same domain\'s other categories are taken', async () => {
+  const dir = await tempDir();
+  const config = parseConfig({
+    hostname: 'relay.test',
+    listeners: [{ name: 'smtp', port: 0 }],
+    domains: [{ name: 'example.test', categories: ['newsletter', 'transactional'] }],
+    queue: { dir: join(dir, 'spool') },
+  });
+  const spool = await Spool.open({ dir: config.queue.dir, logger: testLogger });
+  const gate = {
+    pausedReason: () => undefined,
+    isSuppressed: () => false,
+    categoryPausedReason: (_domain: string, category: string | undefined) => (category === 'newsletter' ? { category, reason: 'bounce rate 0.5 above 0.1' } : undefined),
+  };
+  const pipeline = new SubmissionPipeline({ config, spool, gate, metrics: createMetrics(), logger: testLogger });
+  const send = (category: string) => pipeline.submit(envelope, () => counted([`From: alice@example.test\r\nX-Mail-Relay-Category: ${category}\r\n\r\nhi\r\n`]).chunks);
+  const refused = await send('newsletter');
+  assert.ok(!refused.accepted);
+  assert.equal(refused.refusal.reason, 'category_paused');
+  assert.equal(refused.refusal.text, 'Category newsletter of sending domain example.test is paused: bounce rate 0.5 above 0.1; try again later');
+  assert.ok((await send('transactional')).accepted);
+  assert.equal(spool.size, 1, 'nothing of the refused message was kept');
+  await spool.close();
+});

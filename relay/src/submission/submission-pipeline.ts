@@ -10,6 +10,7 @@ import { decideHeaderSenders, type HeaderSendersVerdict } from './decide-header-
 import { decideSender, type SenderVerdict } from './decide-sender.ts';
 import type { SubmissionEnvelope, Submitter } from './envelope.ts';
 import { MessageFilter } from './message-filter.ts';
+import { decideLabels, labelsFromHeaders, type LabelsVerdict, type MessageLabels } from './message-labels.ts';
 import { refuse, type Refusal, type SubmissionOutcome } from './outcome.ts';
 import { buildDateHeader, buildMessageIdHeader, buildReceivedHeader } from './trace-headers.ts';
 
@@ -31,8 +32,9 @@ const MIN_ROOM = 64 * 1024;
 /**
  * The one way a message enters the spool, whichever ingress took it: the envelope sender's
  * policy and pause, the From:/Sender: policy and the domain the message may be signed for,
- * line endings and NUL bytes, the size limit, the Received: line and a missing Message-ID:
- * and Date:, and the commit. The body streams to the spool as it arrives; the outcome is
+ * its category, tags and metadata (the API's fields or the X-Mail-Relay-* header fields, which
+ * are removed) and its category's pause, line endings and NUL bytes, the size limit, the
+ * Received: line and a missing Message-ID: and Date:, and the commit. The body streams to the spool as it arrives; the outcome is
  * `accepted` only after the spool's fsync. A refused message is still read to its end (an
  * SMTP client is still sending it) but nothing more of it is kept.
  */
@@ -67,8 +69,15 @@ export class SubmissionPipeline {
     const source = await open({ id, now });
     let refusal: Refusal | undefined;
     const admitted = this.admit(envelope.sender, envelope.submitter);
+    let labels: MessageLabels | undefined;
     if (!admitted.ok) refusal = admitted.refusal;
-    else if (!spool.hasRoomFor(MIN_ROOM)) refusal = { reason: 'spool_full', text: 'Insufficient system storage, try again later' };
+    else if (envelope.labels !== undefined) {
+      // the API's fields are known before the message is read: decided at once
+      const decided = this.labelsAdmitted(decideLabels(envelope.labels), admitted.sendingDomain);
+      if (decided.ok) labels = decided.labels;
+      else refusal = decided.refusal;
+    }
+    if (!refusal && !spool.hasRoomFor(MIN_ROOM)) refusal = { reason: 'spool_full', text: 'Insufficient system storage, try again later' };
     let incoming: IncomingMessage | undefined;
     if (!refusal) {
       try {
@@ -91,6 +100,15 @@ export class SubmissionPipeline {
         if (!senders.ok) {
           refusal = senders.refusal;
           return;
+        }
+        if (labels === undefined) {
+          // the header fields are removed either way; the API's own fields win over them
+          const decided = this.labelsAdmitted(labelsFromHeaders(filter.headerInfo?.labels ?? new Map()), admitted.ok ? admitted.sendingDomain : undefined);
+          if (!decided.ok) {
+            refusal = decided.refusal;
+            return;
+          }
+          labels = decided.labels;
         }
         parts = [Buffer.from(this.tracePrefix(envelope, filter, id, now), 'latin1'), ...parts];
       }
@@ -129,7 +147,18 @@ export class SubmissionPipeline {
       return { accepted: false, refusal };
     }
     const verdict = senders as Extract<HeaderSendersVerdict, { ok: true }>;
-    return this.commit(envelope, incoming!, admitted.ok ? admitted.sendingDomain : undefined, verdict, now);
+    return this.commit(envelope, incoming!, admitted.ok ? admitted.sendingDomain : undefined, verdict, labels ?? {}, now);
+  }
+
+  /** Well-formed labels, and a category that is not paused (refused as a domain pause is). */
+  private labelsAdmitted(verdict: LabelsVerdict, sendingDomain: string | undefined): { ok: true; labels: MessageLabels } | { ok: false; refusal: Refusal } {
+    if (!verdict.ok) {
+      const text = verdict.problems.map((p) => `${p.field} ${p.message}`).join('; ');
+      return { ok: false, refusal: { reason: 'invalid_labels', text: `Invalid message labels: ${text}`, problems: verdict.problems } };
+    }
+    const paused = sendingDomain ? this.deps.gate?.categoryPausedReason(sendingDomain, verdict.labels.category) : undefined;
+    if (!paused) return verdict;
+    return { ok: false, refusal: { reason: 'category_paused', text: `Category ${paused.category} of sending domain ${sendingDomain} is paused: ${paused.reason}; try again later` } };
   }
 
   private async commit(
@@ -137,21 +166,30 @@ export class SubmissionPipeline {
     incoming: IncomingMessage,
     sendingDomain: string | undefined,
     senders: Extract<HeaderSendersVerdict, { ok: true }>,
+    labels: MessageLabels,
     now: Date,
   ): Promise<SubmissionOutcome> {
-    const { spool, metrics } = this.deps;
+    const { spool, metrics, gate } = this.deps;
     const createdAt = now.getTime();
     const user = envelope.submitter.kind === 'trusted' ? undefined : envelope.submitter.name;
+    // RCPT TO could check only domain-wide suppressions: the category is in the header
+    const suppressed = sendingDomain && labels.category && gate ? envelope.recipients.filter((r) => gate.isSuppressed(sendingDomain, r, labels.category)) : [];
+    const recipients = suppressed.length === 0 ? envelope.recipients : envelope.recipients.filter((r) => !suppressed.includes(r));
+    if (recipients.length === 0) {
+      await incoming.discard();
+      return refuse('recipients_suppressed', `Every recipient unsubscribed from category ${labels.category} of ${sendingDomain}`);
+    }
     try {
       await spool.commit(incoming, {
         from: envelope.sender,
-        recipients: envelope.recipients.map((address) => ({ address, status: 'pending' as const })),
+        recipients: recipients.map((address) => ({ address, status: 'pending' as const })),
         createdAt,
         attempts: 0,
         nextAttemptAt: createdAt,
         ...(sendingDomain ? { sendingDomain } : {}),
         ...(senders.headerFromDomain ? { headerFromDomain: senders.headerFromDomain } : {}),
         signingDomain: senders.signingDomain ?? null,
+        ...labels,
         origin: {
           listener: envelope.listener,
           clientAddress: envelope.clientAddress,
@@ -171,10 +209,11 @@ export class SubmissionPipeline {
       queueId: incoming.id,
       ...(user !== undefined ? { user } : {}),
       from: envelope.sender,
-      recipients: envelope.recipients.length,
+      recipients: recipients.length,
+      ...(suppressed.length > 0 ? { suppressed: suppressed.length } : {}),
       size: incoming.size,
     });
-    return { accepted: true, id: incoming.id, size: incoming.size };
+    return { accepted: true, id: incoming.id, size: incoming.size, suppressed };
   }
 
   /** Received: always; Message-ID: and Date: when the message lacks them (the relay is its first hop). */

@@ -119,6 +119,42 @@ export interface MailRelaySpec {
     /** The address registered with mailbox providers' feedback loops (ARF reports). */
     complaintAddress?: string;
   };
+  /** Relay-wide event sinks: every event of every sending domain of the relay. A webhook whose Secret is missing keeps the relay at Reconciled=False SecretNotFound until it appears. */
+  webhooks?: ({
+    /** The webhook label of its metrics and the directory of its signing key: a DNS label (lower case letters, digits and -). */
+    name: string;
+    /** Where events are POSTed. https://, or http:// only to loopback (localhost, 127.0.0.0/8, [::1]): events name recipients and must not cross a network in clear. Redirects are not followed. */
+    url: string;
+    /** The kinds of event to send; default every kind. */
+    events: ('accepted' | 'delivered' | 'deferred' | 'bounced' | 'expired' | 'complained' | 'suppressed' | 'rejected' | 'unsubscribed')[];
+    /** Which deferred events of a recipient to send: every attempt, or only the first and the last (the one before it was delivered, bounced or expired). */
+    deferrals: 'every' | 'first-and-last';
+    /** Send events as a JSON array of up to maxEvents, at most maxDelay after the first one waited. Absent: one event per request. */
+    batch?: {
+      /** Events per request. */
+      maxEvents: number;
+      /** Longest an event waits for others to fill its batch, for example 1s. */
+      maxDelay: string;
+    };
+    /** How long an event is retried (exponential backoff with jitter) before it is dropped and counted as expired; at least 1h, for example 24h or 3d. */
+    retryFor: string;
+    /** Longest one request may take, connection included; then it is retried. */
+    timeout: string;
+    /** The HMAC-SHA256 signing key, in a Secret of this namespace. While rotating, nextKey names a second key of the same Secret: requests carry a signature with each, so receivers can switch without losing events. A changed key is picked up without restarting the relay. */
+    secretRef: {
+      /** Secret name. */
+      name: string;
+      /** Key within the Secret holding the current signing key. */
+      key: string;
+      /** Key within the Secret holding the next signing key, during a rotation. */
+      nextKey?: string;
+    };
+  })[];
+  /** Delivery events (webhooks) of the relay pods. */
+  events?: {
+    /** Disk each relay pod may fill with events waiting for their webhooks (it comes out of the spool volume); past it the oldest are dropped and counted (result overflow). */
+    maxBacklog: string;
+  };
   /** Recipients that hard-bounced or complained. */
   suppression: {
     /** How long a recipient stays suppressed. */
@@ -598,6 +634,55 @@ export interface SendingDomainSpec {
     /** Pause the domain when a threshold is crossed. */
     pauseOnBreach: boolean;
   };
+  /** Message categories of this domain (a message names one in X-Mail-Relay-Category or the API's category field). Each gets its own counters and rates, and may have its own thresholds, so a bad newsletter list pauses the newsletter, not password resets. Undeclared categories count as other. */
+  categories?: {
+    /** Lower case letters, digits, _ and -, at most 63; the category label of the metrics. */
+    name: string;
+    /** Bulk mail (newsletters, marketing) rather than transactional. */
+    bulk: boolean;
+    /** Thresholds of this category over 24 h; a field left out takes the domain's spec.reputation value. A breach pauses this category only. */
+    reputation?: {
+      /** Hard bounces per message sent. */
+      maxBounceRate?: number;
+      /** Complaints per message delivered. */
+      maxComplaintRate?: number;
+      /** Messages in the window before rates count. */
+      minVolume?: number;
+      /** Pause the category when a threshold is crossed. */
+      pauseOnBreach?: boolean;
+    };
+  }[];
+  /** Event sinks for this domain only: a webhook here never receives another domain's events. A webhook whose Secret is missing is left out of the relay's config and shown in the WebhooksReady condition. */
+  webhooks?: ({
+    /** The webhook label of its metrics and the directory of its signing key: a DNS label (lower case letters, digits and -). */
+    name: string;
+    /** Where events are POSTed. https://, or http:// only to loopback (localhost, 127.0.0.0/8, [::1]): events name recipients and must not cross a network in clear. Redirects are not followed. */
+    url: string;
+    /** The kinds of event to send; default every kind. */
+    events: ('accepted' | 'delivered' | 'deferred' | 'bounced' | 'expired' | 'complained' | 'suppressed' | 'rejected' | 'unsubscribed')[];
+    /** Which deferred events of a recipient to send: every attempt, or only the first and the last (the one before it was delivered, bounced or expired). */
+    deferrals: 'every' | 'first-and-last';
+    /** Send events as a JSON array of up to maxEvents, at most maxDelay after the first one waited. Absent: one event per request. */
+    batch?: {
+      /** Events per request. */
+      maxEvents: number;
+      /** Longest an event waits for others to fill its batch, for example 1s. */
+      maxDelay: string;
+    };
+    /** How long an event is retried (exponential backoff with jitter) before it is dropped and counted as expired; at least 1h, for example 24h or 3d. */
+    retryFor: string;
+    /** Longest one request may take, connection included; then it is retried. */
+    timeout: string;
+    /** The HMAC-SHA256 signing key, in a Secret of this namespace. While rotating, nextKey names a second key of the same Secret: requests carry a signature with each, so receivers can switch without losing events. A changed key is picked up without restarting the relay. */
+    secretRef: {
+      /** Secret name. */
+      name: string;
+      /** Key within the Secret holding the current signing key. */
+      key: string;
+      /** Key within the Secret holding the next signing key, during a rotation. */
+      nextKey?: string;
+    };
+  })[];
   /** The SPF and DMARC records the operator suggests. */
   dns: {
     /** Extra SPF mechanisms (for example include:_spf.example.net) besides the relay's addresses. */
@@ -659,7 +744,28 @@ export interface SendingDomainStatus {
     /** Relay pods that reported. */
     pods?: number;
   };
-  /** Ready, DKIMKeyReady, DNSVerified and Paused (True while the domain is paused). */
+  /** Per category (the declared ones and other), what the relay pods report, summed over the pods. */
+  categories?: {
+    /** Category name */
+    name: string;
+    /** Recipients sent over 24 h. */
+    sent?: number;
+    /** Recipients delivered over 24 h. */
+    delivered?: number;
+    /** Deferred attempts over 24 h. */
+    deferred?: number;
+    /** Hard bounces over 24 h. */
+    bounced?: number;
+    /** Complaints over 24 h. */
+    complained?: number;
+    /** Hard bounces per recipient sent over 24 h. */
+    bounceRate?: number;
+    /** Complaints per recipient delivered over 24 h. */
+    complaintRate?: number;
+    /** Whether a relay pod has paused the category. */
+    paused?: boolean;
+  }[];
+  /** Ready, DKIMKeyReady, DNSVerified, WebhooksReady and Paused (True while the domain is paused). */
   conditions?: ({
     /** Condition type. */
     type: string;

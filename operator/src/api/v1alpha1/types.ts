@@ -44,6 +44,8 @@ export const SendingDomainConditions = {
   DNSVerified: 'DNSVerified',
   /** True while the domain is paused: the one condition where True is not the healthy state, named so by DESIGN.md. */
   Paused: 'Paused',
+  /** Every webhook of the domain has its signing key, so the relay sends the domain's events to all of them. */
+  WebhooksReady: 'WebhooksReady',
 } as const;
 
 /** CamelCase reasons; never derived from an exception's class name. */
@@ -51,6 +53,10 @@ export const Reasons = {
   Reconciled: 'Reconciled',
   ApplyFailed: 'ApplyFailed',
   SecretNotFound: 'SecretNotFound',
+  /** The API server refused to give a Secret (for example Forbidden); the message has its reason. */
+  SecretUnreadable: 'SecretUnreadable',
+  /** Every webhook has its signing key (or none is declared). */
+  WebhooksConfigured: 'WebhooksConfigured',
   RelayNotFound: 'RelayNotFound',
   /** Relay pods refused the config mounted now (mailrelay_config_last_reload_success 0) and serve their last good one. */
   ConfigRejected: 'ConfigRejected',
