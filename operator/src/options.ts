@@ -21,6 +21,8 @@ Flags (environment variable in brackets):
   --dns-check-interval DUR   how often published DNS records are re-checked (default 5m)
   --resync DUR               full relist of every cache (default 10m)
   --reputation-interval DUR  how often relay pods' /metrics are read into SendingDomain status (default 30s)
+  --relay-admin-port PORT    port of the relay pods' admin API, for pause and drain (default 8026;
+                             a test stack with relay processes on loopback addresses sets its own)
   --workers N                concurrent reconciles (default 4)
   --log-level LEVEL          error, warn, info, debug [LOG_LEVEL] (default info)
   --metrics-address ADDR     address of /metrics, /healthz, /readyz (default 0.0.0.0)
@@ -45,6 +47,7 @@ export interface OperatorOptions {
   readonly dnsCheckIntervalMs: number;
   readonly resyncMs: number;
   readonly reputationIntervalMs: number;
+  readonly relayAdminPort?: number;
   readonly workers: number;
   readonly logLevel: string;
   readonly metricsAddress: string;
@@ -88,6 +91,7 @@ export function parseOperatorOptions(argv: string[], env: NodeJS.ProcessEnv): Op
       'dns-check-interval': { type: 'string' },
       resync: { type: 'string' },
       'reputation-interval': { type: 'string' },
+      'relay-admin-port': { type: 'string' },
       workers: { type: 'string' },
       'log-level': { type: 'string' },
       'metrics-address': { type: 'string' },
@@ -131,6 +135,7 @@ export function parseOperatorOptions(argv: string[], env: NodeJS.ProcessEnv): Op
     dnsCheckIntervalMs: duration('dns-check-interval', '5m'),
     resyncMs: duration('resync', '10m'),
     reputationIntervalMs: duration('reputation-interval', '30s'),
+    ...(values['relay-admin-port'] !== undefined ? { relayAdminPort: integer('relay-admin-port', values['relay-admin-port'], 1, 65535) } : {}),
     workers: integer('workers', values.workers ?? '4', 1, 64),
     logLevel,
     metricsAddress: values['metrics-address'] ?? '0.0.0.0',

@@ -15,7 +15,9 @@ export type RelayErrorCode =
   | 'ERELAY_USERS_INVALID'
   | 'ERELAY_TOKENS_INVALID'
   | 'ERELAY_LISTEN'
-  | 'ERELAY_AUTH_BUSY';
+  | 'ERELAY_AUTH_BUSY'
+  /** A malformed handoff frame from a draining peer (nothing of that request was acknowledged). */
+  | 'ERELAY_HANDOFF_INVALID';
 
 export class RelayError extends Error {
   readonly code: RelayErrorCode;

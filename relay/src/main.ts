@@ -128,8 +128,9 @@ async function main(argv: string[]): Promise<number> {
 
   const logger = createLogger(values['log-level'] ?? process.env.MAIL_RELAY_LOG_LEVEL ?? 'info');
   let relay: Relay;
+  let restart = (): void => undefined;
   try {
-    relay = await Relay.start(config, { logger, users, tokens, configPath: values.config });
+    relay = await Relay.start(config, { logger, users, tokens, configPath: values.config, onRestart: () => restart() });
   } catch (err) {
     logger.error('relay failed to start', { error: describeError(err), code: (err as { code?: string }).code });
     return 1;
@@ -148,6 +149,8 @@ async function main(argv: string[]): Promise<number> {
         },
       );
     };
+    // a cancelled drain: stopped like on SIGTERM; exit 0 and the container's restart policy starts it again
+    restart = () => stop('drain cancelled');
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });

@@ -31,6 +31,8 @@ export interface RelayOptions {
   /** relay.yaml, re-read for run-time changes (paused domains) when given. */
   readonly configPath?: string;
   readonly configPollMs?: number;
+  /** A cancelled drain asks for a restart of the process (main.ts stops and exits; the container restarts). */
+  readonly onRestart?: () => void;
   /** Tests replace the clock and randomness of the delivery engine. */
   readonly deliveryClock?: { now: () => number; random: () => number };
 }
@@ -38,6 +40,8 @@ export interface RelayOptions {
 /** The relay process: spool, SMTP listeners and the metrics endpoint, started and stopped together. */
 export class Relay {
   private ready = false;
+  private intakeClosed: Promise<void> | undefined;
+  private endQuiesce: (() => void) | undefined;
 
   private constructor(
     readonly config: RelayConfig,
@@ -132,7 +136,8 @@ export class Relay {
         ...(unsubscribe ? { recipientHeaders: (meta, recipient) => unsubscribe!.headersFor(meta, recipient) } : {}),
       });
       const unsubscribePort = await unsubscribe?.listen();
-      admin = config.admin ? await AdminServer.start({ config, admin: config.admin, spool, delivery, metrics, logger }) : undefined;
+      const stopIntake = (quiesceMs: number) => (relay ? relay.stopIntake(quiesceMs) : Promise.reject(new Error('the relay is still starting')));
+      admin = config.admin ? await AdminServer.start({ config, admin: config.admin, spool, delivery, metrics, logger, stopIntake, restart: options.onRestart }) : undefined;
       // paused by config or by a reputation breach (persisted): one set for the engine; category pauses it asks for
       rep.onPausedChange(() => delivery.setPaused(rep.pausedDomains()));
       delivery.setPaused(rep.pausedDomains());
@@ -168,15 +173,38 @@ export class Relay {
     }
   }
 
+  /**
+   * For a drain (admin `POST /v1/drain`): not ready at once, so the pod leaves the Service's
+   * endpoints; `quiesceMs` later (the readiness probe's period) the SMTP and HTTP listeners
+   * close and their sessions get `graceMs` to finish, and delivery stops leasing. For good:
+   * a pod kept after all is restarted.
+   */
+  stopIntake(quiesceMs: number, graceMs = 25_000): Promise<void> {
+    this.ready = false;
+    this.intakeClosed ??= (async () => {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, quiesceMs);
+        this.endQuiesce = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      await Promise.all([this.ingress.close(graceMs), this.delivery.stop(graceMs), this.api?.stop(graceMs)]);
+    })();
+    return this.intakeClosed;
+  }
+
   /** Stops taking mail, lets sessions in DATA finish within `graceMs`, then closes the spool. */
   async stop(graceMs = 25_000): Promise<void> {
     this.ready = false;
     this.logger.info('relay stopping', { graceMs, connections: this.ingress.connectionCount });
     this.certificates?.stop();
     this.watcher?.stop();
+    // a drain's quiet period ends now; its handoff loop stops with the admin API
+    this.endQuiesce?.();
     await this.admin?.close();
     await this.unsubscribe?.close();
-    await Promise.all([this.ingress.close(graceMs), this.delivery.stop(graceMs), this.api?.stop(graceMs)]);
+    await this.stopIntake(0, graceMs);
     await this.hashing.close();
     await this.api?.close();
     await this.reputation.close();

@@ -11,6 +11,7 @@ import { resourcePath, type RestClient } from '../kube/rest-client.ts';
 import type { DnsVerifier } from './dns-verifier.ts';
 import type { PasswordHashes } from './password-hashes.ts';
 import type { RelayAdmin } from './relay-admin.ts';
+import type { QueueFigures } from './queue-figures.ts';
 import type { DomainFigures } from './relay-figures.ts';
 import type { RelayConfigFigures } from './reputation-poller.ts';
 import type { Settle } from './settle.ts';
@@ -54,6 +55,8 @@ export interface ControllerContext {
     get(namespace: string, relay: string, domain: string): DomainFigures | undefined;
     /** Whether the relay's pods accepted the config mounted now. */
     config(namespace: string, relay: string): RelayConfigFigures | undefined;
+    /** The relay's queue summed over its pods, for MailRelay.status.queue. */
+    queue(namespace: string, relay: string): QueueFigures | undefined;
   };
   /** The relay pods' admin API: relay-wide pause, drain. */
   readonly relayAdmin: RelayAdmin;

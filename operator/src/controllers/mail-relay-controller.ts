@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { KubernetesObject, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { UserEntry } from '../../../relay/src/config/schema.ts';
-import { MailRelayConditions, Reasons, type MailRelay, type MailRelayStatus } from '../api/v1alpha1/types.ts';
+import { API_VERSION, MailRelayConditions, Reasons, type MailRelay, type MailRelayStatus } from '../api/v1alpha1/types.ts';
 import { describeError, isConflict } from '../errors.ts';
 import { allowedDomainsFor, buildTokensFile, buildUsersFile, type TokenEntry } from '../resources/auth-files.ts';
 import { buildConditions, type ConditionInput } from '../resources/conditions.ts';
@@ -17,6 +17,9 @@ import { RELAY_SCOPE, webhookSecretKey, type Webhook } from '../resources/relay-
 import { parse } from 'yaml';
 import { ownSecret, relayDomains, secretString, type ControllerContext, type ReconcileResult } from './context.ts';
 import type { RelayConfigFigures } from './reputation-poller.ts';
+import { reconcileDrain } from './drain-controller.ts';
+import { describeDrain, type DrainStatus } from './drain-decision.ts';
+import { describeRetainedQueue } from './queue-figures.ts';
 import { readWebhookKeys } from './webhook-keys.ts';
 
 /** Inputs read from Secrets; `missing` names every Secret or key that is not there yet. */
@@ -41,9 +44,11 @@ interface RelayInputs {
  */
 export async function reconcileMailRelay(ctx: ControllerContext, namespace: string, name: string): Promise<ReconcileResult> {
   const relay = ctx.caches.relays.get(namespace, name);
-  // Deleted: owner references let the garbage collector remove what we created.
+  // Deleted: owner references let the garbage collector remove what we created, but not the spool claims.
   if (!relay) {
     ctx.settle.forget(`${namespace}/${name}`);
+    const retained = describeRetainedQueue(name, ctx.reputation.queue(namespace, name));
+    if (retained) await ctx.events.record({ apiVersion: API_VERSION, kind: 'MailRelay', metadata: { namespace, name } }, 'Warning', Reasons.QueueRetained, retained);
     return {};
   }
   const log = ctx.logger.child({ kind: 'MailRelay', namespace, name });
@@ -85,7 +90,10 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
   desired.push(buildHeadlessService(relay), buildClientService(relay), buildPodDisruptionBudget(relay));
   const networkPolicy = buildRelayNetworkPolicy(relay, inputs.webhooks.map((w) => w.url));
   if (networkPolicy) desired.push(networkPolicy);
-  const statefulSet = buildStatefulSet(relay, {
+  // A scale-down keeps the StatefulSet's size until the leaving pods have handed their queues over.
+  const liveSet = ctx.caches.statefulSets.get(namespace, names.relayStatefulSet(name));
+  const drain = await reconcileDrain(ctx, relay, liveSet);
+  const statefulSet = buildStatefulSet(drain.replicas === relay.spec.replicas ? relay : { ...relay, spec: { ...relay.spec, replicas: drain.replicas } }, {
     defaultImage: ctx.settings.relayImage,
     configHash,
     tlsSecretName: inputs.tlsSecretName,
@@ -100,7 +108,7 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
       if (outcome.result !== 'unchanged') log.info('applied', { object: `${obj.kind}/${obj.metadata?.name}`, result: outcome.result });
     }
     if (!networkPolicy && (await removeNetworkPolicy(ctx, relay))) log.info('deleted', { object: `NetworkPolicy/${names.relayNetworkPolicy(name)}` });
-    const outcome = await ctx.applier.apply(statefulSet, { live: ctx.caches.statefulSets.get(namespace, names.relayStatefulSet(name)) });
+    const outcome = await ctx.applier.apply(statefulSet, { live: liveSet });
     appliedSet = outcome.object as V1StatefulSet;
     if (outcome.result !== 'unchanged') log.info('applied', { object: `StatefulSet/${name}`, result: outcome.result, configHash });
   } catch (err) {
@@ -119,8 +127,9 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
     reconciled: decideReconciled(generation, ctx.reputation.config(namespace, name)),
     statefulSet: appliedSet,
     configHash,
+    drain: drain.status,
   });
-  return {};
+  return drain.requeueAfterMs !== undefined ? { requeueAfterMs: drain.requeueAfterMs } : {};
 }
 
 /**
@@ -303,6 +312,8 @@ interface StatusInput {
   readonly reconciled: Omit<ConditionInput, 'type'>;
   readonly statefulSet?: V1StatefulSet;
   readonly configHash?: string;
+  /** status.drain; when absent the one written before is kept (a failed pass ends no drain). */
+  readonly drain?: DrainStatus | undefined;
 }
 
 async function writeStatus(ctx: ControllerContext, relay: MailRelay, input: StatusInput): Promise<void> {
@@ -315,6 +326,8 @@ async function writeStatus(ctx: ControllerContext, relay: MailRelay, input: Stat
   const rolledOut =
     !!sts && (sts.status?.observedGeneration ?? 0) >= (sts.metadata?.generation ?? 0) && updated >= want && (sts.status?.currentRevision ?? '') === (sts.status?.updateRevision ?? '');
   const reconciled = input.reconciled.status === 'True';
+  const drain = 'drain' in input ? input.drain : relay.status?.drain;
+  const queue = ctx.reputation.queue(relay.metadata.namespace, relay.metadata.name) ?? relay.status?.queue;
 
   let readyCondition: ConditionInput;
   if (!reconciled) readyCondition = { type: MailRelayConditions.Ready, status: 'False', reason: input.reconciled.reason, message: input.reconciled.message };
@@ -328,6 +341,8 @@ async function writeStatus(ctx: ControllerContext, relay: MailRelay, input: Stat
     readyReplicas: ready,
     endpoint: names.endpoint(relay.metadata.name, relay.metadata.namespace),
     ...(input.configHash ?? relay.status?.configHash ? { configHash: input.configHash ?? relay.status?.configHash } : {}),
+    ...(queue ? { queue: { ...queue } } : {}),
+    ...(drain ? { drain } : {}),
     conditions: buildConditions(
       relay.status?.conditions,
       [
@@ -336,6 +351,7 @@ async function writeStatus(ctx: ControllerContext, relay: MailRelay, input: Stat
         ready > 0
           ? { type: MailRelayConditions.Available, status: 'True', reason: Reasons.AllReplicasReady, message: `${ready} relay pods accept mail` }
           : { type: MailRelayConditions.Available, status: 'False', reason: Reasons.NoReplicasReady, message: 'no relay pod is ready' },
+        { type: MailRelayConditions.Draining, ...describeDrain(drain) },
       ],
       generation,
       ctx.now().toISOString().replace(/\.\d{3}Z$/, 'Z'),

@@ -28,6 +28,8 @@ export interface ManagerOptions extends ControllerSettings {
   readonly workers: number;
   /** How often relay pods' /metrics are read for SendingDomain reputation. */
   readonly reputationIntervalMs: number;
+  /** The relay pods' admin port when not ports.admin (tests: relay processes on loopback). */
+  readonly relayAdminPort?: number;
   /** This replica's name, as the reporting instance of its Events. */
   readonly identity: string;
   readonly logger: Logger;
@@ -106,6 +108,7 @@ export class Manager {
       relayAdmin: new RelayAdmin({
         pods: this.caches.pods,
         token: async (namespace, relay) => secretString(await this.caches.secrets.get(namespace, names.relayAuthSecret(relay)), ADMIN_TOKEN_KEY),
+        ...(opts.relayAdminPort !== undefined ? { port: opts.relayAdminPort } : {}),
       }),
       settle: this.#settle,
       logger: opts.logger,

@@ -59,6 +59,11 @@ export class RelayAdmin {
     this.#deps = deps;
   }
 
+  /** The port the pods' admin API listens on (and their peers reach it on, for a drain). */
+  get port(): number {
+    return this.#deps.port ?? ports.admin;
+  }
+
   pods(namespace: string, relay: string): RelayPod[] {
     return buildRelayPods(relay, this.#deps.pods.list(namespace));
   }

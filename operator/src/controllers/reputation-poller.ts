@@ -3,6 +3,7 @@ import type { Logger } from 'winston';
 import type { Informer } from '../kube/informer.ts';
 import { names, ports } from '../resources/names.ts';
 import { mergeFigures, parseConfigRejected, parseRelayFigures, type DomainFigures } from './relay-figures.ts';
+import { parseQueueFigures, queueFiguresChanged, sumQueueFigures, type QueueFigures } from './queue-figures.ts';
 
 /** Of a relay's pods that answered: how many refused the config mounted now. */
 export interface RelayConfigFigures {
@@ -21,6 +22,7 @@ const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export class ReputationPoller {
   readonly #figures = new Map<string, Map<string, DomainFigures>>();
   readonly #config = new Map<string, RelayConfigFigures>();
+  readonly #queue = new Map<string, QueueFigures>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
@@ -42,6 +44,11 @@ export class ReputationPoller {
   /** What the relay's pods said of their config at the last poll that reached one. */
   config(namespace: string, relay: string): RelayConfigFigures | undefined {
     return this.#config.get(`${namespace}/${relay}`);
+  }
+
+  /** The relay's queue summed over the pods that answered the last poll (MailRelay.status.queue). */
+  queue(namespace: string, relay: string): QueueFigures | undefined {
+    return this.#queue.get(`${namespace}/${relay}`);
   }
 
   start(): void {
@@ -79,6 +86,7 @@ export class ReputationPoller {
       if (ip) targets.push(ip.includes(':') ? `[${ip}]:${e.port}` : `${ip}:${e.port}`);
     }
     let merged: Map<string, DomainFigures> | undefined;
+    let queue: QueueFigures | undefined;
     const config = { rejected: 0, pods: 0 };
     for (const target of targets) {
       let text: string;
@@ -92,6 +100,8 @@ export class ReputationPoller {
       }
       config.pods++;
       if (parseConfigRejected(text)) config.rejected++;
+      const podQueue = parseQueueFigures(text);
+      if (podQueue) queue = queue ? sumQueueFigures(queue, podQueue) : podQueue;
       const pod = parseRelayFigures(text);
       if (!merged) merged = pod;
       else for (const [domain, f] of pod) merged.set(domain, merged.has(domain) ? mergeFigures(merged.get(domain)!, f) : f);
@@ -101,7 +111,9 @@ export class ReputationPoller {
     const before = this.#config.get(key);
     const configChanged = before?.rejected !== config.rejected || before.pods !== config.pods;
     this.#config.set(key, config);
-    if (JSON.stringify([...(this.#figures.get(key) ?? [])]) !== JSON.stringify([...merged]) || configChanged) {
+    const queueChanged = queue !== undefined && queueFiguresChanged(this.#queue.get(key), queue);
+    if (queue) this.#queue.set(key, queue);
+    if (JSON.stringify([...(this.#figures.get(key) ?? [])]) !== JSON.stringify([...merged]) || configChanged || queueChanged) {
       this.#figures.set(key, merged);
       this.onChange(namespace, relay);
     }

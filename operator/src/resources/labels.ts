@@ -17,6 +17,12 @@ export const labelKeys = {
   managedBy: 'app.kubernetes.io/managed-by',
   partOf: 'app.kubernetes.io/part-of',
   sendingDomain: 'mailrelay.dev/sending-domain',
+  /**
+   * "true" on every relay pod (the pod template) and in the client Service's selector; the
+   * operator sets "false" on a pod that drains for a scale-down, which takes it out of the
+   * Service at once without restarting it.
+   */
+  serving: 'mailrelay.dev/serving',
 };
 
 /** Well-known node labels the relay pods spread over. */
@@ -32,6 +38,16 @@ export function relaySelectorLabels(relay: string): Record<string, string> {
 
 export function relayLabels(relay: string): Record<string, string> {
   return { ...relaySelectorLabels(relay), [labelKeys.managedBy]: MANAGER, [labelKeys.partOf]: 'mail-relay-operator' };
+}
+
+/** The labels of a relay's pods: the template's, the serving label included. */
+export function relayPodLabels(relay: string): Record<string, string> {
+  return { ...relayLabels(relay), [labelKeys.serving]: 'true' };
+}
+
+/** The pods the client Service sends connections to: the relay's, less those draining. */
+export function relayServingSelector(relay: string): Record<string, string> {
+  return { ...relaySelectorLabels(relay), [labelKeys.serving]: 'true' };
 }
 
 export function sendingDomainLabels(sendingDomain: string): Record<string, string> {

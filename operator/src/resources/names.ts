@@ -5,6 +5,9 @@ export const names = {
   /** Users file (hashed passwords) and API tokens file rendered for the relay. */
   relayAuthSecret: (relay: string) => `${relay}-auth`,
   relayStatefulSet: (relay: string) => relay,
+  relayPod: (relay: string, ordinal: number) => `${relay}-${ordinal}`,
+  /** A pod's spool volume claim, as the StatefulSet names it from its volumeClaimTemplate `spool`. */
+  relaySpoolClaim: (relay: string, ordinal: number) => `spool-${relay}-${ordinal}`,
   relayHeadlessService: (relay: string) => `${relay}-headless`,
   relayClientService: (relay: string) => relay,
   relayPdb: (relay: string) => relay,

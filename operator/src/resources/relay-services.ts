@@ -1,6 +1,6 @@
 import type { V1PodDisruptionBudget, V1Service, V1ServicePort } from '@kubernetes/client-node';
 import type { MailRelay } from '../api/v1alpha1/types.ts';
-import { relayLabels, relaySelectorLabels } from './labels.ts';
+import { relayLabels, relaySelectorLabels, relayServingSelector } from './labels.ts';
 import { names, ports } from './names.ts';
 import { ownedMeta } from './owner.ts';
 
@@ -22,7 +22,8 @@ export function buildClientService(relay: MailRelay): V1Service {
     metadata: ownedMeta(relay, names.relayClientService(name), relayLabels(name), Object.keys(service.annotations).length > 0 ? service.annotations : undefined),
     spec: {
       type: service.type,
-      selector: relaySelectorLabels(name),
+      // not the pods draining for a scale-down (labelKeys.serving)
+      selector: relayServingSelector(name),
       ports: trafficPorts(relay),
       // SMTP sessions are long and stateful; a client's retry should reach the same pod.
       ...(service.type === 'LoadBalancer' ? { externalTrafficPolicy: 'Local' } : {}),

@@ -1,6 +1,6 @@
 import type { V1Container, V1ResourceRequirements, V1StatefulSet, V1TopologySpreadConstraint, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { MailRelay } from '../api/v1alpha1/types.ts';
-import { annotations, relayLabels, relaySelectorLabels, topologyKeys } from './labels.ts';
+import { annotations, relayLabels, relayPodLabels, relaySelectorLabels, topologyKeys } from './labels.ts';
 import { names, paths, ports } from './names.ts';
 import { webhookSecretKey, webhookSecretPath } from './relay-webhooks.ts';
 import { ownedMeta } from './owner.ts';
@@ -80,7 +80,7 @@ export function buildStatefulSet(relay: MailRelay, ctx: StatefulSetContext): V1S
       persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
       template: {
         metadata: {
-          labels: relayLabels(name),
+          labels: relayPodLabels(name),
           annotations: { ...spec.pod.annotations, [annotations.configHash]: ctx.configHash },
         },
         spec: {
@@ -107,6 +107,7 @@ export function buildStatefulSet(relay: MailRelay, ctx: StatefulSetContext): V1S
         {
           apiVersion: 'v1',
           kind: 'PersistentVolumeClaim',
+          // names.relaySpoolClaim spells the claims made from it
           metadata: { name: 'spool', labels: relaySelectorLabels(name) },
           spec: {
             accessModes: ['ReadWriteOnce'],

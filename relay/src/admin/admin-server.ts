@@ -9,6 +9,11 @@ import type { RelayMetrics } from '../metrics/metrics.ts';
 import { queueStateOf, type Spool } from '../spool/spool.ts';
 import type { SpoolEntry } from '../spool/types.ts';
 import { AdminToken } from './admin-token.ts';
+import { parseDrainRequest } from './drain-request.ts';
+import { Drainer } from './drainer.ts';
+import { HANDOFF_CONTENT_TYPE } from './handoff-wire.ts';
+import { loadOriginId } from './origin-id.ts';
+import { QueueImporter } from './queue-import.ts';
 import { buildMessageView } from './message-view.ts';
 import { QUEUE_ID, isEmptyFilter, matchesFilter, parseQueueQuery, type Problem } from './queue-filter.ts';
 
@@ -20,7 +25,20 @@ export interface AdminServerDeps {
   readonly metrics: RelayMetrics;
   readonly logger: Logger;
   readonly now?: () => number;
+  /**
+   * For a drain (`POST /v1/drain`): takes the pod out of the Service (not ready), closes the
+   * SMTP and HTTP listeners `quiesceMs` later once their sessions finished, and stops delivery.
+   */
+  readonly stopIntake?: (quiesceMs: number) => Promise<void>;
+  /**
+   * Ends the process so that it starts again (a drain cancelled: the pod stays after all, and
+   * its listeners are closed for good). The container's restart policy brings it back.
+   */
+  readonly restart?: () => void;
 }
+
+/** The largest `POST /v1/drain` body read. */
+const MAX_DRAIN_BODY = 64 * 1024;
 
 export const ADMIN_ACTIONS = ['retry', 'hold', 'release', 'delete', 'bounce'] as const;
 export type AdminAction = (typeof ADMIN_ACTIONS)[number];
@@ -42,8 +60,12 @@ export class AdminServer {
   private readonly socketServer: Server;
   private readonly tcpServer: Server | undefined;
   private readonly token: AdminToken | undefined;
+  private readonly rawToken: string | undefined;
   private readonly now: () => number;
   private socketBound = false;
+  private importer: QueueImporter | undefined;
+  private drainer: Drainer | undefined;
+  private importing = 0;
 
   private constructor(private readonly deps: AdminServerDeps) {
     this.now = deps.now ?? Date.now;
@@ -52,6 +74,7 @@ export class AdminServer {
       const token = readSecretFile(deps.admin.tcp.tokenFile).trim();
       if (token.length < 16) throw new RelayError('ERELAY_CONFIG_INVALID', `${deps.admin.tcp.tokenFile}: admin.tokenFile must hold a token of at least 16 characters`);
       this.token = new AdminToken(token);
+      this.rawToken = token;
       this.tcpServer = this.server('tcp');
       // one operator drains at a time; unauthenticated clients must not hold many sockets
       this.tcpServer.maxConnections = 32;
@@ -61,6 +84,7 @@ export class AdminServer {
   static async start(deps: AdminServerDeps): Promise<AdminServer> {
     const server = new AdminServer(deps);
     try {
+      await server.openHandoff();
       await server.listen();
     } catch (err) {
       await server.close();
@@ -118,7 +142,25 @@ export class AdminServer {
     this.deps.logger.info('admin API listening', { socket: path, ...(this.tcpPort !== undefined ? { port: this.tcpPort } : {}) });
   }
 
+  /** The drain's two sides: the importer for peers that drain here, the drainer for this pod's own drain. */
+  private async openHandoff(): Promise<void> {
+    const { config, spool, logger, metrics } = this.deps;
+    const origin = await loadOriginId(config.queue.dir);
+    this.importer = await QueueImporter.open({ spool, dir: config.queue.dir, self: origin, maxSize: config.limits.maxMessageSize, logger });
+    this.drainer = new Drainer({
+      spool,
+      logger,
+      origin,
+      ownToken: this.rawToken,
+      stopIntake: this.deps.stopIntake ?? (() => Promise.resolve()),
+      importing: () => this.importing,
+      onHandedOff: (n) => metrics.queueHandoffs.inc({ direction: 'out' }, n),
+    });
+  }
+
+  /** Stops a drain in progress, then the listeners. */
   async close(): Promise<void> {
+    await this.drainer?.stop();
     const stop = (s: Server) =>
       new Promise<void>((resolve) => {
         if (!s.listening) return resolve();
@@ -127,6 +169,7 @@ export class AdminServer {
       });
     await Promise.all([stop(this.socketServer), ...(this.tcpServer ? [stop(this.tcpServer)] : [])]);
     if (this.socketBound) await unlink(this.deps.admin.socket).catch(() => undefined);
+    await this.importer?.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse, via: Via): Promise<void> {
@@ -150,10 +193,16 @@ export class AdminServer {
       throw new HttpError(400, 'bad_request', 'the request target is not a URL', 'admin', {}, { cause: err });
     }
     const parts = url.pathname.split('/');
+    const method = req.method ?? '';
+    if (url.pathname === '/v1/drain') {
+      if (method === 'POST') return this.startDrain(req);
+      if (method === 'DELETE') return this.cancelDrain();
+      return only(method, 'GET', () => ({ status: 200, body: this.drainer!.status() }));
+    }
+    if (url.pathname === '/v1/queue/import') return only(method, 'POST', () => this.importFrames(req));
     if (parts[1] !== 'v1' || parts[2] !== 'queue' || parts.length > 5) throw notFound();
     const id = parts[3];
     const action = parts[4];
-    const method = req.method ?? '';
     if (id === undefined || (id === '' && action === undefined)) {
       return only(method, 'GET', () => this.list(url.searchParams));
     }
@@ -167,6 +216,60 @@ export class AdminServer {
     }
     if (!(ADMIN_ACTIONS as readonly string[]).includes(action) || action === 'delete') throw notFound();
     return only(method, 'POST', () => this.actOne(action as AdminAction, id, via, url.searchParams));
+  }
+
+  private async startDrain(req: IncomingMessage): Promise<Result> {
+    let value: unknown;
+    try {
+      value = JSON.parse((await readBody(req, MAX_DRAIN_BODY)).toString('utf8'));
+    } catch (err) {
+      if (err instanceof HttpError) throw err;
+      throw new HttpError(400, 'bad_request', 'the body is not JSON', 'admin', {}, { cause: err });
+    }
+    const { request, problems } = parseDrainRequest(value);
+    if (!request) throw badQuery(problems);
+    if (!this.deps.stopIntake) throw new HttpError(409, 'no_drain', 'this relay cannot drain', 'admin');
+    if (request.targets.some((t) => !t.token) && !this.rawToken) {
+      throw badQuery([{ field: 'targets', message: 'a token is required for each target: this relay has no admin token of its own' }]);
+    }
+    return { status: 202, body: this.drainer!.start(request, this.now()) };
+  }
+
+  /** A pod kept after all: one that started draining restarts (it comes back with what it still queues). */
+  private cancelDrain(): Result {
+    if (!this.drainer!.active) return { status: 200, body: { restarting: false } };
+    if (!this.deps.restart) throw new HttpError(409, 'no_restart', 'this relay cannot restart itself; restart the process', 'admin');
+    this.deps.logger.warn('drain cancelled: restarting', { left: this.deps.spool.size });
+    // answered first: the restart closes this listener
+    setImmediate(this.deps.restart);
+    return { status: 202, body: { restarting: true } };
+  }
+
+  /**
+   * Messages handed over by a draining peer (handoff-wire.ts). Refused while this pod drains
+   * itself: whatever it took now would be left on a pod about to be removed.
+   */
+  private async importFrames(req: IncomingMessage): Promise<Result> {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== HANDOFF_CONTENT_TYPE) throw new HttpError(415, 'unsupported_media_type', `send ${HANDOFF_CONTENT_TYPE}`, 'admin');
+    if (this.drainer!.active) throw new HttpError(409, 'draining', 'this pod is draining itself and takes no messages', 'admin');
+    this.importing++;
+    try {
+      const imported = await this.importer!.importRequest(req);
+      const fresh = imported.filter((m) => !m.duplicate).length;
+      if (fresh > 0) this.deps.metrics.queueHandoffs.inc({ direction: 'in' }, fresh);
+      this.deps.delivery.wake();
+      return { status: 200, body: { imported } };
+    } catch (err) {
+      if (err instanceof HttpError) throw err;
+      const code = err instanceof RelayError ? err.code : undefined;
+      if (code === 'ERELAY_SPOOL_FULL') throw new HttpError(507, 'spool_full', 'the spool file system is full', 'admin', {}, { cause: err });
+      if (code === 'ERELAY_SPOOL_IO' || code === 'ERELAY_SPOOL_CLOSED') throw new HttpError(503, 'spool_unavailable', describeError(err), 'admin', {}, { cause: err });
+      if (code === 'ERELAY_HANDOFF_INVALID') throw new HttpError(400, 'bad_frame', describeError(err), 'admin', {}, { cause: err });
+      throw err;
+    } finally {
+      this.importing--;
+    }
   }
 
   private async list(params: URLSearchParams): Promise<Result> {
@@ -293,6 +396,18 @@ function notQueued(id: string): HttpError {
 
 function badQuery(problems: Problem[]): HttpError {
   return new HttpError(400, 'bad_request', problems.map((p) => `${p.field}: ${p.message}`).join('; '), 'admin', { problems });
+}
+
+/** A request body of at most `max` bytes (413 beyond). */
+async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) throw new HttpError(413, 'too_large', `the body is larger than ${max} bytes`, 'admin');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
 
 function listenOn(server: Server, listen: (s: Server) => void, what: string): Promise<void> {

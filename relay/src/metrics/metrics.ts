@@ -273,6 +273,12 @@ export function createMetrics(now: () => number = Date.now) {
       labelNames: ['action'] as const,
       registers: [registry],
     }),
+    queueHandoffs: new Counter({
+      name: 'mailrelay_queue_handoffs_total',
+      help: 'Messages handed from a draining pod to a peer, by direction: out (sent and deleted here), in (imported here).',
+      labelNames: ['direction'] as const,
+      registers: [registry],
+    }),
     dsnSent: new Counter({
       name: 'mailrelay_dsn_generated_total',
       help: 'Delivery status notifications queued for senders.',

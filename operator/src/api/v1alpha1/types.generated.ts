@@ -547,7 +547,36 @@ export interface MailRelayStatus {
   endpoint?: string;
   /** Hash of the rendered configuration and secrets the pods run with. */
   configHash?: string;
-  /** Ready, Reconciled and Available. */
+  /** The relay's queue summed over its ready pods, as their /metrics reported it at the operator's last poll. */
+  queue?: {
+    /** Messages due for delivery now or being attempted. */
+    ready?: number;
+    /** Messages waiting for a retry after a failed attempt. */
+    deferred?: number;
+    /** Messages on hold (paused sending domain or mail-relay queue hold). */
+    held?: number;
+    /** Age of the oldest queued message on any pod (0 when empty). */
+    oldestAgeSeconds?: number;
+  };
+  /** A scale-down in progress: the leaving pods hand their queues to the staying ones before the StatefulSet shrinks (README: Scaling down). */
+  drain?: {
+    /** Pods before the scale-down. */
+    fromReplicas?: number;
+    /** Pods after it (spec.replicas). */
+    toReplicas?: number;
+    /** When the drain started. */
+    startedAt?: string;
+    /** The leaving pods and the messages still queued on each (from its admin API). */
+    pods?: {
+      /** Pod name. */
+      name: string;
+      /** Messages still queued on the pod; absent while it has not answered. */
+      left?: number;
+      /** The pod reported an empty queue with intake closed: its volume claim is deleted once the pod is gone. */
+      drained?: boolean;
+    }[];
+  };
+  /** Ready, Reconciled, Available and Draining. */
   conditions?: ({
     /** Condition type. */
     type: string;

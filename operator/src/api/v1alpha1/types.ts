@@ -34,6 +34,8 @@ export const MailRelayConditions = {
   Ready: 'Ready',
   Reconciled: 'Reconciled',
   Available: 'Available',
+  /** True while a scale-down drains the leaving pods' queues (status.drain): True is not a failure here. */
+  Draining: 'Draining',
 } as const;
 
 export const SendingDomainConditions = {
@@ -74,4 +76,12 @@ export const Reasons = {
   PausedBySpec: 'PausedBySpec',
   ReputationBreach: 'ReputationBreach',
   NotPaused: 'NotPaused',
+  /** The Draining condition and the drain's Events (drain-decision.ts). */
+  Draining: 'Draining',
+  NotDraining: 'NotDraining',
+  DrainStarted: 'DrainStarted',
+  DrainCompleted: 'DrainCompleted',
+  DrainFinished: 'DrainFinished',
+  DrainCancelled: 'DrainCancelled',
+  QueueRetained: 'QueueRetained',
 } as const;
