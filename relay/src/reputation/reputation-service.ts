@@ -83,10 +83,6 @@ function suppressesRecipient(status: string): boolean {
 /** An unsubscribe stays until someone deletes it; a century says so in a finite number. */
 const UNSUBSCRIBE_EXPIRY_MS = 100 * 365 * 86_400_000;
 
-function formatRate(rate: number): string {
-  return rate.toFixed(4).replace(/0+$/, '').replace(/\.$/, '');
-}
-
 /**
  * Reputation of every sending domain: rolling counters, threshold breaches that pause a domain,
  * the suppression list, and the VERP key. Counters are saved to the spool directory every
