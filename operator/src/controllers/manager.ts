@@ -192,7 +192,8 @@ export class Manager {
       if (refs.includes(name)) this.#enqueueRelay(ns, relay.metadata.name);
     }
     for (const sd of this.caches.domains.list(ns) as SendingDomain[]) {
-      if (sd.spec.dkim.secretRef?.name === name || sd.status?.dkim?.secretName === name) this.queue.add(`SendingDomain/${ns}/${sd.metadata.name}`);
+      const dkim = sd.status?.dkim;
+      if ([sd.spec.dkim.secretRef?.name, dkim?.secretName, dkim?.pending?.secretName, dkim?.retiring?.secretName].includes(name)) this.queue.add(`SendingDomain/${ns}/${sd.metadata.name}`);
     }
   }
 
