@@ -29,6 +29,8 @@ export interface ManagerOptions extends ControllerSettings {
   readonly identity: string;
   readonly logger: Logger;
   readonly metrics: OperatorMetrics;
+  /** The controllers' clock; the wall clock unless a test moves time. */
+  readonly now?: () => Date;
 }
 
 type Kind = 'MailRelay' | 'SendingDomain';
@@ -100,7 +102,7 @@ export class Manager {
       reputation: this.poller,
       settle: this.#settle,
       logger: opts.logger,
-      now: () => new Date(),
+      now: opts.now ?? (() => new Date()),
     };
     this.#wire();
   }
