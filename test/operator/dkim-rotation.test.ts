@@ -9,7 +9,7 @@ import type { SendingDomain } from '../../operator/src/api/v1alpha1/types.ts';
 import { getSharedControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.ts';
 import { waitFor } from '../helpers/wait-for.ts';
-import { applyCrds, condition, startOperator } from './operator-helpers.ts';
+import { applyCrds, condition, repoRoot, startOperator } from './operator-helpers.ts';
 
 const DAY = 86_400_000;
 const CONFIG_HASH = 'mailrelay.dev/config-hash';
@@ -197,6 +197,11 @@ describe('DKIM key rotation against a real API server and DNS server', { timeout
     const reasons = await events();
     for (const reason of ['RotationPending', 'RotationVerified', 'Rotated', 'RotationRetired']) assert.ok(reasons.includes(reason), `a ${reason} Event`);
     assert.equal(await podHash(), firstHash, 'no roll through the whole rotation');
+  });
+
+  it('accepts examples/dkim-rotation.yaml', async () => {
+    const out = await cp.kubectl(['-n', ns, 'apply', '--dry-run=server', '-f', `${repoRoot}examples/dkim-rotation.yaml`]);
+    assert.match(out, /sendingdomain\.mailrelay\.dev\/billing-example-com created \(server dry run\)/);
   });
 
   it('rotates on demand when rotateNow changes, to a selector never used before', async () => {

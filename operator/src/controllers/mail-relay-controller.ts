@@ -73,10 +73,10 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
   const startupYaml = renderRelayConfig(buildRelayConfig(relay, { domains: inputs.domains.map((d) => ({ spec: d.spec })), smarthostUsername: inputs.smarthost?.username }));
   const configHash = buildConfigHash(keys.configHashKey, [startupYaml, usersYaml ?? '', tokensYaml ?? '', verpKey ?? '', inputs.smarthost?.password ?? '']);
 
-  const desired: KubernetesObject[] = [buildConfigMap(relay, relayYaml)];
+  // The keys before relay.yaml: a new key file is there before the config names it.
+  const desired: KubernetesObject[] = [buildDkimKeysSecret(relay, inputs.dkimKeys), buildConfigMap(relay, relayYaml)];
   // Always: it keeps the config hash key.
   desired.push(buildAuthSecret(relay, { usersYaml, tokensYaml, verpKey, configHashKey: keys.configHashKey }));
-  desired.push(buildDkimKeysSecret(relay, inputs.dkimKeys));
   const certificate = buildCertificate(relay);
   if (certificate) desired.push(certificate);
   desired.push(buildHeadlessService(relay), buildClientService(relay), buildPodDisruptionBudget(relay));
