@@ -11,6 +11,8 @@ import type { OperatorOptions } from './options.ts';
 export interface OperatorHooks {
   /** Called when leadership is lost: the process must exit so a fresh start re-elects. */
   readonly onLostLeadership: () => void;
+  /** The controllers' clock (rotation schedules): tests move it to run a 90-day rotation in seconds. */
+  readonly now?: () => Date;
 }
 
 /** The operator process: health and metrics endpoint, leader election, and the controllers while leading. */
@@ -28,7 +30,7 @@ export class Operator {
     private readonly hooks: OperatorHooks,
   ) {
     const kc = loadKubeConfig(options.kubeconfig);
-    this.manager = new Manager(kc, { ...options, logger, metrics: this.metrics });
+    this.manager = new Manager(kc, { ...options, logger, metrics: this.metrics, ...(hooks.now ? { now: hooks.now } : {}) });
     if (options.leaderElect) {
       const namespace = options.leaseNamespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
       this.#elector = new LeaderElector(kc, {

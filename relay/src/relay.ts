@@ -12,7 +12,7 @@ import { RelayError, describeError } from './errors.ts';
 import { DeliveryEngine } from './delivery/delivery-engine.ts';
 import { ConfigWatcher } from './config/config-watcher.ts';
 import { loadDkimKeyFiles, loadTokens, loadUsers, loadVerpKeyFile, readSecretFile } from './config/load-config.ts';
-import { createDomainSigner } from './dkim/domain-signer.ts';
+import { createDomainSigner, ReloadableSigner } from './dkim/domain-signer.ts';
 import { ReputationService } from './reputation/reputation-service.ts';
 import { FeedbackProcessor } from './reputation/feedback-processor.ts';
 import { HttpApi } from './api/http-api.ts';
@@ -75,7 +75,7 @@ export class Relay {
   static async start(config: RelayConfig, options: RelayOptions): Promise<Relay> {
     const { logger } = options;
     const certificates = config.tls ? new TlsCertificates(config.tls, logger) : undefined;
-    const signer = createDomainSigner(loadDkimKeyFiles(config));
+    const signer = new ReloadableSigner(createDomainSigner(loadDkimKeyFiles(config)));
     const metrics = createMetrics();
     const spool = await Spool.open({ dir: config.queue.dir, logger, minFreeSpace: config.queue.minFreeSpace }, (kind) =>
       metrics.spoolCorrupt.inc({ kind }),
@@ -147,6 +147,8 @@ export class Relay {
             check: checkReferencedFiles,
             onChange: (next) => {
               liveDomains = next.domains;
+              // checked just before (checkReferencedFiles): the keys load
+              signer.replace(createDomainSigner(loadDkimKeyFiles(next)));
               rep.applyConfig(next).catch((err: unknown) => logger.error('reputation config not applied', { error: describeError(err) }));
             },
             onReload: (ok) => {

@@ -35,6 +35,8 @@ describe('CRD validation by the API server', { timeout: 120_000 }, () => {
     ['a listener on the metrics port', relay('  hostname: a.example\n  listeners: [{ name: a, port: 9090, tls: none, auth: none }]\n'), /must differ from the metrics port/],
     ['an untrusted network that is not a CIDR', relay('  hostname: a.example\n  auth: { trustedNetworks: [not-a-cidr] }\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n'), /must be an IP address or CIDR/],
     ['generated and own DKIM key at once', domain('both', '  domain: both.example\n  relayRef: { name: r }\n  dkim: { generate: {}, secretRef: { name: k } }\n'), /set exactly one of dkim.generate and dkim.secretRef/],
+    ['rotation of a key of the user\'s own', domain('byok', '  domain: byok.example\n  relayRef: { name: r }\n  dkim: { secretRef: { name: k }, rotation: { every: 90d } }\n'), /dkim.rotation needs dkim.generate/],
+    ['a rotation period in seconds', domain('secs', '  domain: secs.example\n  relayRef: { name: r }\n  dkim: { generate: {}, rotation: { every: 90s } }\n'), /spec\.dkim\.rotation\.every/],
     ['an upper-case domain', domain('upper', '  domain: Example.COM\n  relayRef: { name: r }\n'), /spec.domain/],
     // Specs that used to pass admission and then could never be applied or run.
     [

@@ -11,7 +11,7 @@ export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const operatorMain = `${repoRoot}operator/src/main.ts`;
 
 /** An in-process operator for one namespace, with short intervals so tests see resyncs and DNS re-checks. */
-export async function startOperator(cp: ControlPlane, namespace: string, extra: string[] = []): Promise<Operator> {
+export async function startOperator(cp: ControlPlane, namespace: string, extra: string[] = [], now?: () => Date): Promise<Operator> {
   const options = parseOperatorOptions(
     ['--kubeconfig', cp.kubeconfigPath, '--namespaces', namespace, '--no-leader-elect', '--metrics-address', '127.0.0.1', '--metrics-port', '0', '--relay-image', 'example.test/mail-relay:test', ...extra],
     {},
@@ -20,6 +20,7 @@ export async function startOperator(cp: ControlPlane, namespace: string, extra: 
     onLostLeadership: () => {
       throw new Error('an operator without leader election cannot lose leadership');
     },
+    ...(now ? { now } : {}),
   });
   await operator.start();
   return operator;

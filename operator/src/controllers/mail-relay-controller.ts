@@ -7,7 +7,8 @@ import { allowedDomainsFor, buildTokensFile, buildUsersFile, type TokenEntry } f
 import { buildConditions, type ConditionInput } from '../resources/conditions.ts';
 import { names } from '../resources/names.ts';
 import { buildConfigHash, CONFIG_HASH_KEY_MIN_LENGTH } from '../resources/config-hash.ts';
-import { ADMIN_TOKEN_KEY, buildAuthSecret, buildConfigMap, CONFIG_HASH_KEY } from '../resources/relay-config-objects.ts';
+import { ADMIN_TOKEN_KEY, buildAuthSecret, buildConfigMap, buildDkimKeysSecret, CONFIG_HASH_KEY } from '../resources/relay-config-objects.ts';
+import { DKIM_SECRET_KEY } from '../resources/dkim-secret.ts';
 import { buildCertificate } from '../resources/relay-certificate.ts';
 import { buildRelayConfig, renderRelayConfig, type RelayDomain } from '../resources/relay-config.ts';
 import { buildClientService, buildHeadlessService, buildPodDisruptionBudget } from '../resources/relay-services.ts';
@@ -25,7 +26,7 @@ import { readWebhookKeys } from './webhook-keys.ts';
 /** Inputs read from Secrets; `missing` names every Secret or key that is not there yet. */
 interface RelayInputs {
   readonly domains: RelayDomain[];
-  readonly dkimKeys: { domain: string; secretName: string; key: string; pem: string }[];
+  readonly dkimKeys: { domain: string; selector: string; pem: string }[];
   readonly users?: UserEntry[];
   readonly tokens?: TokenEntry[];
   readonly smarthost?: { username: string; password: string };
@@ -78,10 +79,16 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
   const tokensYaml = inputs.tokens ? buildTokensFile(inputs.tokens) : undefined;
   const keys = await ownKeys(ctx, relay);
   const verpKey = relay.spec.feedback?.verpDomain ? keys.verpKey : undefined;
-  // Not the webhooks' keys: a rotated key reaches the relay as a changed file it re-reads, without a roll.
-  const configHash = buildConfigHash(keys.configHashKey, [relayYaml, usersYaml ?? '', tokensYaml ?? '', verpKey ?? '', inputs.smarthost?.password ?? '', ...inputs.dkimKeys.flatMap((k) => [k.domain, k.pem])]);
+  // DKIM selectors and keys are reloaded live, so a rotation does not roll the pods: the hash
+  // covers relay.yaml without them, and not the keys. Nor the webhooks' keys: a rotated key
+  // reaches the relay as a changed file it re-reads, without a roll.
+  const startupYaml = renderRelayConfig(
+    buildRelayConfig(relay, { domains: inputs.domains.map((d) => ({ spec: d.spec, ...(d.webhooks ? { webhooks: d.webhooks } : {}) })), smarthostUsername: inputs.smarthost?.username }),
+  );
+  const configHash = buildConfigHash(keys.configHashKey, [startupYaml, usersYaml ?? '', tokensYaml ?? '', verpKey ?? '', inputs.smarthost?.password ?? '']);
 
-  const desired: KubernetesObject[] = [buildConfigMap(relay, relayYaml)];
+  // The keys before relay.yaml: a new key file is there before the config names it.
+  const desired: KubernetesObject[] = [buildDkimKeysSecret(relay, inputs.dkimKeys), buildConfigMap(relay, relayYaml)];
   // Always: it keeps the config hash key and the admin token (the relay reads the token at
   // start-up only, but it stays the same for the relay's life, so it is not in the hash).
   desired.push(buildAuthSecret(relay, { usersYaml, tokensYaml, verpKey, configHashKey: keys.configHashKey, adminToken: keys.adminToken, webhookKeys: inputs.webhookKeys }));
@@ -97,7 +104,7 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
     defaultImage: ctx.settings.relayImage,
     configHash,
     tlsSecretName: inputs.tlsSecretName,
-    dkimKeys: inputs.dkimKeys,
+    dkim: inputs.dkimKeys.length > 0,
     webhooks: inputs.webhooks,
   });
 
@@ -181,6 +188,8 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
       webhooks.push({ scope: RELAY_SCOPE, name: webhook.name, url: webhook.url });
     }
   }
+  const keyPem = async (secretName: string | undefined, key: string | undefined) =>
+    secretName && key ? secretString(await ctx.caches.secrets.get(namespace, secretName), key) : undefined;
   for (const sd of sendingDomains) {
     // A domain's webhook without its key is left out (its SendingDomain says why): one tenant's
     // missing Secret must not hold up the relay for the others.
@@ -192,12 +201,18 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
       domainWebhooks.push(webhook);
     }
     const dkim = sd.status?.dkim;
-    const keySecret = dkim?.secretName ? await ctx.caches.secrets.get(namespace, dkim.secretName) : undefined;
-    const pem = dkim?.key ? secretString(keySecret, dkim.key) : undefined;
-    // Sign only with a key the SendingDomain controller has vetted for the current selector.
-    if (dkim?.secretName && dkim.key && dkim.algorithm && dkim.selector === sd.spec.dkim.selector && pem) {
+    const pem = await keyPem(dkim?.secretName, dkim?.key);
+    // Sign only with a key the SendingDomain controller has vetted: for the current selector or,
+    // with rotation, the one it switched to after DNS served its record.
+    const vetted = dkim?.selector === sd.spec.dkim.selector || (sd.spec.dkim.rotation !== undefined && !sd.spec.dkim.secretRef);
+    if (dkim?.secretName && dkim.key && dkim.algorithm && dkim.selector && vetted && pem) {
       domains.push({ spec: sd.spec, dkim: { selector: dkim.selector, algorithm: dkim.algorithm }, webhooks: domainWebhooks });
-      dkimKeys.push({ domain: sd.spec.domain, secretName: dkim.secretName, key: dkim.key, pem });
+      dkimKeys.push({ domain: sd.spec.domain, selector: dkim.selector, pem });
+      // The next key is in the pods before relay.yaml names it; the previous one stays until it retires.
+      for (const other of [dkim.pending, dkim.retiring]) {
+        const otherPem = await keyPem(other?.secretName, DKIM_SECRET_KEY);
+        if (other && otherPem) dkimKeys.push({ domain: sd.spec.domain, selector: other.selector, pem: otherPem });
+      }
     } else {
       domains.push({ spec: sd.spec, webhooks: domainWebhooks });
     }

@@ -34,6 +34,8 @@ export interface ManagerOptions extends ControllerSettings {
   readonly identity: string;
   readonly logger: Logger;
   readonly metrics: OperatorMetrics;
+  /** The controllers' clock; the wall clock unless a test moves time. */
+  readonly now?: () => Date;
 }
 
 type Kind = 'MailRelay' | 'SendingDomain';
@@ -112,7 +114,7 @@ export class Manager {
       }),
       settle: this.#settle,
       logger: opts.logger,
-      now: () => new Date(),
+      now: opts.now ?? (() => new Date()),
     };
     this.#wire();
   }
@@ -204,7 +206,8 @@ export class Manager {
       if (refs.includes(name)) this.#enqueueRelay(ns, relay.metadata.name);
     }
     for (const sd of this.caches.domains.list(ns) as SendingDomain[]) {
-      if (sd.spec.dkim.secretRef?.name === name || sd.status?.dkim?.secretName === name) this.queue.add(`SendingDomain/${ns}/${sd.metadata.name}`);
+      const dkim = sd.status?.dkim;
+      if ([sd.spec.dkim.secretRef?.name, dkim?.secretName, dkim?.pending?.secretName, dkim?.retiring?.secretName].includes(name)) this.queue.add(`SendingDomain/${ns}/${sd.metadata.name}`);
       // A domain's webhook key: its WebhooksReady condition, and the key file its relay mounts.
       if (sd.spec.webhooks?.some((w) => w.secretRef.name === name)) {
         this.queue.add(`SendingDomain/${ns}/${sd.metadata.name}`);

@@ -1,18 +1,22 @@
-import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { Reasons, SendingDomainConditions, type SendingDomain, type SendingDomainStatus } from '../api/v1alpha1/types.ts';
 import { buildConditions, type ConditionInput } from '../resources/conditions.ts';
 import { buildDkimSecret, DKIM_SECRET_KEY } from '../resources/dkim-secret.ts';
-import { buildDnsRecords, dkimAlgorithmOf, type DkimAlgorithm, type DnsRecord } from '../resources/dns-records.ts';
+import { buildDnsRecords, type DkimAlgorithm, type DnsRecord } from '../resources/dns-records.ts';
+import { annotations } from '../resources/labels.ts';
 import type { DomainConflict } from '../resources/domain-conflicts.ts';
 import { names } from '../resources/names.ts';
 import { decideWebhooksReady } from '../resources/relay-webhooks.ts';
 import { ownSecret, relayDomains, secretString, type ControllerContext, type ReconcileResult } from './context.ts';
 import type { RecordCheck } from './dns-verifier.ts';
+import { generateKey, parseKey } from './dkim-keys.ts';
+import { decideRotation, parseRotationPolicy, type RotationDecision, type RotationState } from './dkim-rotation.ts';
+import { applyRotationStep, loadRotationKeys, rotationStateOf, rotationStatus, type RotationKeys } from './dkim-rotation-keys.ts';
 import type { DomainFigures } from './relay-figures.ts';
 import { readWebhookKeys } from './webhook-keys.ts';
 
 type DkimState =
-  | { readonly ready: true; readonly secretName: string; readonly key: string; readonly algorithm: DkimAlgorithm; readonly publicKey: KeyObject; readonly reason: string; readonly message: string }
+  | { readonly ready: true; readonly selector: string; readonly secretName: string; readonly key: string; readonly algorithm: DkimAlgorithm; readonly publicKey: KeyObject; readonly reason: string; readonly message: string }
   | { readonly ready: false; readonly reason: string; readonly message: string };
 
 /** Last DNS check per SendingDomain: records are looked up again when they change or the interval passes. */
@@ -35,18 +39,39 @@ export async function reconcileSendingDomain(ctx: ControllerContext, dnsState: M
     return {};
   }
   const relay = ctx.caches.relays.get(namespace, sd.spec.relayRef.name);
-  const dkim = await ensureDkimKey(ctx, sd);
-  const records = buildDnsRecords(sd, {
-    dkim: dkim.ready ? { selector: sd.spec.dkim.selector, publicKey: dkim.publicKey } : undefined,
-    relayHostname: relay?.spec.hostname,
-  });
-
-  const fingerprint = records.map((r) => `${r.name}\0${r.value}`).join('\n');
+  const policy = parseRotationPolicy(sd);
+  // With rotation the key that signs is the one status names; spec.dkim.selector only the first.
+  let dkim = await ensureDkimKey(ctx, sd, policy && sd.status?.dkim?.selector ? sd.status.dkim.selector : sd.spec.dkim.selector);
+  let state: RotationState | undefined = policy && dkim.ready ? rotationStateOf(sd, dkim) : undefined;
+  let keys = state ? await loadRotationKeys(ctx, sd, state) : undefined;
   const nowMs = ctx.now().getTime();
-  let checked = dnsState.get(key);
-  if (!checked || checked.fingerprint !== fingerprint || nowMs - checked.at >= ctx.settings.dnsCheckIntervalMs) {
-    checked = { at: nowMs, fingerprint, results: await Promise.all(records.map((r) => ctx.dns.check(r))) };
-    dnsState.set(key, checked);
+  const checkRecords = async (dkimNow: DkimState, rotation: RotationKeys | undefined) => {
+    const records = buildDnsRecords(sd, {
+      dkim: dkimNow.ready ? { selector: dkimNow.selector, publicKey: dkimNow.publicKey } : undefined,
+      ...(rotation ? { rotation } : {}),
+      relayHostname: relay?.spec.hostname,
+    });
+    const fingerprint = records.map((r) => `${r.name}\0${r.value}`).join('\n');
+    let checked = dnsState.get(key);
+    if (!checked || checked.fingerprint !== fingerprint || nowMs - checked.at >= ctx.settings.dnsCheckIntervalMs) {
+      checked = { at: nowMs, fingerprint, results: await Promise.all(records.map((r) => ctx.dns.check(r))) };
+      dnsState.set(key, checked);
+    }
+    return { records, checked };
+  };
+  let { records, checked } = await checkRecords(dkim, keys);
+
+  let rotation: RotationDecision | undefined;
+  if (policy && state && keys) {
+    const pendingAt = records.findIndex((r) => r.state === 'Pending');
+    rotation = decideRotation({ sendingDomain: name, domain: sd.spec.domain, policy, state, keys: keys.keys, pendingCheck: checked.results[pendingAt], now: ctx.now() });
+    if (rotation.step !== 'none') {
+      await applyRotationStep(ctx, sd, state, rotation);
+      state = rotation.next;
+      if (dkim.ready && state.active.selector !== dkim.selector) dkim = await ensureDkimKey(ctx, sd, state.active.selector);
+      keys = await loadRotationKeys(ctx, sd, state);
+      ({ records, checked } = await checkRecords(dkim, keys));
+    }
   }
   const verifiedRecords: DnsRecord[] = records.map((r, i) => ({ ...r, verified: checked.results[i]!.outcome === 'published', result: checked.results[i]!.result }));
 
@@ -60,20 +85,24 @@ export async function reconcileSendingDomain(ctx: ControllerContext, dnsState: M
   if (webhooks.status === 'False' && (wereWebhooks?.status !== 'False' || wereWebhooks.message !== webhooks.message)) ctx.events.record(sd, 'Warning', webhooks.reason, webhooks.message);
   const conditions: ConditionInput[] = [
     ready,
-    { type: SendingDomainConditions.DKIMKeyReady, status: dkim.ready ? 'True' : 'False', reason: dkim.reason, message: dkim.message },
+    dkim.ready && rotation?.reason
+      ? { type: SendingDomainConditions.DKIMKeyReady, status: 'True', reason: rotation.reason, message: rotation.message }
+      : { type: SendingDomainConditions.DKIMKeyReady, status: dkim.ready ? 'True' : 'False', reason: dkim.reason, message: dkim.message },
     dnsCondition(verifiedRecords, checked.results),
     webhooks,
     pausedCondition(sd, figures),
   ];
   const status: SendingDomainStatus = {
     observedGeneration: generation,
-    ...(dkim.ready ? { dkim: { secretName: dkim.secretName, key: dkim.key, selector: sd.spec.dkim.selector, algorithm: dkim.algorithm } } : {}),
+    ...(dkim.ready ? { dkim: { secretName: dkim.secretName, key: dkim.key, selector: dkim.selector, algorithm: dkim.algorithm, ...(state ? rotationStatus(state) : {}) } } : {}),
     dnsRecords: verifiedRecords,
     ...(figures ? { reputation: reputationStatus(figures) } : sd.status?.reputation ? { reputation: sd.status.reputation } : {}),
     conditions: buildConditions(sd.status?.conditions, conditions, generation, ctx.now().toISOString().replace(/\.\d{3}Z$/, 'Z')),
   };
   await ctx.applier.applyStatus({ apiVersion: sd.apiVersion, kind: sd.kind, metadata: { name, namespace }, status }, { live: sd });
-  return { requeueAfterMs: Math.max(1000, checked.at + ctx.settings.dnsCheckIntervalMs - nowMs) };
+  // The next rotation step may fall due before the next DNS check (never after: that bounds the timer).
+  const dnsDue = checked.at + ctx.settings.dnsCheckIntervalMs - nowMs;
+  return { requeueAfterMs: Math.max(1000, Math.min(dnsDue, rotation?.requeueAfterMs ?? dnsDue)) };
 }
 
 function pausedCondition(sd: SendingDomain, figures: DomainFigures | undefined): ConditionInput {
@@ -123,7 +152,7 @@ function readyCondition(sd: SendingDomain, relayFound: boolean, dkim: DkimState,
     };
   }
   if (!dkim.ready) return { type, status: 'False', reason: dkim.reason, message: dkim.message };
-  return { type, status: 'True', reason: Reasons.Reconciled, message: `MailRelay ${sd.spec.relayRef.name} sends for ${sd.spec.domain} with DKIM selector ${sd.spec.dkim.selector}` };
+  return { type, status: 'True', reason: Reasons.Reconciled, message: `MailRelay ${sd.spec.relayRef.name} sends for ${sd.spec.domain} with DKIM selector ${dkim.selector}` };
 }
 
 /** The worst finding names the reason: a failed lookup, then a wrong record, then a missing one. */
@@ -137,7 +166,8 @@ function dnsCondition(records: readonly DnsRecord[], checks: readonly RecordChec
   return { type, status: 'False', reason, message };
 }
 
-async function ensureDkimKey(ctx: ControllerContext, sd: SendingDomain): Promise<DkimState> {
+/** `selector`: of the key that signs; spec.dkim.selector unless a rotation has moved on. */
+async function ensureDkimKey(ctx: ControllerContext, sd: SendingDomain, selector: string): Promise<DkimState> {
   const { namespace } = sd.metadata;
   const ref = sd.spec.dkim.secretRef;
   if (ref) {
@@ -146,14 +176,16 @@ async function ensureDkimKey(ctx: ControllerContext, sd: SendingDomain): Promise
     if (!secret || pem === undefined) return { ready: false, reason: Reasons.SecretNotFound, message: `Secret ${ref.name} with key ${ref.key} not found` };
     const parsed = parseKey(pem);
     if (typeof parsed === 'string') return { ready: false, reason: Reasons.InvalidKey, message: `Secret ${ref.name} key ${ref.key}: ${parsed}` };
-    return { ready: true, secretName: ref.name, key: ref.key, ...parsed, reason: Reasons.KeyProvided, message: `using ${parsed.algorithm} key from Secret ${ref.name}` };
+    return { ready: true, selector, secretName: ref.name, key: ref.key, ...parsed, reason: Reasons.KeyProvided, message: `using ${parsed.algorithm} key from Secret ${ref.name}` };
   }
 
-  const algorithm = sd.spec.dkim.generate?.algorithm ?? 'rsa-sha256';
-  const secretName = names.dkimSecret(sd.metadata.name, sd.spec.dkim.selector);
+  const secretName = names.dkimSecret(sd.metadata.name, selector);
   const live = await ownSecret(ctx, namespace, secretName, DKIM_SECRET_KEY);
   const livePem = secretString(live, DKIM_SECRET_KEY) ?? '';
   const existing = parseKey(livePem);
+  // With rotation a new algorithm comes with the next key: the one that signs is never replaced in place.
+  const wanted = sd.spec.dkim.generate?.algorithm ?? 'rsa-sha256';
+  const algorithm = sd.spec.dkim.rotation && typeof existing !== 'string' ? existing.algorithm : wanted;
   let pem: string;
   let generated = false;
   if (typeof existing !== 'string' && existing.algorithm === algorithm) {
@@ -162,10 +194,12 @@ async function ensureDkimKey(ctx: ControllerContext, sd: SendingDomain): Promise
     pem = await generateKey(algorithm);
     generated = true;
   }
-  await ctx.applier.apply(buildDkimSecret(sd, algorithm, pem), { live });
-  if (generated) ctx.events.record(sd, 'Normal', Reasons.KeyGenerated, `generated ${algorithm} DKIM key for selector ${sd.spec.dkim.selector} in Secret ${secretName}`);
+  const createdAt = live?.metadata?.annotations?.[annotations.dkimCreatedAt] ?? (generated ? ctx.now().toISOString().replace(/\.\d{3}Z$/, 'Z') : undefined);
+  await ctx.applier.apply(buildDkimSecret(sd, { selector, algorithm, privateKeyPem: pem, ...(createdAt ? { createdAt } : {}) }), { live });
+  if (generated) ctx.events.record(sd, 'Normal', Reasons.KeyGenerated, `generated ${algorithm} DKIM key for selector ${selector} in Secret ${secretName}`);
   return {
     ready: true,
+    selector,
     secretName,
     key: DKIM_SECRET_KEY,
     algorithm,
@@ -174,28 +208,3 @@ async function ensureDkimKey(ctx: ControllerContext, sd: SendingDomain): Promise
     message: `${algorithm} key in Secret ${secretName}`,
   };
 }
-
-/** Off the event loop: an RSA 2048 key takes tens of milliseconds, and hundreds may be due at once. */
-function generateKey(algorithm: DkimAlgorithm): Promise<string> {
-  const encoding = { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } } as const;
-  return new Promise((resolve, reject) => {
-    const done = (err: Error | null, _publicKey: string, privateKey: string) => (err ? reject(err) : resolve(privateKey));
-    if (algorithm === 'ed25519-sha256') generateKeyPair('ed25519', encoding, done);
-    else generateKeyPair('rsa', { modulusLength: 2048, ...encoding }, done);
-  });
-}
-
-function parseKey(pem: string): { algorithm: DkimAlgorithm; publicKey: KeyObject } | string {
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(pem);
-  } catch {
-    return 'not a PEM private key';
-  }
-  const algorithm = dkimAlgorithmOf(key);
-  if (!algorithm) return `${key.asymmetricKeyType} keys cannot sign DKIM; use RSA or Ed25519`;
-  // RFC 8301: verifiers must reject RSA keys shorter than 1024 bits.
-  if (algorithm === 'rsa-sha256' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 1024) return 'RSA keys must have at least 1024 bits (RFC 8301)';
-  return { algorithm, publicKey: createPublicKey(key) };
-}
-

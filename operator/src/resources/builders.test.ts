@@ -28,7 +28,6 @@ const domains = [
   { spec: sampleDomain('news', 'news.example.com', { paused: true }).spec },
   { spec: sampleDomain('example-com', 'example.com').spec, dkim: { selector: 'mr2026', algorithm: 'ed25519-sha256' as const } },
 ];
-const dkimKeys = [{ domain: 'example.com', secretName: 'example-com-dkim-mr2026', key: 'private.key' }];
 
 describe('relay config', () => {
   it('renders relay.yaml matching its golden file', () => {
@@ -75,7 +74,7 @@ describe('relay config', () => {
     const config = parseConfig(parse(renderRelayConfig(buildRelayConfig(relay, { domains }))));
     assert.deepEqual(config.feedback, { verpDomain: 'bounces.example.com', verpKeyFile: '/etc/mail-relay/auth/verp.key', complaintAddress: 'fbl@example.com' });
     assert.equal(config.suppression.expiry, 7 * 86_400_000);
-    const mounts = buildStatefulSet(sampleRelay({ auth: { trustedNetworks: [] }, http: { enabled: false, port: 8080 }, feedback: { verpDomain: 'b.example.com' } }), { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!.containers[0]!.volumeMounts!;
+    const mounts = buildStatefulSet(sampleRelay({ auth: { trustedNetworks: [] }, http: { enabled: false, port: 8080 }, feedback: { verpDomain: 'b.example.com' } }), { defaultImage: 'x', configHash: 'h', dkim: false }).spec!.template.spec!.containers[0]!.volumeMounts!;
     assert.ok(mounts.some((m) => m.mountPath === '/etc/mail-relay/auth'), 'the VERP key is mounted even without users or tokens');
   });
 
@@ -119,7 +118,7 @@ describe('owned objects', () => {
   const relay = sampleRelay();
 
   it('StatefulSet matches its golden file', () => {
-    assertGolden('statefulset', buildStatefulSet(relay, { defaultImage: 'example/relay:1', configHash: 'abc123', tlsSecretName: 'outbound-tls', dkimKeys }));
+    assertGolden('statefulset', buildStatefulSet(relay, { defaultImage: 'example/relay:1', configHash: 'abc123', tlsSecretName: 'outbound-tls', dkim: true }));
   });
 
   it('Services, PodDisruptionBudget, ConfigMap, auth Secret and Certificate match their golden files', () => {
@@ -131,7 +130,7 @@ describe('owned objects', () => {
   });
 
   it('runs the relay locked down: non-root, read-only root, no privilege escalation, seccomp RuntimeDefault', () => {
-    const pod = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!;
+    const pod = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkim: false }).spec!.template.spec!;
     const c = pod.containers[0]!.securityContext!;
     assert.equal(pod.securityContext?.runAsNonRoot, true);
     assert.equal(pod.securityContext?.seccompProfile?.type, 'RuntimeDefault');
@@ -143,7 +142,7 @@ describe('owned objects', () => {
   });
 
   it('leaves the Service before it stops: a preStop pause shorter than the grace period', () => {
-    const pod = buildStatefulSet(sampleRelay(), { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!;
+    const pod = buildStatefulSet(sampleRelay(), { defaultImage: 'x', configHash: 'h', dkim: false }).spec!.template.spec!;
     const pause = pod.containers[0]!.lifecycle?.preStop?.sleep?.seconds;
     assert.ok(pause !== undefined && pause >= 1, 'a preStop sleep');
     // the pause, then the relay's 25 s shutdown grace (--shutdown-grace), inside the pod's grace period
@@ -151,26 +150,26 @@ describe('owned objects', () => {
   });
 
   it('puts the config hash on the pod template, so a config change rolls the pods', () => {
-    const a = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'one', dkimKeys: [] });
-    const b = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'two', dkimKeys: [] });
+    const a = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'one', dkim: false });
+    const b = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'two', dkim: false });
     assert.notDeepEqual(a.spec!.template.metadata, b.spec!.template.metadata);
     assert.deepEqual({ ...a.spec, template: undefined }, { ...b.spec, template: undefined });
   });
 
   it('gives relay pods cpu, memory and ephemeral-storage requests and a memory limit by default, so they are not BestEffort', () => {
-    const resources = buildStatefulSet(sampleRelay({ pod: {} }), { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!.containers[0]!.resources!;
+    const resources = buildStatefulSet(sampleRelay({ pod: {} }), { defaultImage: 'x', configHash: 'h', dkim: false }).spec!.template.spec!.containers[0]!.resources!;
     assert.deepEqual(resources.requests, { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '128Mi' });
     assert.deepEqual(resources.limits, { memory: '512Mi', 'ephemeral-storage': '1Gi' });
   });
 
   it('replaces the default resources with spec.pod.resources as a whole, numbers written as quantity strings', () => {
     const custom = sampleRelay({ pod: { resources: { requests: { cpu: 2, memory: '1Gi' } } } });
-    const resources = buildStatefulSet(custom, { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!.containers[0]!.resources!;
+    const resources = buildStatefulSet(custom, { defaultImage: 'x', configHash: 'h', dkim: false }).spec!.template.spec!.containers[0]!.resources!;
     assert.deepEqual(resources, { requests: { cpu: '2', memory: '1Gi' } });
   });
 
   it('spreads the replicas over nodes and zones by default, preferring rather than requiring it', () => {
-    const pod = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!;
+    const pod = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkim: false }).spec!.template.spec!;
     assert.deepEqual(
       pod.topologySpreadConstraints!.map((c) => [c.topologyKey, c.maxSkew, c.whenUnsatisfiable]),
       [
@@ -178,13 +177,13 @@ describe('owned objects', () => {
         ['topology.kubernetes.io/zone', 1, 'ScheduleAnyway'],
       ],
     );
-    const selector = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.selector;
+    const selector = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkim: false }).spec!.selector;
     for (const c of pod.topologySpreadConstraints!) assert.deepEqual(c.labelSelector, selector, 'counts exactly this relay\'s pods');
   });
 
   it('takes spec.pod.topologySpreadConstraints instead of the default spread, and an empty list turns spreading off', () => {
     const own = [{ maxSkew: 2, topologyKey: 'example.com/rack', whenUnsatisfiable: 'DoNotSchedule' as const }];
-    const build = (pod: MailRelay['spec']['pod']) => buildStatefulSet(sampleRelay({ pod }), { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!;
+    const build = (pod: MailRelay['spec']['pod']) => buildStatefulSet(sampleRelay({ pod }), { defaultImage: 'x', configHash: 'h', dkim: false }).spec!.template.spec!;
     assert.deepEqual(build({ topologySpreadConstraints: own }).topologySpreadConstraints, own);
     assert.deepEqual(build({ topologySpreadConstraints: [] }).topologySpreadConstraints, []);
     const affinity = { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { a: 'b' } } }] } };
@@ -194,7 +193,7 @@ describe('owned objects', () => {
   it('maps Service ports 25/465/587 to the container ports by name', () => {
     const svc = buildClientService(sampleRelay({ listeners: [{ name: 'smtp', port: 25, tls: 'none', auth: 'none', submission: false }] }));
     assert.deepEqual(svc.spec!.ports![0], { name: 'smtp', port: 25, targetPort: 'smtp', protocol: 'TCP' });
-    const sts = buildStatefulSet(sampleRelay({ listeners: [{ name: 'smtp', port: 25, tls: 'none', auth: 'none', submission: false }] }), { defaultImage: 'x', configHash: 'h', dkimKeys: [] });
+    const sts = buildStatefulSet(sampleRelay({ listeners: [{ name: 'smtp', port: 25, tls: 'none', auth: 'none', submission: false }] }), { defaultImage: 'x', configHash: 'h', dkim: false });
     assert.equal(sts.spec!.template.spec!.containers[0]!.ports!.find((p) => p.name === 'smtp')?.containerPort, 10025);
   });
 });
@@ -223,8 +222,8 @@ describe('NetworkPolicy', () => {
       { ports: [{ protocol: 'TCP', port: 'metrics' }] },
       { ports: [{ protocol: 'TCP', port: 'admin' }] },
     ]);
-    assert.deepEqual(np.spec!.podSelector, buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.selector);
-    const containerPorts = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!.containers[0]!.ports!.map((p) => p.name);
+    assert.deepEqual(np.spec!.podSelector, buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkim: false }).spec!.selector);
+    const containerPorts = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkim: false }).spec!.template.spec!.containers[0]!.ports!.map((p) => p.name);
     for (const rule of np.spec!.ingress!) for (const p of rule.ports!) assert.ok(containerPorts.includes(String(p.port)), `${p.port} names a container port`);
   });
 

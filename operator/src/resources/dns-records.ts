@@ -29,6 +29,11 @@ function txt(purpose: DnsRecord['purpose'], name: string, value: string): DnsRec
 
 export interface DnsRecordsContext {
   readonly dkim?: { readonly selector: string; readonly publicKey: KeyObject };
+  /** With rotation: the next key waiting for DNS and the previous one in its grace period; DKIM records then carry a state. */
+  readonly rotation?: {
+    readonly pending?: { readonly selector: string; readonly publicKey: KeyObject };
+    readonly retiring?: { readonly selector: string; readonly publicKey: KeyObject };
+  };
   /** The relay's hostname: its A/AAAA records are the addresses SPF must allow. */
   readonly relayHostname?: string;
 }
@@ -37,10 +42,13 @@ export interface DnsRecordsContext {
 export function buildDnsRecords(sd: SendingDomain, ctx: DnsRecordsContext): DnsRecord[] {
   const { domain, dns } = sd.spec;
   const records: DnsRecord[] = [];
-  if (ctx.dkim) {
-    const k = ctx.dkim.publicKey.asymmetricKeyType === 'ed25519' ? 'ed25519' : 'rsa';
-    records.push(txt('dkim', `${ctx.dkim.selector}._domainkey.${domain}`, `v=DKIM1; k=${k}; p=${dkimPublicKeyData(ctx.dkim.publicKey)}`));
-  }
+  const dkim = (key: { readonly selector: string; readonly publicKey: KeyObject }, state?: DnsRecord['state']) => {
+    const k = key.publicKey.asymmetricKeyType === 'ed25519' ? 'ed25519' : 'rsa';
+    records.push({ ...txt('dkim', `${key.selector}._domainkey.${domain}`, `v=DKIM1; k=${k}; p=${dkimPublicKeyData(key.publicKey)}`), ...(state ? { state } : {}) });
+  };
+  if (ctx.dkim) dkim(ctx.dkim, ctx.rotation ? 'Active' : undefined);
+  if (ctx.rotation?.pending) dkim(ctx.rotation.pending, 'Pending');
+  if (ctx.rotation?.retiring) dkim(ctx.rotation.retiring, 'Retiring');
   const mechanisms = [...(ctx.relayHostname ? [`a:${ctx.relayHostname}`] : []), ...dns.spfInclude];
   records.push(txt('spf', domain, ['v=spf1', ...mechanisms, '~all'].join(' ')));
   const dmarc = [`v=DMARC1`, `p=${dns.dmarcPolicy}`, ...(dns.dmarcReportAddress ? [`rua=mailto:${dns.dmarcReportAddress}`] : []), 'adkim=r', 'aspf=r'];

@@ -8,6 +8,8 @@ export const annotations = {
   configHash: 'mailrelay.dev/config-hash',
   dkimSelector: 'mailrelay.dev/dkim-selector',
   dkimAlgorithm: 'mailrelay.dev/dkim-algorithm',
+  /** When the operator generated a DKIM key (its clock): rotation tells a lost pending key by it. */
+  dkimCreatedAt: 'mailrelay.dev/dkim-created-at',
 };
 
 export const labelKeys = {

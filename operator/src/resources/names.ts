@@ -16,6 +16,8 @@ export const names = {
   relayCertificate: (relay: string) => `${relay}-tls`,
   /** The selector is part of the name: changing it (rotation) makes a new key beside the old one. */
   dkimSecret: (sendingDomain: string, selector: string) => `${sendingDomain}-dkim-${selector}`,
+  /** The DKIM keys a relay's pods read, of all its domains: one Secret volume, so a new key needs no new pod template. */
+  relayDkimSecret: (relay: string) => `${relay}-dkim`,
   endpoint: (relay: string, namespace: string) => `${relay}.${namespace}.svc`,
 };
 

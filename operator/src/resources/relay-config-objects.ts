@@ -3,6 +3,7 @@ import type { MailRelay } from '../api/v1alpha1/types.ts';
 import { relayLabels } from './labels.ts';
 import { names } from './names.ts';
 import { ownedMeta } from './owner.ts';
+import { dkimKeyFile } from './relay-config.ts';
 
 export function buildConfigMap(relay: MailRelay, relayYaml: string): V1ConfigMap {
   return {
@@ -10,6 +11,25 @@ export function buildConfigMap(relay: MailRelay, relayYaml: string): V1ConfigMap
     kind: 'ConfigMap',
     metadata: ownedMeta(relay, names.relayConfigMap(relay.metadata.name), relayLabels(relay.metadata.name)),
     data: { 'relay.yaml': relayYaml },
+  };
+}
+
+/**
+ * Every DKIM key the relay's pods may need, keyed by file name: the signing key of each domain
+ * and, during a rotation, the next one (there before relay.yaml names it) and the previous one
+ * (still there should a pod start before its relay.yaml moved on). Pure.
+ */
+export function buildDkimKeysSecret(relay: MailRelay, keys: readonly { readonly domain: string; readonly selector: string; readonly pem: string }[]): V1Secret {
+  const data: Record<string, string> = {};
+  for (const k of [...keys].sort((a, b) => dkimKeyFile(a.domain, a.selector).localeCompare(dkimKeyFile(b.domain, b.selector)))) {
+    data[dkimKeyFile(k.domain, k.selector)] = Buffer.from(k.pem).toString('base64');
+  }
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: ownedMeta(relay, names.relayDkimSecret(relay.metadata.name), relayLabels(relay.metadata.name)),
+    type: 'Opaque',
+    data,
   };
 }
 

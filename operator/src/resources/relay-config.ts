@@ -33,8 +33,16 @@ export interface RelayConfigContext {
   readonly smarthostUsername?: string;
 }
 
-export function dkimKeyPath(domain: string): string {
-  return `${paths.dkimDir}/${domain}.key`;
+/**
+ * A key's file in Secret `<relay>-dkim`: the selector is part of the name, so relay.yaml and the
+ * key file switch together however far apart the kubelet updates the ConfigMap and the Secret.
+ */
+export function dkimKeyFile(domain: string, selector: string): string {
+  return `${domain}.${selector}.key`;
+}
+
+export function dkimKeyPath(domain: string, selector: string): string {
+  return `${paths.dkimDir}/${dkimKeyFile(domain, selector)}`;
 }
 
 /** relay.yaml for a MailRelay and the SendingDomains that reference it. Pure. */
@@ -70,7 +78,7 @@ export function buildRelayConfig(relay: MailRelay, ctx: RelayConfigContext): Ren
     },
     domains: domains.map(({ spec: d, dkim, webhooks }) => ({
       name: d.domain,
-      ...(dkim ? { dkim: { selector: dkim.selector, privateKeyFile: dkimKeyPath(d.domain), algorithm: dkim.algorithm } } : {}),
+      ...(dkim ? { dkim: { selector: dkim.selector, privateKeyFile: dkimKeyPath(d.domain, dkim.selector), algorithm: dkim.algorithm } } : {}),
       paused: d.paused,
       reputation: { ...d.reputation },
       ...(d.categories?.length ? { categories: d.categories.map(buildCategoryFile) } : {}),

@@ -12,7 +12,8 @@ export interface StatefulSetContext {
   readonly configHash: string;
   /** Secret with tls.crt and tls.key: the user's, or cert-manager's. */
   readonly tlsSecretName?: string;
-  readonly dkimKeys: readonly { readonly domain: string; readonly secretName: string; readonly key: string }[];
+  /** Whether any domain has a DKIM key: Secret `<relay>-dkim` is mounted then. */
+  readonly dkim: boolean;
   /** Webhooks in relay.yaml (scope `relay` or their domain): their key files are in the relay's auth Secret. */
   readonly webhooks?: readonly { readonly scope: string; readonly name: string }[];
 }
@@ -158,11 +159,10 @@ function buildVolumes(relay: MailRelay, ctx: StatefulSetContext): { volumes: V1V
     volumes.push({ name: 'smarthost', secret: { secretName: smarthost.credentialsSecretName, items: [{ key: 'password', path: 'password' }] } });
     mounts.push({ name: 'smarthost', mountPath: paths.smarthostDir, readOnly: true });
   }
-  if (ctx.dkimKeys.length > 0) {
-    const sources = [...ctx.dkimKeys]
-      .sort((a, b) => a.domain.localeCompare(b.domain))
-      .map((k) => ({ secret: { name: k.secretName, items: [{ key: k.key, path: `${k.domain}.key` }] } }));
-    volumes.push({ name: 'dkim', projected: { sources, defaultMode: 0o440 } });
+  if (ctx.dkim) {
+    // The whole Secret, no items and no subPath: a key added for a rotation appears in the
+    // running pods (the kubelet swaps the files), and the relay reloads it with relay.yaml.
+    volumes.push({ name: 'dkim', secret: { secretName: names.relayDkimSecret(name), defaultMode: 0o440 } });
     mounts.push({ name: 'dkim', mountPath: paths.dkimDir, readOnly: true });
   }
   if (ctx.webhooks?.length) {

@@ -126,7 +126,7 @@ describe('webhook signing keys', () => {
     const sts = buildStatefulSet(relay, {
       defaultImage: 'x',
       configHash: 'h',
-      dkimKeys: [],
+      dkim: false,
       webhooks: [
         { scope: 'relay', name: 'all' },
         { scope: 'news.example.com', name: 'tenant' },
@@ -142,7 +142,7 @@ describe('webhook signing keys', () => {
     const mount = sts.spec!.template.spec!.containers[0]!.volumeMounts!.find((m) => m.name === 'webhooks')!;
     assert.deepEqual(mount, { name: 'webhooks', mountPath: '/etc/mail-relay/webhooks', readOnly: true });
     assert.equal(
-      buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!.volumes!.some((v) => v.name === 'webhooks'),
+      buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkim: false }).spec!.template.spec!.volumes!.some((v) => v.name === 'webhooks'),
       false,
       'no volume without webhooks',
     );

@@ -23,9 +23,10 @@ export interface ConfigWatcherOptions {
  * Kubernetes updates a mounted ConfigMap or Secret by swapping a symlink, so files are polled.
  * A change is checked as a start-up would check it; when that fails the relay keeps serving
  * its last good config, logs every problem and counts the failure, since a restart with these
- * files would exit at start-up (the operator rolls the pods on every change). Only settings that
- * can change safely at run time are applied (which sending domains are paused, reputation
- * thresholds); the rest takes effect at the next start.
+ * files would exit at start-up. Only settings that can change safely at run time are applied
+ * (which sending domains are paused, reputation thresholds, DKIM selectors and keys, so a key
+ * rotation needs no restart); the rest takes effect at the next start, and the operator rolls
+ * the pods when it changes.
  */
 export class ConfigWatcher {
   private timer: NodeJS.Timeout | undefined;
@@ -86,23 +87,30 @@ export class ConfigWatcher {
     if (text === this.lastText && files === this.lastFiles) return;
     this.lastText = text;
     this.lastFiles = files;
-    let config: RelayConfig;
+    let config: RelayConfig | undefined;
     try {
       config = parseConfig(parseYaml(text));
       this.options.check(config);
     } catch (err) {
+      // Watch the files the refused config names: one it lacks may be on its way (a Secret and
+      // a ConfigMap volume are updated apart), and its arrival must be noticed.
+      if (config) await this.watch(config);
       this.options.onReload?.(false);
       this.logger.error('config change ignored: invalid; serving the last good config (a restart would fail)', { path: this.path, error: describeError(err) });
       return;
     }
+    await this.watch(config);
+    this.options.onChange(config);
+    this.options.onReload?.(true);
+    this.logger.info('config reloaded', { path: this.path });
+  }
+
+  private async watch(config: RelayConfig): Promise<void> {
     const referenced = referencedFiles(config);
     if (referenced.join('\0') !== this.referenced.join('\0')) {
       this.referenced = referenced;
       this.lastFiles = await this.fingerprint(referenced);
     }
-    this.options.onChange(config);
-    this.options.onReload?.(true);
-    this.logger.info('config reloaded', { path: this.path });
   }
 
   /** Identity of each file: a symlink swap changes the inode, an edit in place the size or mtime. */

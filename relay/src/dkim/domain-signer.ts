@@ -54,3 +54,31 @@ export function createDomainSigner(
     signs: (signingDomain) => keyFor(signingDomain) !== undefined,
   };
 }
+
+/**
+ * A DomainSigner whose keys are replaced when relay.yaml names others (a DKIM rotation switches
+ * the selector and key file): each message is signed with the keys current when it is sent.
+ */
+export class ReloadableSigner implements DomainSigner {
+  #current: DomainSigner;
+
+  constructor(initial: DomainSigner) {
+    this.#current = initial;
+  }
+
+  replace(next: DomainSigner): void {
+    this.#current = next;
+  }
+
+  signMessage(message: Buffer, signingDomain: string | null | undefined): Buffer {
+    return this.#current.signMessage(message, signingDomain);
+  }
+
+  signatureFor(head: Buffer, bodyHash: string, signingDomain: string | null | undefined): string {
+    return this.#current.signatureFor(head, bodyHash, signingDomain);
+  }
+
+  signs(signingDomain: string | null | undefined): boolean {
+    return this.#current.signs(signingDomain);
+  }
+}

@@ -604,12 +604,21 @@ export interface SendingDomainSpec {
   };
   /** DKIM signing. Either the operator generates the key (generate) or you bring your own Secret (secretRef), not both. */
   dkim: {
-    /** DKIM selector (the record lives at <selector>._domainkey.<domain>). Rotate a generated key by changing it. */
+    /** DKIM selector (the record lives at <selector>._domainkey.<domain>). Without rotation, changing it switches to a new key at once; with rotation it names the first key only. */
     selector: string;
     /** Let the operator generate and keep the key pair in a Secret. */
     generate?: {
       /** rsa-sha256 (2048-bit, verified everywhere) or ed25519-sha256 (RFC 8463). */
       algorithm: 'rsa-sha256' | 'ed25519-sha256';
+    };
+    /** Declarative rotation of a generated key: a new key under a new selector (mr<yyyymm><n>), listed in status.dnsRecords as pending, signs only once DNS serves its record; the old key and record stay for gracePeriod, then go. */
+    rotation?: {
+      /** Start a rotation this long after the active key began signing, for example 90d. Absent, keys rotate only on demand (rotateNow). */
+      every?: string;
+      /** How long the previous key's record stays listed after the switch, so mail signed with it still verifies. */
+      gracePeriod: string;
+      /** Any token; changing it starts a rotation (the first value seen is only recorded). */
+      rotateNow?: string;
     };
     /** Your own private key (PEM, PKCS#8 or PKCS#1) in a Secret of this namespace. */
     secretRef?: {
@@ -707,6 +716,30 @@ export interface SendingDomainStatus {
     selector?: string;
     /** Signing algorithm, from the key type. */
     algorithm?: 'rsa-sha256' | 'ed25519-sha256';
+    /** With rotation: when this key began signing. */
+    since?: string;
+    /** The spec.dkim.rotation.rotateNow token last acted on. */
+    rotateNow?: string;
+    /** The next key, generated and waiting for DNS to serve its record before it signs. */
+    pending?: {
+      /** DKIM selector of the next key. */
+      selector: string;
+      /** Secret holding the next key. */
+      secretName: string;
+      /** When the next key was generated. */
+      createdAt: string;
+      /** Whether DNS served its record at the last check; it signs from the check after. */
+      verified: boolean;
+    };
+    /** The previous key, no longer signing; its record stays listed until the grace period ends, then it is deleted. */
+    retiring?: {
+      /** DKIM selector of the previous key. */
+      selector: string;
+      /** Secret holding the previous key. */
+      secretName: string;
+      /** When the previous key and its record are retired. */
+      until: string;
+    };
   };
   /** Records to publish, and whether DNS serves them. */
   dnsRecords?: ({
@@ -724,6 +757,8 @@ export interface SendingDomainStatus {
     verified?: boolean;
     /** What the last check found. */
     result?: string;
+    /** For DKIM records: the key that signs (Active), the next one waiting for DNS (Pending) or the previous one in its grace period (Retiring). */
+    state?: 'Active' | 'Pending' | 'Retiring';
   })[];
   /** What the relay pods report on /metrics for this domain, read every --reputation-interval. */
   reputation?: {

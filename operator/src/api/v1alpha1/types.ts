@@ -69,6 +69,14 @@ export const Reasons = {
   KeyGenerated: 'KeyGenerated',
   KeyProvided: 'KeyProvided',
   InvalidKey: 'InvalidKey',
+  /** DKIM rotation: the next key waits for DNS to serve its record; the active key still signs. */
+  RotationPending: 'RotationPending',
+  /** DKIM rotation: DNS serves the next key's record; it signs from the next reconcile. */
+  RotationVerified: 'RotationVerified',
+  /** DKIM rotation: the next key signs; the previous one stays published for the grace period. */
+  Rotated: 'Rotated',
+  /** DKIM rotation: the previous key and its record are gone after the grace period. */
+  RotationRetired: 'RotationRetired',
   RecordsVerified: 'RecordsVerified',
   RecordsMissing: 'RecordsMissing',
   RecordMismatch: 'RecordMismatch',
