@@ -4,6 +4,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import nodemailer from 'nodemailer';
 import { startRelay, type Harness } from '../helpers/relay-harness.ts';
 import { startMxServer, type MxServer } from '../helpers/mx-server.ts';
@@ -35,6 +36,10 @@ interface StsWorld {
   /** What the policy host answers per domain (mutable); fetches counted per domain. */
   readonly answers: Map<string, PolicyAnswer>;
   readonly fetches: Map<string, number>;
+  /** Bodies POSTed to `https://rua.<domain>:<port>/tlsrpt` (TLS-RPT), with their content type. */
+  readonly posted: Array<{ host: string; type: string; body: Buffer }>;
+  /** The port of the HTTPS server that plays every policy host and rua. */
+  readonly httpsPort: number;
   send(to: string): Promise<string>;
   metric(line: RegExp): Promise<number>;
 }
@@ -48,17 +53,27 @@ const policy = (mode: string, mx: string[], maxAge = 86400) =>
  * (a certificate of the test CA for all their names); MX hosts on 127.0.0.x offer STARTTLS as
  * told; the relay resolves through the DNS server and trusts the test CA (delivery.mtaSts.caFile).
  */
-async function stsWorld(domains: Record<string, DomainSetup>): Promise<StsWorld> {
+async function stsWorld(domains: Record<string, DomainSetup>, options: { tlsRpt?: boolean } = {}): Promise<StsWorld> {
   const dir = await tempDir();
   const caDir = join(dir, 'ca');
   const otherCaDir = join(dir, 'other-ca');
   mkdirSync(caDir);
   mkdirSync(otherCaDir);
   const names = Object.keys(domains);
-  const policyCerts = makeCertificates(caDir, 'policy-hosts', names.map((d) => `mta-sts.${d}`));
+  const policyCerts = makeCertificates(caDir, 'policy-hosts', names.flatMap((d) => [`mta-sts.${d}`, `rua.${d}`]));
   const answers = new Map<string, PolicyAnswer>();
   const fetches = new Map<string, number>();
+  const posted: StsWorld['posted'] = [];
   const https = createServer({ key: readFileSync(policyCerts.keyFile), cert: readFileSync(policyCerts.certFile) }, (req, res) => {
+    if (req.method === 'POST') {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        posted.push({ host: (req.headers.host ?? '').replace(/:\d+$/, ''), type: req.headers['content-type'] ?? '', body: Buffer.concat(chunks) });
+        res.writeHead(200).end();
+      });
+      return;
+    }
     const domain = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^mta-sts\./, '');
     fetches.set(domain, (fetches.get(domain) ?? 0) + 1);
     const answer = req.url === '/.well-known/mta-sts.txt' ? answers.get(domain) : undefined;
@@ -75,6 +90,7 @@ async function stsWorld(domains: Record<string, DomainSetup>): Promise<StsWorld>
   for (const [domain, setup] of Object.entries(domains)) {
     dns.set(domain, { mx: setup.mx.map((m, i) => ({ preference: 10 * (i + 1), exchange: m.host })) });
     dns.set(`mta-sts.${domain}`, { a: ['127.0.0.1'] });
+    dns.set(`rua.${domain}`, { a: ['127.0.0.1'] });
     if (setup.policy) {
       dns.set(`_mta-sts.${domain}`, { txt: [[`v=STSv1; id=${setup.policy.id};`]] });
       answers.set(domain, { status: 200, body: setup.policy.text });
@@ -104,6 +120,7 @@ async function stsWorld(domains: Record<string, DomainSetup>): Promise<StsWorld>
       connectTimeout: '2s',
       commandTimeout: '2s',
       mtaSts: { caFile: policyCerts.caFile, port: (https.address() as AddressInfo).port, fetchTimeout: '2s' },
+      ...(options.tlsRpt ? { tlsRpt: { organization: 'Relay Test Org', contact: 'tls-admin@sender.test' } } : {}),
     },
   };
   const world: StsWorld = {
@@ -113,6 +130,8 @@ async function stsWorld(domains: Record<string, DomainSetup>): Promise<StsWorld>
     mx,
     answers,
     fetches,
+    posted,
+    httpsPort: (https.address() as AddressInfo).port,
     async send(to) {
       const info = await nodemailer
         .createTransport({ host: '127.0.0.1', port: world.h.port('plain'), ignoreTLS: true })
@@ -268,4 +287,71 @@ test('a cached policy survives a restart and is enforced while the policy host i
   await w.send('user@durable.test');
   await waitFor('delivery under the testing policy', () => w.mx.get('mx.durable.test')!.messages.length >= 1);
   assert.equal(w.fetches.get('durable.test'), 2);
+});
+
+test('TLS-RPT: a day of results is kept across a restart and reported once, gzipped JSON to the https rua and by mail to the mailto rua', async () => {
+  const w = await stsWorld(
+    {
+      'reported.test': {
+        mx: [
+          { host: 'mx1.reported.test', address: '127.0.0.2', tls: 'valid' },
+          { host: 'mx2.reported.test', address: '127.0.0.3', tls: 'none' },
+        ],
+        policy: { id: 'r1', text: policy('testing', ['*.reported.test']) },
+      },
+      'reports.test': { mx: [{ host: 'mx.reports.test', address: '127.0.0.4', tls: 'none' }] },
+    },
+    { tlsRpt: true },
+  );
+  w.dns.set('_smtp._tls.reported.test', { txt: [[`v=TLSRPTv1; rua=https://rua.reported.test:${w.httpsPort}/tlsrpt,mailto:tls-reports@reports.test`]] });
+  // one session over verified TLS to mx1, then mx1 goes away and one in clear text to mx2
+  await w.send('a@reported.test');
+  await waitFor('first delivery', () => w.mx.get('mx1.reported.test')!.messages.length === 1);
+  await waitFor('spool empty', () => w.h.relay.spool.size === 0);
+  await w.mx.get('mx1.reported.test')!.close();
+  w.h = await w.h.restart();
+  await w.send('b@reported.test');
+  await waitFor('second delivery', () => w.mx.get('mx2.reported.test')!.messages.length === 1);
+  await waitFor('spool empty', () => w.h.relay.spool.size === 0);
+  // results of the first relay life came through the restart from disk
+  w.h = await w.h.restart();
+  const tomorrow = Date.now() + 86_400_000;
+  assert.deepEqual(await w.h.relay.delivery.sendTlsReports(tomorrow), { sent: 1, failed: 0 });
+
+  assert.equal(w.posted.length, 1);
+  const post = w.posted[0]!;
+  assert.equal(post.host, 'rua.reported.test');
+  assert.equal(post.type, 'application/tlsrpt+gzip');
+  const report = JSON.parse(gunzipSync(post.body).toString('utf8')) as { policies: Array<Record<string, unknown>> } & Record<string, unknown>;
+  const today = new Date().toISOString().slice(0, 10);
+  assert.equal(report['organization-name'], 'Relay Test Org');
+  assert.equal(report['contact-info'], 'tls-admin@sender.test');
+  assert.deepEqual(report['date-range'], { 'start-datetime': `${today}T00:00:00Z`, 'end-datetime': `${today}T23:59:59Z` });
+  const [entry] = report.policies;
+  assert.deepEqual(entry!.policy, {
+    'policy-type': 'sts',
+    'policy-string': ['version: STSv1', 'mode: testing', 'mx: *.reported.test', 'max_age: 86400'],
+    'policy-domain': 'reported.test',
+    'mx-host': ['*.reported.test'],
+  });
+  assert.deepEqual(entry!.summary, { 'total-successful-session-count': 1, 'total-failure-session-count': 1 });
+  assert.deepEqual(entry!['failure-details'], [{ 'result-type': 'starttls-not-supported', 'receiving-mx-hostname': 'mx2.reported.test', 'failed-session-count': 1 }]);
+
+  const box = w.mx.get('mx.reports.test')!;
+  await waitFor('the mailed report', () => box.messages.length === 1);
+  const mail = box.messages[0]!;
+  assert.equal(mail.from, '', 'reports come from the null sender');
+  assert.deepEqual(mail.to, ['tls-reports@reports.test']);
+  const text = mail.body.toString('latin1');
+  assert.match(text, /^TLS-Report-Domain: reported\.test\r$/m);
+  assert.match(text, /^TLS-Report-Submitter: relay\.test\r$/m);
+  assert.match(text, /Content-Type: multipart\/report; report-type="tlsrpt"/);
+  const attachment = /Content-Type: application\/tlsrpt\+gzip\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="relay\.test!reported\.test!\d+!\d+\.json\.gz"\r\n\r\n([A-Za-z0-9+/=\r\n]+)\r\n--/.exec(text);
+  assert.ok(attachment, 'a gzipped JSON attachment');
+  assert.deepEqual(JSON.parse(gunzipSync(Buffer.from(attachment[1]!, 'base64')).toString('utf8')), report);
+
+  // at most once a day per domain
+  assert.deepEqual(await w.h.relay.delivery.sendTlsReports(tomorrow), { sent: 0, failed: 0 });
+  assert.equal(w.posted.length, 1);
+  assert.equal(await w.metric(/^mailrelay_tls_reports_total\{result="sent"\}/), 1);
 });

@@ -69,7 +69,7 @@ export function parseConfig(input: unknown): RelayConfig {
   const usersFile = root.string('usersFile');
   const limits = parseLimits(root);
   const queue = parseQueue(root);
-  const delivery = parseDelivery(root, queue.dir);
+  const delivery = parseDelivery(root, queue.dir, hostname);
   const domains = parseDomains(root, problems);
   const feedback = parseFeedback(root);
   const suppressionReader = root.child('suppression');
@@ -199,7 +199,7 @@ function parseQueue(root: ObjectReader): RelayConfig['queue'] {
   return queue;
 }
 
-function parseDelivery(root: ObjectReader, queueDir: string): DeliveryConfig {
+function parseDelivery(root: ObjectReader, queueDir: string, hostname: string): DeliveryConfig {
   const r = root.child('delivery');
   const mode = r.oneOf('mode', DELIVERY_MODES, 'mx');
   let smarthost: DeliveryConfig['smarthost'];
@@ -239,8 +239,22 @@ function parseDelivery(root: ObjectReader, queueDir: string): DeliveryConfig {
     fetchTimeout: m.duration('fetchTimeout', 60_000),
   };
   m.done();
+  let tlsRpt: DeliveryConfig['tlsRpt'];
+  if (r.has('tlsRpt')) {
+    const t = r.child('tlsRpt');
+    const address = { pattern: MAILBOX, patternHint: 'must be an address user@domain' };
+    tlsRpt = {
+      organization: t.string('organization') ?? hostname,
+      contact: t.string('contact', address) ?? `postmaster@${hostname}`,
+      from: t.string('from', address) ?? `tlsrpt-noreply@${hostname}`,
+    };
+    t.done();
+    if (mode !== 'mx' || mtaSts.mode === 'off') r.problems.add(join(r.path, 'tlsRpt'), 'needs mode mx with mtaSts on: reports are of MTA-STS results');
+  } else {
+    r.raw('tlsRpt');
+  }
   r.done();
-  return { mode, smarthost, resolvers, port, maxConnections, perDestination, connectTimeout, commandTimeout, mtaSts };
+  return { mode, smarthost, resolvers, port, maxConnections, perDestination, connectTimeout, commandTimeout, mtaSts, ...(tlsRpt ? { tlsRpt } : {}) };
 }
 
 function parseDomains(root: ObjectReader, problems: Problems): DomainConfig[] {

@@ -125,6 +125,16 @@ export interface MtaStsConfig {
   readonly fetchTimeout: number;
 }
 
+/** TLS-RPT (RFC 8460): daily reports to the policy domains that ask for them. */
+export interface TlsRptConfig {
+  /** `organization-name` of the reports. */
+  readonly organization: string;
+  /** `contact-info` of the reports. */
+  readonly contact: string;
+  /** From: of reports sent by mail. */
+  readonly from: string;
+}
+
 export interface DeliveryConfig {
   readonly mode: DeliveryMode;
   readonly smarthost?: SmarthostConfig;
@@ -140,6 +150,8 @@ export interface DeliveryConfig {
   readonly commandTimeout: number;
   /** Outbound MTA-STS in mx mode. */
   readonly mtaSts: MtaStsConfig;
+  /** Absent: no reports are kept or sent. */
+  readonly tlsRpt?: TlsRptConfig;
 }
 
 export interface DkimConfig {
@@ -320,6 +332,7 @@ export interface RelayConfigFile {
     connectTimeout?: Duration;
     commandTimeout?: Duration;
     mtaSts?: { mode?: MtaStsMode; cacheDir?: string; caFile?: string; port?: number; fetchTimeout?: Duration };
+    tlsRpt?: { organization?: string; contact?: string; from?: string };
   };
   domains?: {
     name: string;

@@ -18,7 +18,8 @@ import { ConnectionBudget } from './limits.ts';
 import type { JobSession } from './destination-queue.ts';
 import type { OutboundConnection, OutboundTarget } from './outbound-connection.ts';
 import { decideStsRoute } from './mta-sts/decide-sts-route.ts';
-import { StsPolicyCache } from './mta-sts/policy-cache.ts';
+import { StsPolicyCache, type CachedStsPolicy } from './mta-sts/policy-cache.ts';
+import { TlsReporting } from './tls-rpt/tls-reporting.ts';
 import { StsPolicies } from './mta-sts/sts-policies.ts';
 import { decideStsResult, resultLabel, type StsResult } from './mta-sts/tls-result.ts';
 import type { RecipientOutcome } from './outcome.ts';
@@ -65,7 +66,7 @@ interface RouteGroup {
   readonly provider: Provider;
   readonly recipients: string[];
   /** The recipient domain's MTA-STS policy, when one applies: what its results are judged by. */
-  readonly sts?: { readonly domain: string; readonly mode: 'enforce' | 'testing'; readonly allowed: readonly string[] };
+  readonly sts?: { readonly domain: string; readonly mode: 'enforce' | 'testing'; readonly allowed: readonly string[]; readonly policy: CachedStsPolicy };
 }
 
 const HEADER_SAMPLE = 64 * 1024;
@@ -93,6 +94,8 @@ export class DeliveryEngine {
   private readonly sts: StsPolicies | undefined;
   /** Trust anchors for MX certificates and policy hosts instead of the system's (tests). */
   private readonly stsCa: Buffer | undefined;
+  /** TLS-RPT (`delivery.tlsRpt`): results per policy domain and day, and the daily reports. */
+  private readonly reports: TlsReporting | undefined;
   private readonly paused = new Set<string>();
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -126,7 +129,25 @@ export class DeliveryEngine {
             cache: new StsPolicyCache(mtaSts.cacheDir, this.now),
             logger: deps.logger,
             now: this.now,
-            onFailure: (failure) => deps.metrics.mtaStsPolicyFailures.inc({ reason: resultLabel(failure) }),
+            onFailure: (failure, domain) => {
+              deps.metrics.mtaStsPolicyFailures.inc({ reason: resultLabel(failure) });
+              this.reports?.record(domain, undefined, failure, '');
+            },
+          })
+        : undefined;
+    const { tlsRpt } = config.delivery;
+    this.reports =
+      this.sts && tlsRpt
+        ? new TlsReporting({
+            dir: `${config.queue.dir.replace(/\/+$/, '')}/tls-rpt`,
+            config: tlsRpt,
+            submitter: config.hostname,
+            txt: (name) => this.resolver.txt(name),
+            post: { lookup: this.resolver.lookup, timeoutMs: mtaSts.fetchTimeout, ...(this.stsCa ? { ca: this.stsCa } : {}) },
+            enqueue: (to, message) => this.queueReport(to, message),
+            onReport: (result) => deps.metrics.tlsReports.inc({ result }),
+            logger: deps.logger,
+            now: this.now,
           })
         : undefined;
     for (const d of config.domains) if (d.paused) this.paused.add(d.name);
@@ -149,6 +170,7 @@ export class DeliveryEngine {
   }
 
   start(): void {
+    this.reports?.start();
     this.deps.spool.on('message', this.kick);
     this.kick();
   }
@@ -268,7 +290,10 @@ export class DeliveryEngine {
     }
     if (!group.sts) return undefined;
     const result = decideStsResult(group.sts.allowed, session);
-    if (result) metrics.mtaStsResults.inc({ provider, mode: group.sts.mode, result: resultLabel(result) });
+    if (!result) return undefined;
+    metrics.mtaStsResults.inc({ provider, mode: group.sts.mode, result: resultLabel(result) });
+    const host = session.host ?? (session.connectError as { host?: string } | undefined)?.host ?? '';
+    this.reports?.record(group.sts.domain, group.sts.policy, result, host);
     return result;
   }
 
@@ -329,6 +354,7 @@ export class DeliveryEngine {
         const sts = decideStsRoute(domain, policy?.policy, route.hosts);
         if (sts.kind === 'enforce-no-mx') {
           this.deps.metrics.mtaStsResults.inc({ provider: route.provider, mode: 'enforce', result: resultLabel('mx-mismatch') });
+          this.reports?.record(domain, policy, 'mx-mismatch', route.hosts[0] ?? '');
           this.deps.logger.warn('MTA-STS: no MX host allowed', { domain, hosts: route.hosts, policyId: policy?.id });
           for (const recipient of rcpts) failed.push({ recipient, status: 'deferred', reply: sts.reply });
           return;
@@ -342,10 +368,10 @@ export class DeliveryEngine {
           key = `sts:${[...sts.hosts].sort().join(',')}`;
           queueTarget = { ...target, hosts: sts.hosts, tls: 'starttls', verify: true };
           groupKey = `${key}|${domain}`;
-          stsGroup = { domain, mode: 'enforce', allowed: sts.hosts };
+          stsGroup = { domain, mode: 'enforce', allowed: sts.hosts, policy: policy! };
         } else if (sts.kind === 'testing') {
           groupKey = `${key}|${domain}`;
-          stsGroup = { domain, mode: 'testing', allowed: sts.allowed };
+          stsGroup = { domain, mode: 'testing', allowed: sts.allowed, policy: policy! };
         }
         const queue = this.queue(key, queueTarget);
         const group = groups.get(groupKey) ?? { queue, provider: route.provider, recipients: [], ...(stsGroup ? { sts: stsGroup } : {}) };
@@ -537,6 +563,31 @@ export class DeliveryEngine {
     logger.info('DSN queued', { queueId: id, original: entry.meta.id, recipients: failures.length });
   }
 
+  /** Sends the TLS-RPT reports of the days before `now` that are not sent yet (`delivery.tlsRpt`). */
+  sendTlsReports(now = this.now()): Promise<{ sent: number; failed: number }> {
+    return this.reports ? this.reports.sendCompleted(now) : Promise.resolve({ sent: 0, failed: 0 });
+  }
+
+  /** A TLS-RPT report by mail: from the null sender, so a failure cannot bounce back and loop. */
+  private async queueReport(to: string, message: Buffer): Promise<void> {
+    const { spool, config, logger } = this.deps;
+    const now = this.now();
+    const id = newQueueId(now);
+    const incoming = spool.newMessage(id);
+    await incoming.write(message);
+    await spool.commit(incoming, {
+      from: '',
+      recipients: [{ address: to, status: 'pending' }],
+      createdAt: now,
+      attempts: 0,
+      nextAttemptAt: now,
+      headerFromDomain: domainOf(config.delivery.tlsRpt!.from),
+      signingDomain: matchDomain(domainOf(config.delivery.tlsRpt!.from), config.domains.map((d) => d.name)) ?? null,
+      origin: { listener: 'dsn', clientAddress: '' },
+    });
+    logger.info('TLS-RPT report queued', { queueId: id, to });
+  }
+
   /** Stops leasing; waits up to `graceMs` for attempts in progress, then closes idle connections. */
   async stop(graceMs: number): Promise<void> {
     this.stopped = true;
@@ -552,5 +603,6 @@ export class DeliveryEngine {
       });
     }
     for (const q of this.queues.values()) q.closeIdle();
+    await this.reports?.stop();
   }
 }

@@ -140,7 +140,8 @@ export class OutboundConnection {
         try {
           return new OutboundConnection(await connectOnce(target, address, host), host);
         } catch (err) {
-          lastError = err as ConnectError;
+          // the host goes with the error: MTA-STS reports name the MX host a TLS failure was at
+          lastError = Object.assign(err as ConnectError, { host });
           // a 5xx greeting or a failed AUTH is the host's answer; anything else (a refused
           // STARTTLS too, where MTA-STS requires it): next address
           if (lastError.code === 'EAUTH' || (lastError.code !== 'ETLS' && (lastError.responseCode ?? 0) >= 500)) throw lastError;

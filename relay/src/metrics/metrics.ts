@@ -243,6 +243,12 @@ export function createMetrics(now: () => number = Date.now) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    tlsReports: new Counter({
+      name: 'mailrelay_tls_reports_total',
+      help: 'Daily TLS-RPT reports (RFC 8460) per policy domain, by result (sent, failed, no_destination: the domain publishes no _smtp._tls record).',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
     spoolCorrupt: new Counter({
       name: 'mailrelay_spool_corrupt_total',
       help: 'Unreadable spool data moved to corrupt/, by kind (record, torn_tail, missing_body).',
