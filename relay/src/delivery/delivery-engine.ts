@@ -117,6 +117,8 @@ export class DeliveryEngine {
 
   start(): void {
     this.deps.spool.on('message', this.kick);
+    // messages read back from disk (a queue beyond the spool's active limit) can be leased now
+    this.deps.spool.on('due', this.kick);
     this.kick();
   }
 
@@ -127,7 +129,7 @@ export class DeliveryEngine {
     this.paused.clear();
     for (const d of next) this.paused.add(d);
     if (resumed.length > 0) {
-      const count = this.deps.spool.releaseHeld((m) => m.sendingDomain !== undefined && resumed.includes(m.sendingDomain));
+      const count = this.deps.spool.releaseHeld((domain) => domain !== undefined && resumed.includes(domain));
       this.deps.logger.info('sending domains resumed', { domains: resumed, released: count });
       this.kick();
     }
@@ -425,6 +427,7 @@ export class DeliveryEngine {
     this.stopped = true;
     clearTimeout(this.timer);
     this.deps.spool.off('message', this.kick);
+    this.deps.spool.off('due', this.kick);
     if (this.inFlight > 0) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, graceMs);
