@@ -214,7 +214,7 @@ export class Spool extends EventEmitter {
     return this.resident.get(id) ?? this.readEntrySync(slot);
   }
 
-  /** Every live entry, oldest first (paged-out ones read back one by one, as `get` does). */
+  /** Every live entry, in no particular order (paged-out ones read back one by one, as `get` does). */
   *values(): IterableIterator<SpoolEntry> {
     for (const [id, slot] of this.index.entries()) yield this.resident.get(id) ?? this.readEntrySync(slot);
   }
@@ -268,7 +268,7 @@ export class Spool extends EventEmitter {
       this.skipStale();
       const time = this.due.peekTime();
       if (time === undefined || time > now) return;
-      const slot = this.index.slot(this.due.pop()!.id)!;
+      const { slot } = this.due.pop()!;
       this.index.set(slot, Flag.Staged, true);
       this.stagedLive++;
       this.staged.push(this.index.id(slot));
@@ -285,8 +285,9 @@ export class Spool extends EventEmitter {
     for (;;) {
       const time = this.due.peekTime();
       if (time === undefined) return;
-      const slot = this.index.slot(this.due.peekId()!);
-      if (slot !== undefined && this.waiting(slot) && this.index.nextAt[slot] === time) return;
+      // a slot may have been reused by another message since: the time tells (or it is a harmless extra)
+      const slot = this.due.peekSlot()!;
+      if (this.index.alive(slot) && this.waiting(slot) && this.index.nextAt[slot] === time) return;
       this.due.pop();
     }
   }
@@ -353,10 +354,10 @@ export class Spool extends EventEmitter {
   /** Makes held messages of the sending domains that match due again; returns how many. */
   releaseHeld(match: (sendingDomain: string | undefined) => boolean): number {
     let count = 0;
-    for (const [id, slot] of this.index.entries()) {
+    for (const slot of this.index.slots()) {
       if (!this.index.has(slot, Flag.Held) || !match(this.index.sendingDomain(slot))) continue;
       this.index.set(slot, Flag.Held, false);
-      const entry = this.resident.get(id);
+      const entry = this.resident.get(this.index.id(slot));
       if (entry) entry.meta = { ...entry.meta, held: false };
       this.schedule(slot);
       count++;
@@ -464,7 +465,7 @@ export class Spool extends EventEmitter {
    * `after`. Scans the index but keeps at most `limit + 1` entries, so a page costs O(n log limit)
    * time and O(limit) memory whatever the size of the queue; paged-out candidates are read back
    * a batch at a time and dropped again unless kept for the page. It yields to the event loop
-   * every few thousand entries (a Map iterator stays valid while the map changes), so a large
+   * every few thousand entries (the walk over the index's slots stays valid while it changes), so a large
    * queue does not stall SMTP sessions. Messages that left the spool meanwhile are left out.
    */
   async page(match: (entry: SpoolEntry) => boolean, limit: number, after = ''): Promise<{ entries: SpoolEntry[]; more: boolean }> {
@@ -536,8 +537,7 @@ export class Spool extends EventEmitter {
     let held = 0;
     let oldestCreatedAt: number | undefined;
     const { flags, nextAt, createdAt } = this.index;
-    for (const slot of this.index.entries()) {
-      const i = slot[1];
+    for (const i of this.index.slots()) {
       const created = createdAt[i]!;
       if (oldestCreatedAt === undefined || created < oldestCreatedAt) oldestCreatedAt = created;
       const f = flags[i]!;
@@ -623,7 +623,7 @@ export class Spool extends EventEmitter {
   }
 
   private schedule(slot: number): void {
-    if (this.waiting(slot)) this.due.push(this.index.nextAt[slot]!, this.index.id(slot));
+    if (this.waiting(slot)) this.due.push(this.index.nextAt[slot]!, slot);
   }
 
   /** In a queue larger than the active limit, a message going back to wait keeps only its index entry. */
@@ -728,7 +728,7 @@ export class Spool extends EventEmitter {
     for (const segment of segments) await this.replaySegment(segment, segment === segments.at(-1));
     // Bodies that never got a MESSAGE record (crash mid-receive) or whose removal was lost.
     const large = new Set<string>();
-    for (const [id, slot] of this.index.entries()) if (this.index.has(slot, Flag.LargeBody)) large.add(`${id}.eml`);
+    for (const slot of this.index.slots()) if (this.index.has(slot, Flag.LargeBody)) large.add(`${this.index.id(slot)}.eml`);
     for (const name of await readdir(this.largeDir)) {
       if (!large.has(name)) await unlink(join(this.largeDir, name)).catch(() => undefined);
     }
@@ -740,7 +740,7 @@ export class Spool extends EventEmitter {
       this.remove(id, false);
     }
     // one heap push per message, not one per record replayed
-    for (const [, slot] of this.index.entries()) this.schedule(slot);
+    for (const slot of this.index.slots()) this.schedule(slot);
     const live = new Set(this.refs.keys());
     for (const segment of segments) {
       if (!live.has(segment)) await unlink(join(this.segmentsDir, segmentFileName(segment))).catch(() => undefined);
