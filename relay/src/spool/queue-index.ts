@@ -44,7 +44,7 @@ function half(digits: number): string {
 }
 
 /**
- * What the spool keeps in memory for every queued message, in typed arrays (~50 bytes a
+ * What the spool keeps in memory for every queued message, in typed arrays (~70 bytes a
  * message): a million messages queued for a dead destination as JavaScript objects cost
  * ~1.6 KiB each (metadata, recipients, their strings), far more than a pod has. The full
  * metadata stays in the segments and is read back when the message is due (Spool page-in).
