@@ -77,7 +77,7 @@ export class Relay {
     const certificates = config.tls ? new TlsCertificates(config.tls, logger) : undefined;
     const signer = new ReloadableSigner(createDomainSigner(loadDkimKeyFiles(config)));
     const metrics = createMetrics();
-    const spool = await Spool.open({ dir: config.queue.dir, logger, minFreeSpace: config.queue.minFreeSpace }, (kind) =>
+    const spool = await Spool.open({ dir: config.queue.dir, logger, minFreeSpace: config.queue.minFreeSpace, activeLimit: config.queue.activeLimit }, (kind) =>
       metrics.spoolCorrupt.inc({ kind }),
     );
     metrics.observeQueue(() => spool.stats());

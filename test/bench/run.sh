@@ -8,6 +8,8 @@
 #   postfix:    smtp-source -> Postfix relay -> smtp-sink (../shared/bench/postfix-anchor.sh)
 #   memory:     relay RSS while relaying at concurrency 50, RSS growth for one 25 MiB message,
 #               RSS with 100,000 messages queued for a dead destination, and the restart time to recover them
+#   queue shape: the spool alone (test/bench/queue-memory.ts) with 100,000 and 1,000,000 (-Q N)
+#               4 KiB messages deferred for a dead destination: RSS, live heap, restart seconds
 #   http:       wrk (50 connections, 1 KiB JSON messages) -> relay HTTP API (202 after the spool fsync)
 #               -> smtp-sink, against a bare node:http server answering 202 (the ceiling) and the
 #               relay's own SMTP acceptance of the same message size at concurrency 50
@@ -22,13 +24,15 @@
 # the same run. Results: bench-results/<time>/ (TSV from the shared harness, summary.md).
 # Options: -n N messages per run (default 4000), -r RUNS (default 3), -q quick (n=1000, r=1),
 #          -P skip the Postfix anchor, -H only the HTTP API part, -O only the operator part,
-#          -S only the production-shaped part (with -q: its quick mode).
+#          -S only the production-shaped part (with -q: its quick mode),
+#          -Q N messages for the large queue-shape run (default 1000000; -q: 100000).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
-N=4000; RUNS=3; POSTFIX=1; QUEUED=100000; HTTP_ONLY=0; HTTP_SECS=10; QUICK=""; PROD_ONLY=0
-while getopts "n:r:qPHOS" o; do
-  case $o in n) N=$OPTARG;; r) RUNS=$OPTARG;; q) N=1000; RUNS=1; QUEUED=20000; HTTP_SECS=5; QUICK=-q;; P) POSTFIX=0;; H) HTTP_ONLY=1; POSTFIX=0;;
+N=4000; RUNS=3; POSTFIX=1; QUEUED=100000; BIG_QUEUE=1000000; HTTP_ONLY=0; HTTP_SECS=10; QUICK=""; PROD_ONLY=0
+while getopts "n:r:qPHOSQ:" o; do
+  case $o in n) N=$OPTARG;; r) RUNS=$OPTARG;; q) N=1000; RUNS=1; QUEUED=20000; BIG_QUEUE=100000; HTTP_SECS=5; QUICK=-q;; P) POSTFIX=0;; H) HTTP_ONLY=1; POSTFIX=0;;
+    Q) BIG_QUEUE=$OPTARG;;
     S) PROD_ONLY=1;;
     O) for alg in rsa-sha256 ed25519-sha256; do node --import tsx "$(dirname "$0")/operator-bench.ts" --algorithm $alg; done; exit 0;;
     *) sed -n 2,25p "$0"; exit 2;; esac
@@ -186,6 +190,11 @@ t0=$(date +%s.%N); start_relay keep; t1=$(date +%s.%N)
 recover_s=$(printf '%.2f' "$(echo "$t1 - $t0" | bc -l)"); queued_after=$(queue_size)
 stop_relay
 
+echo "== queue shape at the spool: 100000 and $BIG_QUEUE messages deferred for a dead destination"
+for count in 100000 "$BIG_QUEUE"; do
+  (cd "$ROOT" && node --expose-gc --import tsx test/bench/queue-memory.ts --count "$count" --dir "$WORK/queue-$count") >> "$OUT/queue-shape.jsonl"
+done
+
 if [ "$POSTFIX" = 1 ]; then
   echo "== Postfix anchor (durable queue, relays to smtp-sink)"
   export RELAY_PORT=$POSTFIX_PORT SINK_PORT
@@ -216,6 +225,12 @@ fi
   echo "Relay RSS growth accepting one 25 MiB message: $(( (peak25 - base) / 1024 )) MiB (from $(( base / 1024 )) MiB)"
   echo "Relay RSS with $queued_before messages queued for a dead destination: $(( rss_queued / 1024 )) MiB"
   echo "Restart with that spool: ready after ${recover_s}s (process start included) with $queued_after messages recovered"
+  echo
+  echo "Queue shape at the spool (test/bench/queue-memory.ts; process RSS includes tsx, ~80 MiB alone):"
+  echo
+  echo "| queued | RSS MiB (base) | live heap MiB | restart s | RSS after restart MiB |"
+  echo "|---|---|---|---|---|"
+  node -e 'for (const l of require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n")) { const r = JSON.parse(l); console.log(`| ${r.queued} | ${r.queuedRssMiB} (${r.baseRssMiB}) | ${r.queuedHeapMiB} | ${r.restartSeconds} | ${r.recoveredRssMiB} |`); }' "$OUT/queue-shape.jsonl"
   echo
   cat "$OUT/http-summary.md"
 } | tee "$OUT/summary.md"

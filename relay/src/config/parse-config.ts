@@ -194,6 +194,7 @@ function parseQueue(root: ObjectReader): RelayConfig['queue'] {
     retrySchedule,
     maxAge: r.duration('maxAge', 5 * 86_400_000),
     minFreeSpace: r.size('minFreeSpace', 256 * 2 ** 20),
+    activeLimit: r.number('activeLimit', 10_000, { min: 1 }),
   };
   r.done();
   return queue;

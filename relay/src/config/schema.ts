@@ -95,6 +95,11 @@ export interface QueueConfig {
   readonly maxAge: number;
   /** New mail is refused with 452 4.3.1 while the spool's file system has less free space (bytes). */
   readonly minFreeSpace: number;
+  /**
+   * Messages whose full metadata is kept in memory (Postfix's qmgr_message_active_limit); in a
+   * larger queue the ones waiting for a retry are read back from the spool when due.
+   */
+  readonly activeLimit: number;
 }
 
 export interface SmarthostConfig {
@@ -321,7 +326,7 @@ export interface RelayConfigFile {
     maxConnectionRatePerClient?: number;
     maxErrorsPerSession?: number;
   };
-  queue?: { dir?: string; retrySchedule?: Duration[]; maxAge?: Duration; minFreeSpace?: Size };
+  queue?: { dir?: string; retrySchedule?: Duration[]; maxAge?: Duration; minFreeSpace?: Size; activeLimit?: number };
   delivery?: {
     mode?: DeliveryMode;
     smarthost?: { host: string; port?: number; tls?: TlsMode; username?: string; passwordFile?: string; caFile?: string };

@@ -172,6 +172,8 @@ export class DeliveryEngine {
   start(): void {
     this.reports?.start();
     this.deps.spool.on('message', this.kick);
+    // messages read back from disk (a queue beyond the spool's active limit) can be leased now
+    this.deps.spool.on('due', this.kick);
     this.kick();
   }
 
@@ -184,7 +186,10 @@ export class DeliveryEngine {
     const resumed = [...this.paused].filter((d) => !next.has(d));
     this.paused.clear();
     for (const d of next) this.paused.add(d);
-    const count = this.deps.spool.releaseHeld((m) => !this.isHeld(m));
+    // The index knows a message's domain, not its category (paged-out messages are not in
+    // memory): mail of a domain that is not paused is released, and a message whose category is
+    // still paused is held again when it is leased.
+    const count = this.deps.spool.releaseHeld((domain) => domain === undefined || !this.paused.has(domain));
     if (resumed.length > 0 || count > 0) {
       this.deps.logger.info('held mail released', { resumedDomains: resumed, released: count });
       this.kick();
@@ -593,6 +598,7 @@ export class DeliveryEngine {
     this.stopped = true;
     clearTimeout(this.timer);
     this.deps.spool.off('message', this.kick);
+    this.deps.spool.off('due', this.kick);
     if (this.inFlight > 0) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, graceMs);

@@ -39,6 +39,8 @@ export class DestinationQueue {
   private readonly idle: Array<{ conn: OutboundConnection; timer: NodeJS.Timeout }> = [];
   private workers = 0;
   private open = 0;
+  /** Of `open`, the connections still being set up (not usable yet). */
+  private connecting = 0;
   private readonly rate: RateLimiter;
   /** After a failed connect, jobs are deferred at once until then (Postfix's dead destination). */
   private deadUntil = 0;
@@ -117,14 +119,19 @@ export class DestinationQueue {
     let conn = existing;
     try {
       if (!conn) {
+        this.connecting++;
         try {
           conn = await OutboundConnection.open(this.target, this.addressesOf);
+          this.connecting--;
           this.deadError = undefined;
           this.onConnectionOpened(conn);
         } catch (err) {
+          this.connecting--;
           this.closed();
-          // other connections to this destination still drain the queue; alone, nobody will
-          if (this.open === 0) this.markDead(err as Error);
+          // Established connections to this destination still drain the queue; without one,
+          // nobody will. Attempts still under way do not count: each failure would start another
+          // (pump), so with many jobs waiting the queue was never marked dead and held them all.
+          if (this.open === this.connecting) this.markDead(err as Error);
           return;
         }
       }

@@ -1,58 +1,67 @@
-/** A min-heap of (time, id) for the scheduler; stale items are skipped by the caller (lazy deletion). */
+/**
+ * A min-heap of (time, slot) for the scheduler, in typed arrays (12 bytes an item: it holds
+ * every waiting message of a queue of millions); stale items are skipped by the caller (lazy
+ * deletion).
+ */
 export class DueHeap {
-  private times: number[] = [];
-  private ids: string[] = [];
+  private times = new Float64Array(1024);
+  private slots = new Int32Array(1024);
+  private n = 0;
 
   get size(): number {
-    return this.times.length;
+    return this.n;
   }
 
-  push(time: number, id: string): void {
-    this.times.push(time);
-    this.ids.push(id);
-    let i = this.times.length - 1;
+  push(time: number, slot: number): void {
+    if (this.n === this.times.length) {
+      const times = new Float64Array(this.n * 2);
+      times.set(this.times);
+      this.times = times;
+      const slots = new Int32Array(this.n * 2);
+      slots.set(this.slots);
+      this.slots = slots;
+    }
+    let i = this.n++;
     while (i > 0) {
       const parent = (i - 1) >> 1;
       if (this.times[parent]! <= time) break;
-      this.swap(i, parent);
+      this.times[i] = this.times[parent]!;
+      this.slots[i] = this.slots[parent]!;
       i = parent;
     }
+    this.times[i] = time;
+    this.slots[i] = slot;
   }
 
   peekTime(): number | undefined {
-    return this.times[0];
+    return this.n > 0 ? this.times[0] : undefined;
   }
 
-  peekId(): string | undefined {
-    return this.ids[0];
+  peekSlot(): number | undefined {
+    return this.n > 0 ? this.slots[0] : undefined;
   }
 
-  pop(): { time: number; id: string } | undefined {
-    if (this.times.length === 0) return undefined;
-    const top = { time: this.times[0]!, id: this.ids[0]! };
-    const lastTime = this.times.pop()!;
-    const lastId = this.ids.pop()!;
-    if (this.times.length > 0) {
-      this.times[0] = lastTime;
-      this.ids[0] = lastId;
+  pop(): { time: number; slot: number } | undefined {
+    if (this.n === 0) return undefined;
+    const top = { time: this.times[0]!, slot: this.slots[0]! };
+    const n = --this.n;
+    if (n > 0) {
+      const time = this.times[n]!;
+      const slot = this.slots[n]!;
       let i = 0;
-      const n = this.times.length;
       for (;;) {
         const l = 2 * i + 1;
+        if (l >= n) break;
         const r = l + 1;
-        let m = i;
-        if (l < n && this.times[l]! < this.times[m]!) m = l;
-        if (r < n && this.times[r]! < this.times[m]!) m = r;
-        if (m === i) break;
-        this.swap(i, m);
+        const m = r < n && this.times[r]! < this.times[l]! ? r : l;
+        if (this.times[m]! >= time) break;
+        this.times[i] = this.times[m]!;
+        this.slots[i] = this.slots[m]!;
         i = m;
       }
+      this.times[i] = time;
+      this.slots[i] = slot;
     }
     return top;
-  }
-
-  private swap(a: number, b: number): void {
-    [this.times[a], this.times[b]] = [this.times[b]!, this.times[a]!];
-    [this.ids[a], this.ids[b]] = [this.ids[b]!, this.ids[a]!];
   }
 }

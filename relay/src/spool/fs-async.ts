@@ -49,6 +49,18 @@ export async function readExactly(fd: number, length: number, position: number):
   return buf;
 }
 
+/** The blocking form, for a single message's metadata (Spool.get of a paged-out message). */
+export function readExactlySync(fd: number, length: number, position: number): Buffer {
+  const buf = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const n = fs.readSync(fd, buf, done, length - done, position + done);
+    if (n === 0) throw Object.assign(new Error('unexpected end of spool file'), { code: 'ERELAY_SPOOL_IO' });
+    done += n;
+  }
+  return buf;
+}
+
 /** Makes a directory entry (a new, renamed or removed file) durable. */
 export async function fsyncDir(dir: string): Promise<void> {
   const fd = await open(dir, 'r');

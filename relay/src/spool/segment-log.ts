@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { unlink } from 'node:fs/promises';
-import { close, fdatasync, fsyncDir, ftruncate, open, readExactly, writevAll } from './fs-async.ts';
+import { openSync } from 'node:fs';
+import { close, fdatasync, fsyncDir, ftruncate, open, readExactly, readExactlySync, writevAll } from './fs-async.ts';
 
 export interface Location {
   readonly segment: number;
@@ -136,6 +137,16 @@ export class SegmentLog {
       }
     }
     return readExactly(fd, length, position);
+  }
+
+  /** `read` without waiting: for one record, when the caller cannot wait (Spool.get). */
+  readSync(segment: number, position: number, length: number): Buffer {
+    let fd = this.readFds.get(segment);
+    if (fd === undefined) {
+      fd = openSync(this.path(segment), 'r');
+      this.readFds.set(segment, fd);
+    }
+    return readExactlySync(fd, length, position);
   }
 
   async remove(segment: number): Promise<void> {

@@ -4,6 +4,7 @@ import { access, mkdir, readFile, readdir, statfs, truncate, unlink, writeFile }
 import type { Logger } from '../log.ts';
 import { RelayError, describeError } from '../errors.ts';
 import { DueHeap } from './due-heap.ts';
+import { Flag, QueueIndex } from './queue-index.ts';
 import { close, fsyncDir, open, read } from './fs-async.ts';
 import { IncomingMessage } from './incoming-message.ts';
 import { RecentBodies } from './recent-bodies.ts';
@@ -23,8 +24,21 @@ export interface SpoolOptions {
   readonly maxSegmentSize?: number;
   /** Bodies up to this size are kept in memory while received and stored inline in a segment. */
   readonly inlineLimit?: number;
+  /**
+   * How many messages keep their full metadata in memory (Postfix's qmgr_message_active_limit).
+   * Beyond it a message waiting for a retry is only an index entry; its metadata is read back
+   * from its records when it is due, listed or claimed.
+   */
+  readonly activeLimit?: number;
   readonly now?: () => number;
 }
+
+/** Due messages taken off the heap ahead of `lease`, their metadata read from disk meanwhile. */
+const STAGE_MAX = 1024;
+/** Records read at once while paging in (the libuv pool has 4 threads; more only waits). */
+const PAGE_IN_BATCH = 64;
+/** A message whose records cannot be read back is tried again after this long, not in a loop. */
+const PAGE_IN_RETRY_MS = 60_000;
 
 export type CorruptKind = 'record' | 'torn_tail' | 'missing_body';
 
@@ -36,17 +50,32 @@ export type CorruptKind = 'record' | 'torn_tail' | 'missing_body';
  *   large/ID.eml          bodies larger than inlineLimit, fsynced before their MESSAGE record
  *   corrupt/              unreadable bytes and metadata, moved aside on recovery, never dropped
  *
- * Every record is acknowledged only after group commit has fsynced it. The live set is kept in
- * memory and rebuilt by replaying the segments on start-up; a segment is deleted once no live
- * message references it.
+ * Every record is acknowledged only after group commit has fsynced it. The live set is indexed
+ * in memory (QueueIndex: where each message's MESSAGE record and newest STATE record are, when
+ * it is due) and rebuilt by replaying the segments on start-up; a segment is deleted once no
+ * live message references it. Up to `activeLimit` messages also keep their full SpoolEntry in
+ * memory (`resident`): new ones, leased ones, and every one while the queue is no larger. In a
+ * larger queue a message that goes back to wait (deferred, held) drops its SpoolEntry
+ * (page-out) and, once due, is read back from its two records (page-in) before it is leased,
+ * so memory stays flat however many messages wait for a dead destination. Paging writes
+ * nothing: the records on disk are the same as without it.
  *
- * Events: `message` (a new message was committed), `finished` (the final MessageMeta of a
- * message that left the spool: no recipient pending), `corrupt` (kind, path).
+ * Events: `message` (a new message was committed), `due` (paged-in messages can be leased),
+ * `finished` (the final MessageMeta of a message that left the spool: no recipient pending),
+ * `corrupt` (kind, path).
  */
 export class Spool extends EventEmitter {
-  private readonly entries = new Map<string, SpoolEntry>();
+  private readonly index = new QueueIndex();
+  private readonly resident = new Map<string, SpoolEntry>();
   private readonly refs = new Map<number, number>();
   private readonly due = new DueHeap();
+  /** Ids taken off the heap in due order (Flag.Staged); `stagedHead` is the next one to lease. */
+  private staged: string[] = [];
+  private stagedHead = 0;
+  private stagedLive = 0;
+  private pagingIn = false;
+  private recovering = true;
+  private readonly activeLimit: number;
   /** Enough for the first attempt of every message in flight at thousands per second. */
   private readonly recent = new RecentBodies(8 * 2 ** 20);
   private readonly pool = new StringPool();
@@ -73,6 +102,7 @@ export class Spool extends EventEmitter {
     this.now = options.now ?? Date.now;
     this.inlineLimit = options.inlineLimit ?? 256 * 1024;
     this.minFreeSpace = options.minFreeSpace ?? 0;
+    this.activeLimit = options.activeLimit ?? 10_000;
     this.logger = options.logger;
   }
 
@@ -95,8 +125,10 @@ export class Spool extends EventEmitter {
     }
     this.lock = await SpoolLock.acquire(dir);
     try {
-      const last = await this.recover();
+      // built first so that recovery can read records back (missing bodies); appends start after
       this.log = new SegmentLog(this.segmentsDir, this.options.maxSegmentSize ?? 64 * 2 ** 20, (seg) => this.maybeRemoveSegment(seg));
+      const last = await this.recover();
+      this.recovering = false;
       await this.log.start(last + 1);
       await this.refreshFreeSpace();
       this.spaceTimer = setInterval(() => void this.refreshFreeSpace(), 1000);
@@ -152,7 +184,8 @@ export class Spool extends EventEmitter {
         leased: false,
       };
       if (!spilled) this.recent.put(full.id, body, incoming.size);
-      this.insert(entry);
+      this.insert(full, loc.segment, loc.offset, payload[1]!.length, this.resident.size < this.activeLimit ? entry : undefined);
+      this.schedule(this.index.slot(full.id)!);
       this.emit('message', entry);
       return entry;
     } catch (err) {
@@ -167,49 +200,139 @@ export class Spool extends EventEmitter {
   // ---- the delivery side -------------------------------------------------------------------
 
   get size(): number {
-    return this.entries.size;
+    return this.index.size;
   }
 
+  /**
+   * The message, if queued. A paged-out message is read back from its records here, blocking
+   * for two small reads: meant for single messages (the admin API, tests), not for sweeps.
+   * Unless leased, a paged-out message's entry is a snapshot: the spool does not keep it.
+   */
   get(id: string): SpoolEntry | undefined {
-    return this.entries.get(id);
+    const slot = this.index.slot(id);
+    if (slot === undefined) return undefined;
+    return this.resident.get(id) ?? this.readEntrySync(slot);
   }
 
-  /** Every live entry, oldest first. */
-  values(): IterableIterator<SpoolEntry> {
-    return this.entries.values();
+  /** Every live entry, in no particular order (paged-out ones read back one by one, as `get` does). */
+  *values(): IterableIterator<SpoolEntry> {
+    for (const [id, slot] of this.index.entries()) yield this.resident.get(id) ?? this.readEntrySync(slot);
   }
 
   /** When the earliest not-leased message becomes due, if any. */
   nextDueAt(): number | undefined {
+    for (let i = this.stagedHead; i < this.staged.length; i++) {
+      const slot = this.index.slot(this.staged[i]!);
+      if (slot !== undefined && this.index.has(slot, Flag.Staged)) return this.index.nextAt[slot];
+    }
     this.skipStale();
     return this.due.peekTime();
   }
 
   /**
    * Hands out up to `limit` messages due at `now`, oldest due first. A leased message is not
-   * handed out again until `update` or `release` returns it.
+   * handed out again until `update` or `release` returns it. Due messages whose metadata is
+   * still being read back wait for it, with the ones behind them: `due` is emitted once more
+   * can be leased.
    */
   lease(limit: number, now = this.now()): SpoolEntry[] {
     const out: SpoolEntry[] = [];
     while (out.length < limit) {
-      this.skipStale();
-      const time = this.due.peekTime();
-      if (time === undefined || time > now) break;
-      const { id } = this.due.pop()!;
-      const entry = this.entries.get(id)!;
+      this.stage(now);
+      const id = this.staged[this.stagedHead];
+      if (id === undefined) break;
+      const slot = this.index.slot(id);
+      if (slot === undefined || !this.index.has(slot, Flag.Staged)) {
+        this.stagedHead++; // left the spool or was claimed while it waited
+        continue;
+      }
+      const entry = this.resident.get(id);
+      if (!entry) break;
+      this.stagedHead++;
+      this.unstage(slot);
+      this.index.set(slot, Flag.Leased, true);
       entry.leased = true;
       out.push(entry);
     }
+    if (this.stagedHead > STAGE_MAX && this.stagedHead * 2 > this.staged.length) {
+      this.staged = this.staged.slice(this.stagedHead);
+      this.stagedHead = 0;
+    }
+    if (this.stagedLive > 0) void this.pageIn();
     return out;
+  }
+
+  /** Moves the earliest due messages from the heap to the page-in line, in due order. */
+  private stage(now: number): void {
+    while (this.stagedLive < STAGE_MAX) {
+      this.skipStale();
+      const time = this.due.peekTime();
+      if (time === undefined || time > now) return;
+      const { slot } = this.due.pop()!;
+      this.index.set(slot, Flag.Staged, true);
+      this.stagedLive++;
+      this.staged.push(this.index.id(slot));
+    }
+  }
+
+  private unstage(slot: number): void {
+    if (!this.index.has(slot, Flag.Staged)) return;
+    this.index.set(slot, Flag.Staged, false);
+    this.stagedLive--;
   }
 
   private skipStale(): void {
     for (;;) {
       const time = this.due.peekTime();
       if (time === undefined) return;
-      const entry = this.entries.get(this.due.peekId()!);
-      if (entry && !entry.leased && !parked(entry.meta) && entry.meta.nextAttemptAt === time) return;
+      // a slot may have been reused by another message since: the time tells (or it is a harmless extra)
+      const slot = this.due.peekSlot()!;
+      if (this.index.alive(slot) && this.waiting(slot) && this.index.nextAt[slot] === time) return;
       this.due.pop();
+    }
+  }
+
+  /** Neither leased, parked nor already staged: the message belongs on the due heap. */
+  private waiting(slot: number): boolean {
+    return !this.index.has(slot, Flag.Leased | Flag.Held | Flag.AdminHold | Flag.Staged);
+  }
+
+  /** Reads the metadata of staged messages that are not resident yet, a batch at a time. */
+  private async pageIn(): Promise<void> {
+    if (this.pagingIn) return;
+    this.pagingIn = true;
+    try {
+      while (!this.closed) {
+        const batch: number[] = [];
+        for (let i = this.stagedHead; i < this.staged.length && batch.length < PAGE_IN_BATCH; i++) {
+          const id = this.staged[i]!;
+          const slot = this.index.slot(id);
+          if (slot !== undefined && this.index.has(slot, Flag.Staged) && !this.resident.has(id) && !batch.includes(slot)) batch.push(slot);
+        }
+        if (batch.length === 0) break;
+        await Promise.all(batch.map((slot) => this.pageInOne(slot)));
+        this.emit('due');
+      }
+    } finally {
+      this.pagingIn = false;
+    }
+  }
+
+  private async pageInOne(slot: number): Promise<void> {
+    const id = this.index.id(slot);
+    const where = this.recordsOf(slot);
+    try {
+      const meta = await this.log.read(where.msgSeg, where.metaAt, where.metaLen);
+      const state = where.stateLen > 0 ? await this.log.read(where.stateSeg, where.stateAt, where.stateLen) : undefined;
+      // it may have changed meanwhile (claimed, updated, removed): then this read is stale
+      if (this.index.slot(id) !== slot || !this.index.has(slot, Flag.Staged) || this.resident.has(id) || !sameRecords(where, this.recordsOf(slot))) return;
+      this.resident.set(id, this.buildEntry(slot, meta, state));
+    } catch (err) {
+      if (this.index.slot(id) !== slot || !this.index.has(slot, Flag.Staged)) return;
+      this.logger.error('cannot read a queued message back from the spool', { queueId: id, error: describeError(err) });
+      this.unstage(slot);
+      this.index.nextAt[slot] = this.now() + PAGE_IN_RETRY_MS;
+      this.schedule(slot);
     }
   }
 
@@ -218,19 +341,25 @@ export class Spool extends EventEmitter {
    * not persisted: after a restart the message is leased again and held again if still paused.
    */
   hold(id: string): void {
-    const entry = this.entries.get(id);
-    if (!entry) return;
+    const slot = this.index.slot(id);
+    const entry = this.resident.get(id);
+    if (slot === undefined || !entry) return;
+    this.index.set(slot, Flag.Leased, false);
+    this.index.set(slot, Flag.Held, true);
     entry.leased = false;
     entry.meta = { ...entry.meta, held: true };
+    this.pageOut(id);
   }
 
-  /** Makes held messages that match due again; returns how many. */
-  releaseHeld(match: (meta: MessageMeta) => boolean): number {
+  /** Makes held messages of the sending domains that match due again; returns how many. */
+  releaseHeld(match: (sendingDomain: string | undefined) => boolean): number {
     let count = 0;
-    for (const entry of this.entries.values()) {
-      if (!entry.meta.held || !match(entry.meta)) continue;
-      entry.meta = { ...entry.meta, held: false };
-      this.schedule(entry);
+    for (const slot of this.index.slots()) {
+      if (!this.index.has(slot, Flag.Held) || !match(this.index.sendingDomain(slot))) continue;
+      this.index.set(slot, Flag.Held, false);
+      const entry = this.resident.get(this.index.id(slot));
+      if (entry) entry.meta = { ...entry.meta, held: false };
+      this.schedule(slot);
       count++;
     }
     return count;
@@ -238,10 +367,13 @@ export class Spool extends EventEmitter {
 
   /** Returns a leased message unchanged (e.g. on shutdown) so it is due again. */
   release(id: string): void {
-    const entry = this.entries.get(id);
-    if (!entry || !entry.leased) return;
-    entry.leased = false;
-    this.schedule(entry);
+    const slot = this.index.slot(id);
+    if (slot === undefined || !this.index.has(slot, Flag.Leased)) return;
+    this.index.set(slot, Flag.Leased, false);
+    const entry = this.resident.get(id);
+    if (entry) entry.leased = false;
+    this.pageOut(id);
+    this.schedule(slot);
   }
 
   /**
@@ -249,20 +381,26 @@ export class Spool extends EventEmitter {
    * message is removed; otherwise it is due again at `state.nextAttemptAt` (unless held).
    */
   async update(id: string, state: MessageState): Promise<void> {
-    const entry = this.entries.get(id);
-    if (!entry) return;
+    const slot = this.index.slot(id);
+    if (slot === undefined) return;
+    const entry = this.resident.get(id) ?? this.readEntrySync(slot);
     const finished = state.recipients.every((r) => r.status !== 'pending');
     if (finished) {
       await this.log.append(encodeJsonRecord(RecordType.Remove, { id }));
-      this.remove(entry);
+      this.remove(id);
       this.emit('finished', { ...entry.meta, ...state });
       return;
     }
-    const loc = await this.log.append(encodeJsonRecord(RecordType.State, { id, ...state }));
+    const record = encodeJsonRecord(RecordType.State, { id, ...state });
+    const loc = await this.log.append(record);
+    if (this.index.slot(id) !== slot) return;
     entry.meta = { ...entry.meta, ...state, recipients: this.compactRecipients(state.recipients), held: false, adminHold: state.adminHold === true };
-    this.moveState(entry, loc.segment);
     entry.leased = false;
-    this.schedule(entry);
+    this.applyState(slot, entry.meta, loc.segment, loc.offset, record[1]!.length);
+    this.index.set(slot, Flag.Leased, false);
+    entry.stateSegment = loc.segment;
+    this.pageOut(id);
+    this.schedule(slot);
   }
 
   // ---- administration (relay/src/admin/) -----------------------------------------------------
@@ -274,9 +412,13 @@ export class Spool extends EventEmitter {
    * until the caller ends the claim with `update`, `release`, `writeAdminState` or `removeClaimed`.
    */
   claim(id: string): SpoolEntry | 'leased' | undefined {
-    const entry = this.entries.get(id);
-    if (!entry) return undefined;
-    if (entry.leased) return 'leased';
+    const slot = this.index.slot(id);
+    if (slot === undefined) return undefined;
+    if (this.index.has(slot, Flag.Leased)) return 'leased';
+    const entry = this.resident.get(id) ?? this.readEntrySync(slot);
+    this.resident.set(id, entry);
+    this.unstage(slot);
+    this.index.set(slot, Flag.Leased, true);
     entry.leased = true;
     return entry;
   }
@@ -290,13 +432,20 @@ export class Spool extends EventEmitter {
     const m = entry.meta;
     const nextAttemptAt = change.nextAttemptAt ?? m.nextAttemptAt;
     try {
-      const record = { id: m.id, recipients: m.recipients, attempts: m.attempts, nextAttemptAt, ...(change.adminHold ? { adminHold: true } : {}) };
-      const loc = await this.log.append(encodeJsonRecord(RecordType.State, record));
+      const record = encodeJsonRecord(RecordType.State, { id: m.id, recipients: m.recipients, attempts: m.attempts, nextAttemptAt, ...(change.adminHold ? { adminHold: true } : {}) });
+      const loc = await this.log.append(record);
       entry.meta = { ...m, nextAttemptAt, held: false, adminHold: change.adminHold };
-      this.moveState(entry, loc.segment);
+      const slot = this.index.slot(m.id);
+      if (slot !== undefined) this.applyState(slot, entry.meta, loc.segment, loc.offset, record[1]!.length);
+      entry.stateSegment = loc.segment;
     } finally {
       entry.leased = false;
-      this.schedule(entry);
+      const slot = this.index.slot(m.id);
+      if (slot !== undefined) {
+        this.index.set(slot, Flag.Leased, false);
+        this.pageOut(m.id);
+        this.schedule(slot);
+      }
     }
   }
 
@@ -308,23 +457,23 @@ export class Spool extends EventEmitter {
       this.release(entry.meta.id);
       throw err;
     }
-    this.remove(entry);
+    this.remove(entry.meta.id);
   }
 
   /**
    * One page of the live messages that `match`, in queue id (arrival) order after the cursor
    * `after`. Scans the index but keeps at most `limit + 1` entries, so a page costs O(n log limit)
-   * time and O(limit) memory whatever the size of the queue; it yields to the event loop every
-   * few thousand entries (a Map iterator stays valid while the map changes), so a large queue
-   * does not stall SMTP sessions. Messages that left the spool meanwhile are left out.
+   * time and O(limit) memory whatever the size of the queue; paged-out candidates are read back
+   * a batch at a time and dropped again unless kept for the page. It yields to the event loop
+   * every few thousand entries (the walk over the index's slots stays valid while it changes), so a large
+   * queue does not stall SMTP sessions. Messages that left the spool meanwhile are left out.
    */
   async page(match: (entry: SpoolEntry) => boolean, limit: number, after = ''): Promise<{ entries: SpoolEntry[]; more: boolean }> {
     const best: SpoolEntry[] = [];
-    let seen = 0;
-    for (const entry of this.entries.values()) {
-      if (++seen % 4096 === 0) await new Promise((resolve) => setImmediate(resolve));
+    const beyond = (id: string) => id <= after || (best.length > limit && id >= best[limit]!.meta.id);
+    const consider = (entry: SpoolEntry) => {
       const id = entry.meta.id;
-      if (id <= after || (best.length > limit && id >= best[limit]!.meta.id) || !match(entry)) continue;
+      if (beyond(id) || !match(entry)) return;
       let lo = 0;
       let hi = best.length;
       while (lo < hi) {
@@ -334,8 +483,23 @@ export class Spool extends EventEmitter {
       }
       best.splice(lo, 0, entry);
       if (best.length > limit + 1) best.pop();
+    };
+    let toRead: number[] = [];
+    const readBatch = async () => {
+      const read = await Promise.all(toRead.map((slot) => this.readEntry(slot).catch(() => undefined)));
+      toRead = [];
+      for (const entry of read) if (entry) consider(entry);
+    };
+    let seen = 0;
+    for (const [id, slot] of this.index.entries()) {
+      if (++seen % 4096 === 0) await new Promise((resolve) => setImmediate(resolve));
+      if (beyond(id)) continue;
+      const entry = this.resident.get(id);
+      if (entry) consider(entry);
+      else if (toRead.push(slot) >= PAGE_IN_BATCH) await readBatch();
     }
-    const live = best.filter((e) => this.entries.get(e.meta.id) === e);
+    await readBatch();
+    const live = best.filter((e) => this.index.slot(e.meta.id) !== undefined);
     return { entries: live.slice(0, limit), more: live.length > limit };
   }
 
@@ -372,15 +536,22 @@ export class Spool extends EventEmitter {
     let deferred = 0;
     let held = 0;
     let oldestCreatedAt: number | undefined;
-    for (const entry of this.entries.values()) {
-      const m = entry.meta;
-      if (oldestCreatedAt === undefined || m.createdAt < oldestCreatedAt) oldestCreatedAt = m.createdAt;
-      const state = queueStateOf(entry, now);
-      if (state === 'held') held++;
-      else if (state === 'deferred') deferred++;
+    const { flags, nextAt, createdAt } = this.index;
+    for (const i of this.index.slots()) {
+      const created = createdAt[i]!;
+      if (oldestCreatedAt === undefined || created < oldestCreatedAt) oldestCreatedAt = created;
+      const f = flags[i]!;
+      // as queueStateOf, from the index
+      if ((f & (Flag.Held | Flag.AdminHold)) !== 0) held++;
+      else if ((f & Flag.Attempted) !== 0 && nextAt[i]! > now && (f & Flag.Leased) === 0) deferred++;
       else ready++;
     }
     return { ready, deferred, held, oldestCreatedAt };
+  }
+
+  /** How much of the queue is held in memory in full (for tests and the bench): resident entries, and those waiting to be leased. */
+  memoryStats(): { resident: number; staged: number } {
+    return { resident: this.resident.size, staged: this.stagedLive };
   }
 
   /** Group-commit effectiveness: records written per fsync batch so far. */
@@ -423,36 +594,108 @@ export class Spool extends EventEmitter {
     return recipients.map((r) => (r.lastReply === undefined ? r : { ...r, lastReply: this.replies.get(r.lastReply) }));
   }
 
-  private insert(entry: SpoolEntry): void {
-    const previous = this.entries.get(entry.meta.id);
-    if (previous) this.dropRefs(previous);
-    this.entries.set(entry.meta.id, entry);
-    if ('segment' in entry.body) this.ref(entry.body.segment, 1);
-    this.ref(entry.stateSegment, 1);
-    this.schedule(entry);
+  /**
+   * Indexes a message from its MESSAGE record (at `msgOff` of segment `msgSeg`, with `metaLen`
+   * bytes of meta JSON), resident when `entry` is given. It holds two references: to the
+   * segment of its MESSAGE record (the meta to page in, and an inline body) and to that of its
+   * newest record. Not scheduled: the caller does that (recovery once, at the end).
+   */
+  private insert(meta: MessageMeta, msgSeg: number, msgOff: number, metaLen: number, entry: SpoolEntry | undefined): void {
+    if (this.index.slot(meta.id) !== undefined) this.remove(meta.id, false);
+    const flags = (meta.attempts > 0 ? Flag.Attempted : 0) | (meta.adminHold === true ? Flag.AdminHold : 0) | (meta.bodyFile !== undefined ? Flag.LargeBody : 0);
+    this.index.add(meta.id, { nextAt: meta.nextAttemptAt, createdAt: meta.createdAt, msgSeg, msgOff, metaLen, flags, sendingDomain: meta.sendingDomain });
+    this.ref(msgSeg, 2);
+    if (entry) this.resident.set(meta.id, entry);
   }
 
-  private schedule(entry: SpoolEntry): void {
-    if (!parked(entry.meta) && !entry.leased) this.due.push(entry.meta.nextAttemptAt, entry.meta.id);
-  }
-
-  private moveState(entry: SpoolEntry, segment: number): void {
+  /** Points the index at the message's new STATE record and the scheduling fields it carries. */
+  private applyState(slot: number, state: MessageState, segment: number, offset: number, length: number): void {
+    const i = this.index;
+    const old = i.newestSegment(slot);
+    i.stateSeg[slot] = segment;
+    i.stateOff[slot] = offset;
+    i.stateLen[slot] = length;
     this.ref(segment, 1);
-    const old = entry.stateSegment;
-    entry.stateSegment = segment;
     this.ref(old, -1);
+    i.nextAt[slot] = state.nextAttemptAt;
+    i.set(slot, Flag.Attempted, state.attempts > 0);
+    i.set(slot, Flag.AdminHold, state.adminHold === true);
+    i.set(slot, Flag.Held, false);
   }
 
-  private remove(entry: SpoolEntry): void {
-    this.entries.delete(entry.meta.id);
-    this.recent.drop(entry.meta.id);
-    this.dropRefs(entry);
-    if ('file' in entry.body) unlink(join(this.largeDir, entry.body.file)).catch(() => undefined);
+  private schedule(slot: number): void {
+    if (this.waiting(slot)) this.due.push(this.index.nextAt[slot]!, slot);
   }
 
-  private dropRefs(entry: SpoolEntry): void {
-    if ('segment' in entry.body) this.ref(entry.body.segment, -1);
-    this.ref(entry.stateSegment, -1);
+  /** In a queue larger than the active limit, a message going back to wait keeps only its index entry. */
+  private pageOut(id: string): void {
+    if (this.index.size > this.activeLimit) this.resident.delete(id);
+  }
+
+  private remove(id: string, unlinkBody = true): void {
+    const slot = this.index.slot(id);
+    if (slot === undefined) return;
+    this.unstage(slot);
+    const large = this.index.has(slot, Flag.LargeBody);
+    this.ref(this.index.msgSeg[slot]!, -1);
+    this.ref(this.index.newestSegment(slot), -1);
+    this.index.remove(id);
+    this.resident.delete(id);
+    this.recent.drop(id);
+    if (large && unlinkBody) unlink(join(this.largeDir, `${id}.eml`)).catch(() => undefined);
+  }
+
+  // ---- page-in -------------------------------------------------------------------------------
+
+  private recordsOf(slot: number): Records {
+    const i = this.index;
+    return {
+      msgSeg: i.msgSeg[slot]!,
+      metaAt: i.msgOff[slot]! + HEADER_SIZE + 4,
+      metaLen: i.metaLen[slot]!,
+      stateSeg: i.stateSeg[slot]!,
+      stateAt: i.stateOff[slot]! + HEADER_SIZE,
+      stateLen: i.stateLen[slot]!,
+    };
+  }
+
+  /** A paged-out message's entry, from its records (not kept: see page()). */
+  private async readEntry(slot: number): Promise<SpoolEntry> {
+    const id = this.index.id(slot);
+    const resident = this.resident.get(id);
+    if (resident) return resident;
+    const where = this.recordsOf(slot);
+    const meta = await this.log.read(where.msgSeg, where.metaAt, where.metaLen);
+    const state = where.stateLen > 0 ? await this.log.read(where.stateSeg, where.stateAt, where.stateLen) : undefined;
+    if (this.index.slot(id) !== slot || !sameRecords(where, this.recordsOf(slot))) return this.resident.get(id) ?? this.readEntrySync(slot);
+    return this.buildEntry(slot, meta, state);
+  }
+
+  private readEntrySync(slot: number): SpoolEntry {
+    const where = this.recordsOf(slot);
+    try {
+      const meta = this.log.readSync(where.msgSeg, where.metaAt, where.metaLen);
+      const state = where.stateLen > 0 ? this.log.readSync(where.stateSeg, where.stateAt, where.stateLen) : undefined;
+      return this.buildEntry(slot, meta, state);
+    } catch (err) {
+      throw new RelayError('ERELAY_SPOOL_IO', `cannot read queued message ${this.index.id(slot)} back: ${describeError(err)}`, { cause: err });
+    }
+  }
+
+  /** The entry replay would have built from the same two records, with the index's in-memory flags. */
+  private buildEntry(slot: number, metaJson: Buffer, stateJson: Buffer | undefined): SpoolEntry {
+    const i = this.index;
+    const id = i.id(slot);
+    let meta = this.compact(parseMessageMeta(JSON.parse(metaJson.toString('utf8'))));
+    if (meta.id !== id) throw new Error(`spool record of ${meta.id} where ${id} was indexed`);
+    if (stateJson) {
+      const { id: stateId, state } = parseMessageState(JSON.parse(stateJson.toString('utf8')));
+      if (stateId !== id) throw new Error(`spool state of ${stateId} where ${id} was indexed`);
+      meta = { ...meta, ...state, recipients: this.compactRecipients(state.recipients), adminHold: state.adminHold === true };
+    }
+    meta = { ...meta, held: i.has(slot, Flag.Held) };
+    const body = meta.bodyFile ? { file: meta.bodyFile } : { segment: i.msgSeg[slot]!, offset: i.msgOff[slot]! + HEADER_SIZE + 4 + i.metaLen[slot]!, length: meta.size };
+    return { meta, body, stateSegment: i.newestSegment(slot), leased: i.has(slot, Flag.Leased) };
   }
 
   private ref(segment: number, delta: number): void {
@@ -466,7 +709,8 @@ export class Spool extends EventEmitter {
   }
 
   private maybeRemoveSegment(segment: number): void {
-    if (!this.log || segment === this.log.current || (this.refs.get(segment) ?? 0) > 0) return;
+    // while recovering, recover() itself deletes the segments nothing references at the end
+    if (this.recovering || segment === this.log.current || (this.refs.get(segment) ?? 0) > 0) return;
     this.log.remove(segment).catch((err: unknown) => {
       this.logger.warn('cannot remove spool segment', { segment, error: describeError(err) });
     });
@@ -484,24 +728,26 @@ export class Spool extends EventEmitter {
     const started = Date.now();
     for (const segment of segments) await this.replaySegment(segment, segment === segments.at(-1));
     // Bodies that never got a MESSAGE record (crash mid-receive) or whose removal was lost.
-    const referenced = new Set<string>();
-    for (const entry of this.entries.values()) if ('file' in entry.body) referenced.add(entry.body.file);
+    const large = new Set<string>();
+    for (const slot of this.index.slots()) if (this.index.has(slot, Flag.LargeBody)) large.add(`${this.index.id(slot)}.eml`);
     for (const name of await readdir(this.largeDir)) {
-      if (!referenced.has(name)) await unlink(join(this.largeDir, name)).catch(() => undefined);
+      if (!large.has(name)) await unlink(join(this.largeDir, name)).catch(() => undefined);
     }
-    for (const entry of [...this.entries.values()]) {
-      if ('file' in entry.body && !(await exists(join(this.largeDir, entry.body.file)))) {
-        await this.quarantine(`${entry.meta.id}.meta.json`, Buffer.from(JSON.stringify(entry.meta)), 'missing_body');
-        this.entries.delete(entry.meta.id);
-        this.dropRefs(entry);
-      }
+    for (const name of large) {
+      if (await exists(join(this.largeDir, name))) continue;
+      const id = name.slice(0, -'.eml'.length);
+      const entry = this.get(id)!;
+      await this.quarantine(`${id}.meta.json`, Buffer.from(JSON.stringify(entry.meta)), 'missing_body');
+      this.remove(id, false);
     }
+    // one heap push per message, not one per record replayed
+    for (const slot of this.index.slots()) this.schedule(slot);
     const live = new Set(this.refs.keys());
     for (const segment of segments) {
       if (!live.has(segment)) await unlink(join(this.segmentsDir, segmentFileName(segment))).catch(() => undefined);
     }
     if (segments.length > 0) {
-      this.logger.info('spool recovered', { messages: this.entries.size, segments: segments.length, ms: Date.now() - started });
+      this.logger.info('spool recovered', { messages: this.index.size, resident: this.resident.size, segments: segments.length, ms: Date.now() - started });
     }
     return segments.at(-1) ?? 0;
   }
@@ -529,27 +775,29 @@ export class Spool extends EventEmitter {
   private applyRecord(segment: number, type: RecordType, offset: number, payload: Buffer): void {
     if (type === RecordType.Message) {
       const { meta, bodyOffset, bodyLength } = decodeMessagePayload(payload);
-      const parsed = this.compact(parseMessageMeta(meta));
-      const body = parsed.bodyFile ? { file: parsed.bodyFile } : { segment, offset: offset + HEADER_SIZE + bodyOffset, length: bodyLength };
-      this.insert({ meta: parsed, body, stateSegment: segment, leased: false });
+      const parsed = parseMessageMeta(meta);
+      if (parsed.bodyFile !== undefined && parsed.bodyFile !== `${parsed.id}.eml`) throw new Error('spool record: bad bodyFile');
+      const keep = this.resident.size < this.activeLimit;
+      const full = keep ? this.compact(parsed) : parsed;
+      const body = full.bodyFile ? { file: full.bodyFile } : { segment, offset: offset + HEADER_SIZE + bodyOffset, length: bodyLength };
+      this.insert(full, segment, offset, bodyOffset - 4, keep ? { meta: full, body, stateSegment: segment, leased: false } : undefined);
       return;
     }
     const value: unknown = JSON.parse(payload.toString('utf8'));
     if (type === RecordType.State) {
       const { id, state } = parseMessageState(value);
-      const entry = this.entries.get(id);
-      if (!entry) return; // its MESSAGE record was in a segment already deleted: the message is done
-      entry.meta = { ...entry.meta, ...state, recipients: this.compactRecipients(state.recipients), held: false, adminHold: state.adminHold === true };
-      this.moveState(entry, segment);
-      this.schedule(entry);
+      const slot = this.index.slot(id);
+      if (slot === undefined) return; // its MESSAGE record was in a segment already deleted: the message is done
+      this.applyState(slot, state, segment, offset, payload.length);
+      const entry = this.resident.get(id);
+      if (entry) {
+        entry.meta = { ...entry.meta, ...state, recipients: this.compactRecipients(state.recipients), held: false, adminHold: state.adminHold === true };
+        entry.stateSegment = segment;
+      }
       return;
     }
     const id = (value as { id?: unknown }).id;
-    const entry = typeof id === 'string' ? this.entries.get(id) : undefined;
-    if (entry) {
-      this.entries.delete(id as string);
-      this.dropRefs(entry);
-    }
+    if (typeof id === 'string') this.remove(id, false);
   }
 
   private async quarantine(name: string, bytes: Buffer, kind: CorruptKind): Promise<void> {
@@ -582,4 +830,18 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Where a message's two records are, to tell whether a read raced with a change. */
+interface Records {
+  readonly msgSeg: number;
+  readonly metaAt: number;
+  readonly metaLen: number;
+  readonly stateSeg: number;
+  readonly stateAt: number;
+  readonly stateLen: number;
+}
+
+function sameRecords(a: Records, b: Records): boolean {
+  return a.msgSeg === b.msgSeg && a.metaAt === b.metaAt && a.stateSeg === b.stateSeg && a.stateAt === b.stateAt && a.stateLen === b.stateLen;
 }
