@@ -118,7 +118,7 @@ export class Relay {
         onRecipientOutcome: (event) => rep.recordOutcome(event),
         returnPath: (queueId, index, domain, recipient) => rep.returnPath(queueId, index, domain, recipient),
       });
-      admin = config.admin ? await AdminServer.start({ config, admin: config.admin, spool, delivery, metrics, logger }) : undefined;
+      admin = config.admin ? await AdminServer.start({ config, admin: config.admin, spool, delivery, metrics, logger, reputation: rep }) : undefined;
       // paused by config or by a reputation breach (persisted): one set for the engine
       rep.onPausedChange(() => delivery.setPaused(rep.pausedDomains()));
       delivery.setPaused(rep.pausedDomains());

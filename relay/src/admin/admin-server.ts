@@ -5,10 +5,12 @@ import { readSecretFile } from '../config/load-config.ts';
 import type { DeliveryEngine } from '../delivery/delivery-engine.ts';
 import { HttpError, RelayError, describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import type { ReputationService } from '../reputation/reputation-service.ts';
 import type { RelayMetrics } from '../metrics/metrics.ts';
 import { queueStateOf, type Spool } from '../spool/spool.ts';
 import type { SpoolEntry } from '../spool/types.ts';
 import { AdminToken } from './admin-token.ts';
+import { routeDomainAdmin } from './domain-routes.ts';
 import { buildMessageView } from './message-view.ts';
 import { QUEUE_ID, isEmptyFilter, matchesFilter, parseQueueQuery, type Problem } from './queue-filter.ts';
 
@@ -19,8 +21,13 @@ export interface AdminServerDeps {
   readonly delivery: DeliveryEngine;
   readonly metrics: RelayMetrics;
   readonly logger: Logger;
+  /** For the domain routes (relay-wide pause and resume); without it they answer 404. */
+  readonly reputation?: ReputationService;
   readonly now?: () => number;
 }
+
+/** The largest request body: the operator's relay-wide figures for every domain of a relay. */
+const MAX_REQUEST_BODY = 2 * 2 ** 20;
 
 export const ADMIN_ACTIONS = ['retry', 'hold', 'release', 'delete', 'bounce'] as const;
 export type AdminAction = (typeof ADMIN_ACTIONS)[number];
@@ -150,6 +157,9 @@ export class AdminServer {
       throw new HttpError(400, 'bad_request', 'the request target is not a URL', 'admin', {}, { cause: err });
     }
     const parts = url.pathname.split('/');
+    if (parts[1] === 'v1' && (parts[2] === 'domains' || parts[2] === 'reputation') && this.deps.reputation) {
+      return routeDomainAdmin(this.deps.reputation, req.method ?? '', parts, () => readJson(req));
+    }
     if (parts[1] !== 'v1' || parts[2] !== 'queue' || parts.length > 5) throw notFound();
     const id = parts[3];
     const action = parts[4];
@@ -293,6 +303,23 @@ function notQueued(id: string): HttpError {
 
 function badQuery(problems: Problem[]): HttpError {
   return new HttpError(400, 'bad_request', problems.map((p) => `${p.field}: ${p.message}`).join('; '), 'admin', { problems });
+}
+
+/** A JSON request body of at most MAX_REQUEST_BODY bytes; none is `undefined`. */
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_REQUEST_BODY) throw new HttpError(413, 'too_large', `request bodies are at most ${MAX_REQUEST_BODY} bytes`, 'admin');
+    chunks.push(chunk);
+  }
+  if (size === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch (err) {
+    throw new HttpError(400, 'bad_request', 'the body is not JSON', 'admin', {}, { cause: err });
+  }
 }
 
 function listenOn(server: Server, listen: (s: Server) => void, what: string): Promise<void> {

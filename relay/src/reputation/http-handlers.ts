@@ -47,9 +47,12 @@ export function createReputationHandlers(reputation: ReputationService) {
         status: 200,
         body: {
           domain,
-          paused: paused ? { source: paused.source, reason: paused.reason, ...(paused.source === 'reputation' ? { since: iso(paused.since) } : {}) } : null,
+          paused: paused ? { source: paused.source, reason: paused.reason, ...(paused.source !== 'config' ? { since: iso(paused.since) } : {}) } : null,
           thresholds: report.thresholds,
+          // this pod's own windows: the Service sends each request to one pod
           windows: report.windows,
+          // the sums over every pod, as the operator last pushed them (null without an operator)
+          relay: report.relay ? { at: iso(report.relay.at), '24h': report.relay['24h'] } : null,
         },
       };
     },

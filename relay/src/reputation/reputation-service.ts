@@ -4,7 +4,7 @@ import type { DomainConfig, RelayConfig } from '../config/schema.ts';
 import { loadVerpKeyFile } from '../config/load-config.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { RelayMetrics } from '../metrics/metrics.ts';
+import type { DomainReputationSample, RelayMetrics } from '../metrics/metrics.ts';
 import { DAY_MS, RollingCounters, ratesOf, type CounterKind, type Counts, type Rates } from './rolling-counters.ts';
 import { SuppressionList, type Suppression, type SuppressionReason } from './suppression-list.ts';
 import { ensureDir, readIfExists, writeDurable } from '../spool/durable-file.ts';
@@ -17,8 +17,17 @@ import type { SendGate } from './send-gate.ts';
 export interface PauseInfo {
   readonly since: number;
   readonly reason: string;
-  /** `reputation`: a threshold breach (lifted by resume); `config`: domains[].paused. */
-  readonly source: 'reputation' | 'config';
+  /**
+   * `reputation`: a breach of this pod's own figures (lifted by resume); `relay-wide`: a breach
+   * the operator decided on the sums of every pod (lifted by resume, on any pod); `config`:
+   * domains[].paused, or the operator's push of it ahead of the mounted file.
+   */
+  readonly source: 'reputation' | 'relay-wide' | 'config';
+}
+
+interface Pause {
+  readonly since: number;
+  readonly reason: string;
 }
 
 interface DomainState {
@@ -26,16 +35,35 @@ interface DomainState {
   window: RollingCounters;
   /** Since the last resume: what breaches are judged on, so a resumed domain starts clean. */
   breach: RollingCounters;
-  pause: { since: number; reason: string } | undefined;
+  pause: Pause | undefined;
+  relayWide: Pause | undefined;
+  /** When the domain was last resumed (any source), 0 for never; persisted. */
+  resumedAt: number;
   breaching: boolean;
+  /** The operator's push of domains[].paused, until the mounted relay.yaml says the same. */
+  configPaused: boolean | undefined;
+  /** The 24 h sums over every pod, as the operator last pushed them. */
+  relay: { at: number; counts: Counts } | undefined;
 }
 
 export interface DomainReputation {
   readonly domain: string;
   readonly paused: PauseInfo | undefined;
+  /** Every pause in force, this pod's own first. */
+  readonly pauses: readonly PauseInfo[];
+  readonly resumedAt: number | undefined;
   readonly thresholds: DomainConfig['reputation'];
+  /** This pod's own windows. */
   readonly windows: { readonly '1h': Counts & Rates; readonly '24h': Counts & Rates };
+  /** The relay-wide 24 h window (every pod), when the operator has pushed it. */
+  readonly relay: { readonly at: number; readonly '24h': Counts & Rates } | undefined;
 }
+
+/** What the operator's relay-wide push of a domain's pause and resume did. */
+export type RelayWideOutcome = 'changed' | 'unchanged' | 'resumed_since';
+
+/** The longest the operator may claim the breach decision for, per push. */
+export const MAX_OPERATOR_LEASE_MS = 600_000;
 
 
 const DIR = 'reputation';
@@ -54,6 +82,11 @@ function suppressesRecipient(status: string): boolean {
   return /^5\.1\.\d{1,3}$/.test(status) || status === '5.2.1' || status === '5.0.0';
 }
 
+function savedPause(value: unknown): Pause | undefined {
+  const p = value as { since?: unknown; reason?: unknown } | undefined;
+  return p && typeof p.since === 'number' && typeof p.reason === 'string' ? { since: p.since, reason: p.reason } : undefined;
+}
+
 function formatRate(rate: number): string {
   return rate.toFixed(4).replace(/0+$/, '').replace(/\.$/, '');
 }
@@ -68,6 +101,8 @@ export class ReputationService implements SendGate {
   private domains: Map<string, DomainConfig>;
   private listeners: Array<() => void> = [];
   private saveTimer: NodeJS.Timeout | undefined;
+  /** Until when the operator decides breaches on the sums of every pod (its last push's lease). */
+  private operatorUntil = 0;
   private writes: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -109,7 +144,16 @@ export class ReputationService implements SendGate {
   private state(domain: string): DomainState {
     let s = this.states.get(domain);
     if (!s) {
-      s = { window: new RollingCounters(), breach: new RollingCounters(), pause: undefined, breaching: false };
+      s = {
+        window: new RollingCounters(),
+        breach: new RollingCounters(),
+        pause: undefined,
+        relayWide: undefined,
+        resumedAt: 0,
+        breaching: false,
+        configPaused: undefined,
+        relay: undefined,
+      };
       this.states.set(domain, s);
     }
     return s;
@@ -123,8 +167,10 @@ export class ReputationService implements SendGate {
       const s = this.state(domain);
       s.window = RollingCounters.fromRecords(c?.window);
       s.breach = RollingCounters.fromRecords(c?.breach);
-      const pause = (state?.domains as Record<string, { pause?: { since?: unknown; reason?: unknown } }> | undefined)?.[domain]?.pause;
-      if (pause && typeof pause.since === 'number' && typeof pause.reason === 'string') s.pause = { since: pause.since, reason: pause.reason };
+      const saved = (state?.domains as Record<string, { pause?: unknown; relayWide?: unknown; resumedAt?: unknown }> | undefined)?.[domain];
+      s.pause = savedPause(saved?.pause);
+      s.relayWide = savedPause(saved?.relayWide);
+      if (typeof saved?.resumedAt === 'number' && Number.isFinite(saved.resumedAt)) s.resumedAt = saved.resumedAt;
     }
   }
 
@@ -152,11 +198,18 @@ export class ReputationService implements SendGate {
   }
 
   private pauseOf(domain: string): PauseInfo | undefined {
+    return this.pausesOf(domain)[0];
+  }
+
+  private pausesOf(domain: string): PauseInfo[] {
     const config = this.domains.get(domain);
-    if (!config) return undefined;
-    const p = this.states.get(domain)?.pause;
-    if (p) return { ...p, source: 'reputation' };
-    return config.paused ? { since: 0, reason: 'paused by configuration (domains[].paused)', source: 'config' } : undefined;
+    if (!config) return [];
+    const s = this.states.get(domain);
+    const out: PauseInfo[] = [];
+    if (s?.pause) out.push({ ...s.pause, source: 'reputation' });
+    if (s?.relayWide) out.push({ ...s.relayWide, source: 'relay-wide' });
+    if (s?.configPaused ?? config.paused) out.push({ since: 0, reason: 'paused by configuration (domains[].paused)', source: 'config' });
+    return out;
   }
 
   /** Every domain new mail and queued mail are held for, from either source. */
@@ -280,9 +333,11 @@ export class ReputationService implements SendGate {
       }
     }
     const breaching = reasons.length > 0;
-    if (breaching && !s.breaching) this.logger.warn('reputation threshold breached', { domain, reason: reasons.join('; '), pauseOnBreach });
+    // While the operator holds a lease it judges the sums of every pod, not this pod alone.
+    const operatorJudges = now < this.operatorUntil;
+    if (breaching && !s.breaching) this.logger.warn('reputation threshold breached', { domain, reason: reasons.join('; '), pauseOnBreach, operatorJudges });
     s.breaching = breaching;
-    if (breaching && pauseOnBreach && !s.pause) {
+    if (breaching && pauseOnBreach && !s.pause && !s.relayWide && !operatorJudges) {
       s.pause = { since: now, reason: reasons.join('; ') };
       this.logger.warn('sending domain paused', { domain, reason: s.pause.reason });
       // in memory at once; the file follows (errors are logged by serial())
@@ -292,20 +347,71 @@ export class ReputationService implements SendGate {
   }
 
   /**
-   * Lifts a reputation pause (`POST /v1/domains/{domain}/resume`, or config resumeBefore).
-   * Breaches are judged afresh from here on. False when the domain had no reputation pause.
+   * Lifts the reputation pauses, this pod's own and the relay-wide one (`POST
+   * /v1/domains/{domain}/resume` of the HTTP or admin API, or config resumeBefore), and notes
+   * when, so that the operator carries the resume to every other pod. Breaches are judged
+   * afresh from here on. False when the domain had no reputation pause.
    */
   async resume(domain: string, by: string): Promise<boolean> {
-    const s = this.states.get(domain);
-    if (!s?.pause) return false;
-    const was = s.pause;
+    if (!this.domains.has(domain)) return false;
+    const s = this.state(domain);
+    const lifted = [s.pause, s.relayWide].filter((p): p is Pause => p !== undefined);
     s.pause = undefined;
+    s.relayWide = undefined;
     s.breach = new RollingCounters();
     s.breaching = false;
-    this.logger.info('sending domain resumed', { domain, by, pausedSince: new Date(was.since).toISOString(), reason: was.reason });
-    this.pausedChanged();
+    // after every pause it lifted, whatever this pod's clock says: the operator orders the two
+    s.resumedAt = Math.max(this.now(), s.resumedAt + 1, ...lifted.map((p) => p.since + 1));
+    for (const was of lifted) this.logger.info('sending domain resumed', { domain, by, pausedSince: new Date(was.since).toISOString(), reason: was.reason });
+    if (lifted.length > 0) this.pausedChanged();
     await Promise.all([this.persistState(), this.saveCounters()]);
+    return lifted.length > 0;
+  }
+
+  /**
+   * A pause the operator decided on the sums of every pod (`POST /v1/domains/{domain}/pause`
+   * of the admin API). Idempotent: the same pause again changes nothing. A pause older than
+   * this pod's last resume is refused (`resumed_since`): the operator sees the resume at its
+   * next poll and carries it to the other pods instead.
+   */
+  async pauseRelayWide(domain: string, pause: { reason: string; since: number | undefined }): Promise<RelayWideOutcome> {
+    const s = this.state(domain);
+    const since = pause.since ?? Math.max(this.now(), s.resumedAt + 1);
+    if (since <= s.resumedAt) return 'resumed_since';
+    if (s.relayWide?.since === since) return 'unchanged';
+    s.relayWide = { since, reason: pause.reason };
+    this.logger.warn('sending domain paused relay-wide', { domain, reason: pause.reason });
+    this.pausedChanged();
+    await this.persistState();
+    return 'changed';
+  }
+
+  /**
+   * The operator's push of domains[].paused (SendingDomain spec.paused) ahead of the mounted
+   * relay.yaml, which the kubelet updates up to a minute later. Kept in memory until the file
+   * says the same: a restarted pod mounts the current file.
+   */
+  setConfigPaused(domain: string, paused: boolean): boolean {
+    const config = this.domains.get(domain);
+    if (!config) return false;
+    const s = this.state(domain);
+    const before = s.configPaused ?? config.paused;
+    s.configPaused = paused === config.paused ? undefined : paused;
+    if (before !== paused) {
+      this.logger.info(paused ? 'sending domain paused by the operator (spec.paused)' : 'sending domain unpaused by the operator (spec.paused)', { domain });
+      this.pausedChanged();
+    }
     return true;
+  }
+
+  /**
+   * The 24 h sums over every pod, pushed by the operator with each poll, and a lease: until it
+   * runs out the operator decides breaches on those sums, and this pod does not pause on its
+   * own figures. Domains not named keep their last push.
+   */
+  setRelayFigures(at: number, leaseMs: number, domains: ReadonlyMap<string, Counts>): void {
+    this.operatorUntil = this.now() + Math.min(Math.max(leaseMs, 0), MAX_OPERATOR_LEASE_MS);
+    for (const [domain, counts] of domains) if (this.domains.has(domain)) this.state(domain).relay = { at, counts };
   }
 
   /** A new relay.yaml: thresholds, config pauses, and `resumeBefore` lifting older reputation pauses. */
@@ -313,15 +419,20 @@ export class ReputationService implements SendGate {
     this.config = config;
     this.domains = new Map(config.domains.map((d) => [d.name, d]));
     for (const d of config.domains) {
-      const pause = this.state(d.name).pause;
-      if (pause && d.reputation.resumeBefore !== undefined && pause.since < d.reputation.resumeBefore) {
-        await this.resume(d.name, 'config resumeBefore');
-      }
+      const s = this.state(d.name);
+      // the mounted file caught up with the operator's push
+      if (s.configPaused === d.paused) s.configPaused = undefined;
+      const older = [s.pause, s.relayWide].some((p) => p && d.reputation.resumeBefore !== undefined && p.since < d.reputation.resumeBefore);
+      if (older) await this.resume(d.name, 'config resumeBefore');
     }
     this.pausedChanged();
   }
 
   // ---- queries -------------------------------------------------------------------------------
+
+  domainNames(): string[] {
+    return [...this.domains.keys()];
+  }
 
   has(domain: string): boolean {
     return this.domains.has(domain);
@@ -336,7 +447,16 @@ export class ReputationService implements SendGate {
       const c = s.window.sum(now, ms);
       return { ...c, ...ratesOf(c) };
     };
-    return { domain, paused: this.pauseOf(domain), thresholds: config.reputation, windows: { '1h': window(HOUR_MS), '24h': window(DAY_MS) } };
+    const pauses = this.pausesOf(domain);
+    return {
+      domain,
+      paused: pauses[0],
+      pauses,
+      resumedAt: s.resumedAt > 0 ? s.resumedAt : undefined,
+      thresholds: config.reputation,
+      windows: { '1h': window(HOUR_MS), '24h': window(DAY_MS) },
+      relay: s.relay ? { at: s.relay.at, '24h': { ...s.relay.counts, ...ratesOf(s.relay.counts) } } : undefined,
+    };
   }
 
   listSuppressions(domain: string): Suppression[] {
@@ -360,13 +480,21 @@ export class ReputationService implements SendGate {
     return buildVerpAddress(this.verpKey, verpDomain, queueId, index, domain, recipient);
   }
 
-  private samples() {
+  private samples(): DomainReputationSample[] {
     const now = this.now();
-    return [...this.domains.keys()].map((domain) => ({
-      domain,
-      ...ratesOf(this.state(domain).window.sum(now, DAY_MS)),
-      paused: this.pauseOf(domain) !== undefined,
-    }));
+    return [...this.domains.keys()].map((domain) => {
+      const s = this.state(domain);
+      const window = s.window.sum(now, DAY_MS);
+      return {
+        domain,
+        ...ratesOf(window),
+        paused: this.pauseOf(domain) !== undefined,
+        window,
+        breach: s.breach.sum(now, DAY_MS),
+        relayWideSince: s.relayWide?.since,
+        resumedAt: s.resumedAt,
+      };
+    });
   }
 
   // ---- persistence ---------------------------------------------------------------------------
@@ -380,8 +508,12 @@ export class ReputationService implements SendGate {
   }
 
   private persistState(): Promise<void> {
-    const domains: Record<string, { pause?: { since: number; reason: string } }> = {};
-    for (const [name, s] of this.states) if (s.pause) domains[name] = { pause: s.pause };
+    const domains: Record<string, { pause?: Pause; relayWide?: Pause; resumedAt?: number }> = {};
+    for (const [name, s] of this.states) {
+      if (s.pause || s.relayWide || s.resumedAt > 0) {
+        domains[name] = { ...(s.pause ? { pause: s.pause } : {}), ...(s.relayWide ? { relayWide: s.relayWide } : {}), ...(s.resumedAt > 0 ? { resumedAt: s.resumedAt } : {}) };
+      }
+    }
     const text = JSON.stringify({ version: 1, domains });
     return this.serial(() => writeDurable(join(this.dir, STATE_FILE), text));
   }
