@@ -13,7 +13,9 @@ export type OperatorErrorCode =
   | 'EOP_APPLY_FAILED'
   | 'EOP_DELETE_FAILED'
   | 'EOP_WATCH_FAILED'
-  | 'EOP_LEASE_CONFIG';
+  | 'EOP_LEASE_CONFIG'
+  /** A relay pod's admin API did not answer, or refused (relay-admin.ts). */
+  | 'EOP_RELAY_ADMIN';
 
 /** What the API server said in its metav1.Status when it refused a request. */
 export interface ApiStatusDetail {

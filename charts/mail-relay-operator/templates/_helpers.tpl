@@ -71,6 +71,14 @@ app.kubernetes.io/part-of: mail-relay-operator
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
   verbs: [get, list, watch]
+# relay pods: their addresses for the admin API, and a label taking a draining pod out of its Service
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch, patch]
+# a drained pod's spool volume claim is deleted once its queue is empty
+- apiGroups: [""]
+  resources: [persistentvolumeclaims]
+  verbs: [get, list, watch, delete]
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]

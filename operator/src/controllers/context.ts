@@ -1,4 +1,4 @@
-import type { KubernetesObject, V1ConfigMap, V1EndpointSlice, V1NetworkPolicy, V1PodDisruptionBudget, V1Secret, V1Service, V1StatefulSet } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ConfigMap, V1EndpointSlice, V1NetworkPolicy, V1Pod, V1PodDisruptionBudget, V1Secret, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { MailRelay, SendingDomain } from '../api/v1alpha1/types.ts';
 import { isNotFound } from '../errors.ts';
@@ -10,6 +10,7 @@ import type { SecretStore } from '../kube/secret-store.ts';
 import { resourcePath, type RestClient } from '../kube/rest-client.ts';
 import type { DnsVerifier } from './dns-verifier.ts';
 import type { PasswordHashes } from './password-hashes.ts';
+import type { RelayAdmin } from './relay-admin.ts';
 import type { DomainFigures } from './relay-figures.ts';
 import type { RelayConfigFigures } from './reputation-poller.ts';
 import type { Settle } from './settle.ts';
@@ -27,6 +28,8 @@ export interface Caches {
   readonly networkPolicies: Informer<V1NetworkPolicy>;
   /** Of the relays' headless Services: where their pods' metrics are. */
   readonly endpointSlices: Informer<V1EndpointSlice>;
+  /** The relays' pods (managed label): their addresses for the admin API, drain labels. */
+  readonly pods: Informer<V1Pod>;
 }
 
 export interface ControllerSettings {
@@ -52,6 +55,8 @@ export interface ControllerContext {
     /** Whether the relay's pods accepted the config mounted now. */
     config(namespace: string, relay: string): RelayConfigFigures | undefined;
   };
+  /** The relay pods' admin API: relay-wide pause, drain. */
+  readonly relayAdmin: RelayAdmin;
   readonly logger: Logger;
   readonly now: () => Date;
 }

@@ -7,7 +7,7 @@ import { allowedDomainsFor, buildTokensFile, buildUsersFile, type TokenEntry } f
 import { buildConditions, type ConditionInput } from '../resources/conditions.ts';
 import { names } from '../resources/names.ts';
 import { buildConfigHash, CONFIG_HASH_KEY_MIN_LENGTH } from '../resources/config-hash.ts';
-import { buildAuthSecret, buildConfigMap, CONFIG_HASH_KEY } from '../resources/relay-config-objects.ts';
+import { ADMIN_TOKEN_KEY, buildAuthSecret, buildConfigMap, CONFIG_HASH_KEY } from '../resources/relay-config-objects.ts';
 import { buildCertificate } from '../resources/relay-certificate.ts';
 import { buildRelayConfig, renderRelayConfig, type RelayDomain } from '../resources/relay-config.ts';
 import { buildClientService, buildHeadlessService, buildPodDisruptionBudget } from '../resources/relay-services.ts';
@@ -70,8 +70,9 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
   const configHash = buildConfigHash(keys.configHashKey, [relayYaml, usersYaml ?? '', tokensYaml ?? '', verpKey ?? '', inputs.smarthost?.password ?? '', ...inputs.dkimKeys.flatMap((k) => [k.domain, k.pem])]);
 
   const desired: KubernetesObject[] = [buildConfigMap(relay, relayYaml)];
-  // Always: it keeps the config hash key.
-  desired.push(buildAuthSecret(relay, { usersYaml, tokensYaml, verpKey, configHashKey: keys.configHashKey }));
+  // Always: it keeps the config hash key and the admin token (the relay reads the token at
+  // start-up only, but it stays the same for the relay's life, so it is not in the hash).
+  desired.push(buildAuthSecret(relay, { usersYaml, tokensYaml, verpKey, configHashKey: keys.configHashKey, adminToken: keys.adminToken }));
   const certificate = buildCertificate(relay);
   if (certificate) desired.push(certificate);
   desired.push(buildHeadlessService(relay), buildClientService(relay), buildPodDisruptionBudget(relay));
@@ -216,16 +217,17 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
 /**
  * The relay's keys, the ones already in its auth Secret, else new random ones. The VERP key:
  * all pods share it, so a DSN for a message sent by one pod verifies on whichever pod it
- * reaches. The config hash key: kept, or every relay would roll once per new key.
+ * reaches. The config hash key: kept, or every relay would roll once per new key. The admin
+ * token: kept, since running pods read it once.
  */
-async function ownKeys(ctx: ControllerContext, relay: MailRelay): Promise<{ verpKey: string; configHashKey: string }> {
-  const wanted = relay.spec.feedback?.verpDomain ? ['verp.key', CONFIG_HASH_KEY] : [CONFIG_HASH_KEY];
+async function ownKeys(ctx: ControllerContext, relay: MailRelay): Promise<{ verpKey: string; configHashKey: string; adminToken: string }> {
+  const wanted = relay.spec.feedback?.verpDomain ? ['verp.key', CONFIG_HASH_KEY, ADMIN_TOKEN_KEY] : [CONFIG_HASH_KEY, ADMIN_TOKEN_KEY];
   const auth = await ownSecret(ctx, relay.metadata.namespace, names.relayAuthSecret(relay.metadata.name), wanted);
   const keep = (key: string) => {
     const current = secretString(auth, key);
     return current && current.length >= CONFIG_HASH_KEY_MIN_LENGTH ? current : randomBytes(32).toString('base64url');
   };
-  return { verpKey: keep('verp.key'), configHashKey: keep(CONFIG_HASH_KEY) };
+  return { verpKey: keep('verp.key'), configHashKey: keep(CONFIG_HASH_KEY), adminToken: keep(ADMIN_TOKEN_KEY) };
 }
 
 /** Hashes already in the users file we rendered, so unchanged passwords keep theirs. */

@@ -10,10 +10,13 @@ import { RestClient } from '../kube/rest-client.ts';
 import { WorkQueue } from '../kube/work-queue.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { MANAGED_SELECTOR } from '../resources/labels.ts';
-import type { Caches, ControllerContext, ControllerSettings } from './context.ts';
+import { names } from '../resources/names.ts';
+import { ADMIN_TOKEN_KEY } from '../resources/relay-config-objects.ts';
+import { secretString, type Caches, type ControllerContext, type ControllerSettings } from './context.ts';
 import { DnsVerifier } from './dns-verifier.ts';
 import { reconcileMailRelay } from './mail-relay-controller.ts';
 import { PasswordHashes } from './password-hashes.ts';
+import { RelayAdmin } from './relay-admin.ts';
 import { ReputationPoller } from './reputation-poller.ts';
 import { Settle } from './settle.ts';
 import { reconcileSendingDomain, type DnsCheckState } from './sending-domain-controller.ts';
@@ -73,6 +76,8 @@ export class Manager {
       networkPolicies: informer('networking.k8s.io/v1', 'NetworkPolicy', 'networkpolicies', MANAGED_SELECTOR),
       // The EndpointSlice controller copies the Service's labels, ours included.
       endpointSlices: informer('discovery.k8s.io/v1', 'EndpointSlice', 'endpointslices', MANAGED_SELECTOR),
+      // The pod template carries our labels.
+      pods: informer('v1', 'Pod', 'pods', MANAGED_SELECTOR),
     };
     const dns = new DnsVerifier(opts.resolvers);
     this.poller = new ReputationPoller(
@@ -98,6 +103,10 @@ export class Manager {
       hashes: new PasswordHashes(),
       settings: { relayImage: opts.relayImage, dnsCheckIntervalMs: opts.dnsCheckIntervalMs },
       reputation: this.poller,
+      relayAdmin: new RelayAdmin({
+        pods: this.caches.pods,
+        token: async (namespace, relay) => secretString(await this.caches.secrets.get(namespace, names.relayAuthSecret(relay)), ADMIN_TOKEN_KEY),
+      }),
       settle: this.#settle,
       logger: opts.logger,
       now: () => new Date(),

@@ -221,6 +221,7 @@ describe('NetworkPolicy', () => {
     assert.deepEqual(np.spec!.ingress, [
       { ports: [{ protocol: 'TCP', port: 'submission' }, { protocol: 'TCP', port: 'smtps' }, { protocol: 'TCP', port: 'internal' }] },
       { ports: [{ protocol: 'TCP', port: 'metrics' }] },
+      { ports: [{ protocol: 'TCP', port: 'admin' }] },
     ]);
     assert.deepEqual(np.spec!.podSelector, buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.selector);
     const containerPorts = buildStatefulSet(relay, { defaultImage: 'x', configHash: 'h', dkimKeys: [] }).spec!.template.spec!.containers[0]!.ports!.map((p) => p.name);

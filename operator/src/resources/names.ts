@@ -26,6 +26,8 @@ export const paths = {
   tokensFile: '/etc/mail-relay/auth/tokens.yaml',
   /** HMAC key of the VERP return paths: one per relay, shared by its pods. */
   verpKeyFile: '/etc/mail-relay/auth/verp.key',
+  /** Bearer token of the relay's admin API over TCP: the operator and the relay's own pods (drain handoff) use it. */
+  adminTokenFile: '/etc/mail-relay/auth/admin.token',
   smarthostDir: '/etc/mail-relay/smarthost',
   dkimDir: '/etc/mail-relay/dkim',
   spoolDir: '/var/spool/mail-relay',
@@ -33,6 +35,8 @@ export const paths = {
 
 export const ports = {
   metrics: 9090,
+  /** The relay's queue admin API over TCP (relay/src/admin/), token-authenticated. */
+  admin: 8026,
   dns: 53,
   /** Where MX delivery connects (RFC 5321). */
   smtp: 25,

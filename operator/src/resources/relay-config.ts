@@ -58,8 +58,9 @@ export function buildRelayConfig(relay: MailRelay, ctx: RelayConfigContext): Rel
     })),
     suppression: { expiry: spec.suppression.expiry },
     metrics: { address: '0.0.0.0', port: ports.metrics },
-    // the queue admin socket in the spool, so `kubectl exec <pod> -- mail-relay queue list` works
-    admin: {},
+    // the queue admin socket in the spool, so `kubectl exec <pod> -- mail-relay queue list` works,
+    // and over TCP with a token for the operator (pause, drain) and the relay's peers (handoff)
+    admin: { address: '0.0.0.0', port: ports.admin, tokenFile: paths.adminTokenFile },
   };
   if (spec.feedback?.verpDomain || spec.feedback?.complaintAddress) {
     config.feedback = {

@@ -12,8 +12,8 @@ export type RelayNetworkPolicy = Omit<V1NetworkPolicy, 'spec'> & { spec: Omit<V1
 
 /**
  * The relay pods' NetworkPolicy, or undefined when spec.networkPolicy is off. Ingress: SMTP
- * listeners and HTTP API from spec.networkPolicy.ingressFrom, metrics from metricsFrom (empty
- * lists mean anyone). Egress: DNS and where mail goes, nothing else; relays never talk to the
+ * listeners and HTTP API from spec.networkPolicy.ingressFrom, metrics and the admin API from
+ * metricsFrom (empty lists mean anyone) and admin also from the relay's own pods. Egress: DNS, where mail goes and the peers' admin API, nothing else; relays never talk to the
  * API server. Ports by name, so they match the container ports behind the Service's. Pure.
  */
 export function buildRelayNetworkPolicy(relay: MailRelay): RelayNetworkPolicy | undefined {
@@ -34,6 +34,9 @@ export function buildRelayNetworkPolicy(relay: MailRelay): RelayNetworkPolicy | 
       ingress: [
         { ...from(np.ingressFrom), ports: trafficPorts },
         { ...from(np.metricsFrom), ports: [tcp('metrics')] },
+        // The admin API (token-authenticated): whoever may scrape metrics, which includes the
+        // operator (it reads the pods' figures there), and the relay's own pods (drain handoff).
+        { ...from([...np.metricsFrom, ...(np.metricsFrom.length > 0 ? [{ podSelector: { matchLabels: relaySelectorLabels(name) } }] : [])]), ports: [tcp('admin')] },
       ],
       egress: buildEgress(relay),
     },
@@ -44,6 +47,8 @@ function buildEgress(relay: MailRelay): V1NetworkPolicyEgressRule[] {
   const { delivery } = relay.spec;
   // The pod's resolver (cluster DNS) wherever it runs; resolvers on another port by address.
   const rules: V1NetworkPolicyEgressRule[] = [{ ports: dnsPorts(ports.dns) }];
+  // a leaving pod hands its queue to its peers' admin API (drain)
+  rules.push({ to: [{ podSelector: { matchLabels: relaySelectorLabels(relay.metadata.name) } }], ports: [{ protocol: 'TCP', port: 'admin' }] });
   for (const resolver of delivery.resolvers.map(parseResolver)) {
     if (resolver && resolver.port !== ports.dns) rules.push({ to: [hostBlock(resolver.host)], ports: dnsPorts(resolver.port) });
   }

@@ -41,6 +41,7 @@ export function buildStatefulSet(relay: MailRelay, ctx: StatefulSetContext): V1S
       ...spec.listeners.map((l) => ({ name: l.name, containerPort: ports.container(l.port), protocol: 'TCP' })),
       ...(spec.http.enabled ? [{ name: 'http', containerPort: spec.http.port, protocol: 'TCP' }] : []),
       { name: 'metrics', containerPort: ports.metrics, protocol: 'TCP' },
+      { name: 'admin', containerPort: ports.admin, protocol: 'TCP' },
     ],
     readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 5, failureThreshold: 2 },
     livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, failureThreshold: 6 },
@@ -145,10 +146,9 @@ function buildVolumes(relay: MailRelay, ctx: StatefulSetContext): { volumes: V1V
     volumes.push({ name: 'tls', secret: { secretName: ctx.tlsSecretName, items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] } });
     mounts.push({ name: 'tls', mountPath: paths.tlsDir, readOnly: true });
   }
-  if (spec.auth.usersSecretName || spec.http.tokensSecretName || spec.feedback?.verpDomain) {
-    volumes.push({ name: 'auth', secret: { secretName: names.relayAuthSecret(name) } });
-    mounts.push({ name: 'auth', mountPath: paths.authDir, readOnly: true });
-  }
+  // always: it holds the admin API token at least
+  volumes.push({ name: 'auth', secret: { secretName: names.relayAuthSecret(name) } });
+  mounts.push({ name: 'auth', mountPath: paths.authDir, readOnly: true });
   const smarthost = spec.delivery.mode === 'smarthost' ? spec.delivery.smarthost : undefined;
   if (smarthost?.credentialsSecretName) {
     volumes.push({ name: 'smarthost', secret: { secretName: smarthost.credentialsSecretName, items: [{ key: 'password', path: 'password' }] } });
