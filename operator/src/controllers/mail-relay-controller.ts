@@ -6,7 +6,7 @@ import { describeError, isConflict } from '../errors.ts';
 import { allowedDomainsFor, buildTokensFile, buildUsersFile, type TokenEntry } from '../resources/auth-files.ts';
 import { buildConditions, type ConditionInput } from '../resources/conditions.ts';
 import { names } from '../resources/names.ts';
-import { buildConfigHash, CONFIG_HASH_KEY_MIN_LENGTH } from '../resources/config-hash.ts';
+import { buildConfigHash, buildHashedRelayConfig, CONFIG_HASH_KEY_MIN_LENGTH } from '../resources/config-hash.ts';
 import { ADMIN_TOKEN_KEY, buildAuthSecret, buildConfigMap, CONFIG_HASH_KEY } from '../resources/relay-config-objects.ts';
 import { buildCertificate } from '../resources/relay-certificate.ts';
 import { buildRelayConfig, renderRelayConfig, type RelayDomain } from '../resources/relay-config.ts';
@@ -62,12 +62,13 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
     return {};
   }
 
-  const relayYaml = renderRelayConfig(buildRelayConfig(relay, { domains: inputs.domains, smarthostUsername: inputs.smarthost?.username }));
+  const relayConfig = buildRelayConfig(relay, { domains: inputs.domains, smarthostUsername: inputs.smarthost?.username });
+  const relayYaml = renderRelayConfig(relayConfig);
   const usersYaml = inputs.users ? buildUsersFile(inputs.users) : undefined;
   const tokensYaml = inputs.tokens ? buildTokensFile(inputs.tokens) : undefined;
   const keys = await ownKeys(ctx, relay);
   const verpKey = relay.spec.feedback?.verpDomain ? keys.verpKey : undefined;
-  const configHash = buildConfigHash(keys.configHashKey, [relayYaml, usersYaml ?? '', tokensYaml ?? '', verpKey ?? '', inputs.smarthost?.password ?? '', ...inputs.dkimKeys.flatMap((k) => [k.domain, k.pem])]);
+  const configHash = buildConfigHash(keys.configHashKey, [renderRelayConfig(buildHashedRelayConfig(relayConfig)), usersYaml ?? '', tokensYaml ?? '', verpKey ?? '', inputs.smarthost?.password ?? '', ...inputs.dkimKeys.flatMap((k) => [k.domain, k.pem])]);
 
   const desired: KubernetesObject[] = [buildConfigMap(relay, relayYaml)];
   // Always: it keeps the config hash key and the admin token (the relay reads the token at

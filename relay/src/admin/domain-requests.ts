@@ -7,7 +7,7 @@ import type { Problem } from './queue-filter.ts';
  */
 
 export type PauseRequest = { readonly source: 'relay-wide'; readonly reason: string; readonly since: number | undefined } | { readonly source: 'spec' };
-export type ResumeRequest = { readonly source: 'relay-wide' | 'spec' };
+export type ResumeRequest = { readonly source: 'relay-wide'; readonly before: number | undefined } | { readonly source: 'spec' };
 
 export interface RelayFiguresPush {
   readonly at: number;
@@ -74,12 +74,21 @@ export function parsePauseRequest(body: unknown): PauseRequest {
   return done({ source: 'relay-wide', reason: typeof reason === 'string' ? reason.trim() : '', since }, problems);
 }
 
-/** `{source?: "relay-wide" | "spec"}`; an empty body is a relay-wide resume. */
+/**
+ * `{source?: "relay-wide", before?}` or `{source: "spec"}`; an empty body is a relay-wide
+ * resume now. `before`: another pod's resume, carried here by the operator.
+ */
 export function parseResumeRequest(body: unknown): ResumeRequest {
   const problems: Problem[] = [];
   const obj = body === undefined ? {} : objectOf(body, problems);
-  unknownFields(obj, ['source'], problems);
-  return done({ source: source(obj.source, problems) }, problems);
+  const src = source(obj.source, problems);
+  if (src === 'spec') {
+    unknownFields(obj, ['source'], problems);
+    return done({ source: 'spec' }, problems);
+  }
+  unknownFields(obj, ['source', 'before'], problems);
+  const before = obj.before === undefined ? undefined : time(obj.before, 'before', problems);
+  return done({ source: 'relay-wide', before }, problems);
 }
 
 /** `{at, leaseSeconds, domains: {<domain>: {sent, delivered, hardBounces, deferrals, complaints}}}`. */

@@ -8,7 +8,7 @@ import { parsePauseRequest, parseRelayFiguresPush, parseResumeRequest, RequestPr
  *
  *   GET  /v1/domains                      every domain's pauses and last resume on this pod
  *   POST /v1/domains/{domain}/pause       {source: "relay-wide", reason, since?} | {source: "spec"}
- *   POST /v1/domains/{domain}/resume      {source?: "relay-wide" | "spec"}
+ *   POST /v1/domains/{domain}/resume      {source?: "relay-wide", before?} | {source: "spec"}
  *   PUT  /v1/reputation/relay-wide        the 24 h sums over every pod, and the operator's lease
  *
  * Each is idempotent: the same request again changes nothing. Relay-wide pauses and resumes are
@@ -62,7 +62,7 @@ async function route(reputation: ReputationService, method: string, parts: reado
     reputation.setConfigPaused(domain, false);
     return { status: 200, body: view(reputation, domain) };
   }
-  const resumed = await reputation.resume(domain, 'operator');
+  const resumed = await reputation.resume(domain, req.before === undefined ? 'admin' : 'operator (resume of another pod)', req.before);
   return { status: 200, body: { ...view(reputation, domain), changed: resumed } };
 }
 

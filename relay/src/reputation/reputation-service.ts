@@ -350,18 +350,22 @@ export class ReputationService implements SendGate {
    * Lifts the reputation pauses, this pod's own and the relay-wide one (`POST
    * /v1/domains/{domain}/resume` of the HTTP or admin API, or config resumeBefore), and notes
    * when, so that the operator carries the resume to every other pod. Breaches are judged
-   * afresh from here on. False when the domain had no reputation pause.
+   * afresh from here on. `before`: the operator carrying another pod's resume here, which lifts
+   * only the pauses that began before it. False when no reputation pause was lifted.
    */
-  async resume(domain: string, by: string): Promise<boolean> {
+  async resume(domain: string, by: string, before?: number): Promise<boolean> {
     if (!this.domains.has(domain)) return false;
     const s = this.state(domain);
-    const lifted = [s.pause, s.relayWide].filter((p): p is Pause => p !== undefined);
-    s.pause = undefined;
-    s.relayWide = undefined;
+    const cutoff = before ?? Infinity;
+    const lifted = [s.pause, s.relayWide].filter((p): p is Pause => p !== undefined && p.since < cutoff);
+    if (s.pause && s.pause.since < cutoff) s.pause = undefined;
+    if (s.relayWide && s.relayWide.since < cutoff) s.relayWide = undefined;
+    // after every pause it lifted, whatever this pod's clock says: the operator orders the two
+    const resumedAt = Math.max(before ?? this.now(), s.resumedAt, ...lifted.map((p) => p.since + 1));
+    if (resumedAt === s.resumedAt && lifted.length === 0) return false;
+    s.resumedAt = resumedAt;
     s.breach = new RollingCounters();
     s.breaching = false;
-    // after every pause it lifted, whatever this pod's clock says: the operator orders the two
-    s.resumedAt = Math.max(this.now(), s.resumedAt + 1, ...lifted.map((p) => p.since + 1));
     for (const was of lifted) this.logger.info('sending domain resumed', { domain, by, pausedSince: new Date(was.since).toISOString(), reason: was.reason });
     if (lifted.length > 0) this.pausedChanged();
     await Promise.all([this.persistState(), this.saveCounters()]);
@@ -423,7 +427,8 @@ export class ReputationService implements SendGate {
       // the mounted file caught up with the operator's push
       if (s.configPaused === d.paused) s.configPaused = undefined;
       const older = [s.pause, s.relayWide].some((p) => p && d.reputation.resumeBefore !== undefined && p.since < d.reputation.resumeBefore);
-      if (older) await this.resume(d.name, 'config resumeBefore');
+      // every pause in force began by now: a resumeBefore in the future means now
+      if (older) await this.resume(d.name, 'config resumeBefore', Math.min(d.reputation.resumeBefore!, this.now()));
     }
     this.pausedChanged();
   }
