@@ -29,6 +29,8 @@ export interface ManagerOptions extends ControllerSettings {
   readonly workers: number;
   /** How often relay pods' /metrics are read for SendingDomain reputation. */
   readonly reputationIntervalMs: number;
+  /** The relay pods' admin port (ports.admin); tests reach relay processes on another. */
+  readonly relayAdminPort?: number;
   /** This replica's name, as the reporting instance of its Events. */
   readonly identity: string;
   readonly logger: Logger;
@@ -106,6 +108,7 @@ export class Manager {
       reputation: this.poller,
       relayAdmin: new RelayAdmin({
         pods: this.caches.pods,
+        ...(opts.relayAdminPort !== undefined ? { port: opts.relayAdminPort } : {}),
         token: async (namespace, relay) => secretString(await this.caches.secrets.get(namespace, names.relayAuthSecret(relay)), ADMIN_TOKEN_KEY),
       }),
       relayWide: new RelayWideMemory(),
