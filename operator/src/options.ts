@@ -20,7 +20,7 @@ Flags (environment variable in brackets):
   --resolvers ip[:port],..   DNS servers for checking SendingDomain records [DNS_RESOLVERS]; default the system's
   --dns-check-interval DUR   how often published DNS records are re-checked (default 5m)
   --resync DUR               full relist of every cache (default 10m)
-  --reputation-interval DUR  how often relay pods' /metrics are read into SendingDomain status (default 30s)
+  --reputation-interval DUR  how often relay pods' /metrics are read into SendingDomain status and the relay-wide pause (default 5s)
   --relay-admin-port PORT    port of the relay pods' admin API, for pause and drain (default 8026;
                              a test stack with relay processes on loopback addresses sets its own)
   --workers N                concurrent reconciles (default 4)
@@ -134,7 +134,7 @@ export function parseOperatorOptions(argv: string[], env: NodeJS.ProcessEnv): Op
     resolvers,
     dnsCheckIntervalMs: duration('dns-check-interval', '5m'),
     resyncMs: duration('resync', '10m'),
-    reputationIntervalMs: duration('reputation-interval', '30s'),
+    reputationIntervalMs: duration('reputation-interval', '5s'),
     ...(values['relay-admin-port'] !== undefined ? { relayAdminPort: integer('relay-admin-port', values['relay-admin-port'], 1, 65535) } : {}),
     workers: integer('workers', values.workers ?? '4', 1, 64),
     logLevel,

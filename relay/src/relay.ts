@@ -137,7 +137,7 @@ export class Relay {
       });
       const unsubscribePort = await unsubscribe?.listen();
       const stopIntake = (quiesceMs: number) => (relay ? relay.stopIntake(quiesceMs) : Promise.reject(new Error('the relay is still starting')));
-      admin = config.admin ? await AdminServer.start({ config, admin: config.admin, spool, delivery, metrics, logger, stopIntake, restart: options.onRestart }) : undefined;
+      admin = config.admin ? await AdminServer.start({ config, admin: config.admin, spool, delivery, metrics, logger, stopIntake, restart: options.onRestart, reputation: rep }) : undefined;
       // paused by config or by a reputation breach (persisted): one set for the engine; category pauses it asks for
       rep.onPausedChange(() => delivery.setPaused(rep.pausedDomains()));
       delivery.setPaused(rep.pausedDomains());

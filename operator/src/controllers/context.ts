@@ -13,7 +13,8 @@ import type { PasswordHashes } from './password-hashes.ts';
 import type { RelayAdmin } from './relay-admin.ts';
 import type { QueueFigures } from './queue-figures.ts';
 import type { DomainFigures } from './relay-figures.ts';
-import type { RelayConfigFigures } from './reputation-poller.ts';
+import type { PodFigures, RelayConfigFigures } from './reputation-poller.ts';
+import type { RelayWideMemory } from './relay-wide-pause.ts';
 import type { Settle } from './settle.ts';
 
 /** The caches the controllers read instead of the API server. */
@@ -53,6 +54,8 @@ export interface ControllerContext {
   /** What the relay pods last reported for a domain. */
   readonly reputation: {
     get(namespace: string, relay: string, domain: string): DomainFigures | undefined;
+    /** Each pod's own figures of the domain (relay-wide pause and resume). */
+    pods(namespace: string, relay: string, domain: string): readonly PodFigures[];
     /** Whether the relay's pods accepted the config mounted now. */
     config(namespace: string, relay: string): RelayConfigFigures | undefined;
     /** The relay's queue summed over its pods, for MailRelay.status.queue. */
@@ -60,6 +63,8 @@ export interface ControllerContext {
   };
   /** The relay pods' admin API: relay-wide pause, drain. */
   readonly relayAdmin: RelayAdmin;
+  /** Reasons of the relay-wide pauses decided, spec.paused pushes made. */
+  readonly relayWide: RelayWideMemory;
   readonly logger: Logger;
   readonly now: () => Date;
 }

@@ -6,7 +6,7 @@ import { describeError, isConflict } from '../errors.ts';
 import { allowedDomainsFor, buildTokensFile, buildUsersFile, type TokenEntry } from '../resources/auth-files.ts';
 import { buildConditions, type ConditionInput } from '../resources/conditions.ts';
 import { names } from '../resources/names.ts';
-import { buildConfigHash, CONFIG_HASH_KEY_MIN_LENGTH } from '../resources/config-hash.ts';
+import { buildConfigHash, buildHashedRelayConfig, CONFIG_HASH_KEY_MIN_LENGTH } from '../resources/config-hash.ts';
 import { ADMIN_TOKEN_KEY, buildAuthSecret, buildConfigMap, buildDkimKeysSecret, CONFIG_HASH_KEY } from '../resources/relay-config-objects.ts';
 import { DKIM_SECRET_KEY } from '../resources/dkim-secret.ts';
 import { buildCertificate } from '../resources/relay-certificate.ts';
@@ -74,18 +74,16 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
     return {};
   }
 
-  const relayYaml = renderRelayConfig(buildRelayConfig(relay, { domains: inputs.domains, smarthostUsername: inputs.smarthost?.username }));
+  const relayConfig = buildRelayConfig(relay, { domains: inputs.domains, smarthostUsername: inputs.smarthost?.username });
+  const relayYaml = renderRelayConfig(relayConfig);
   const usersYaml = inputs.users ? buildUsersFile(inputs.users) : undefined;
   const tokensYaml = inputs.tokens ? buildTokensFile(inputs.tokens) : undefined;
   const keys = await ownKeys(ctx, relay);
   const verpKey = relay.spec.feedback?.verpDomain ? keys.verpKey : undefined;
-  // DKIM selectors and keys are reloaded live, so a rotation does not roll the pods: the hash
-  // covers relay.yaml without them, and not the keys. Nor the webhooks' keys: a rotated key
-  // reaches the relay as a changed file it re-reads, without a roll.
-  const startupYaml = renderRelayConfig(
-    buildRelayConfig(relay, { domains: inputs.domains.map((d) => ({ spec: d.spec, ...(d.webhooks ? { webhooks: d.webhooks } : {}) })), smarthostUsername: inputs.smarthost?.username }),
-  );
-  const configHash = buildConfigHash(keys.configHashKey, [startupYaml, usersYaml ?? '', tokensYaml ?? '', verpKey ?? '', inputs.smarthost?.password ?? '']);
+  // What the relay applies live stays out of the hash, so changing it rolls no pod: DKIM
+  // selectors and keys (rotation), pauses and thresholds (buildHashedRelayConfig), and the
+  // webhooks' keys (a rotated key reaches the relay as a changed file it re-reads).
+  const configHash = buildConfigHash(keys.configHashKey, [renderRelayConfig(buildHashedRelayConfig(relayConfig)), usersYaml ?? '', tokensYaml ?? '', verpKey ?? '', inputs.smarthost?.password ?? '']);
 
   // The keys before relay.yaml: a new key file is there before the config names it.
   const desired: KubernetesObject[] = [buildDkimKeysSecret(relay, inputs.dkimKeys), buildConfigMap(relay, relayYaml)];

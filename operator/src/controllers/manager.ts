@@ -18,6 +18,7 @@ import { reconcileMailRelay } from './mail-relay-controller.ts';
 import { PasswordHashes } from './password-hashes.ts';
 import { RelayAdmin } from './relay-admin.ts';
 import { ReputationPoller } from './reputation-poller.ts';
+import { pushRelayFigures, RelayWideMemory } from './relay-wide-pause.ts';
 import { Settle } from './settle.ts';
 import { reconcileSendingDomain, type DnsCheckState } from './sending-domain-controller.ts';
 
@@ -112,10 +113,12 @@ export class Manager {
         token: async (namespace, relay) => secretString(await this.caches.secrets.get(namespace, names.relayAuthSecret(relay)), ADMIN_TOKEN_KEY),
         ...(opts.relayAdminPort !== undefined ? { port: opts.relayAdminPort } : {}),
       }),
+      relayWide: new RelayWideMemory(),
       settle: this.#settle,
       logger: opts.logger,
       now: opts.now ?? (() => new Date()),
     };
+    this.#wireRelayFigures();
     this.#wire();
   }
 
@@ -175,6 +178,22 @@ export class Manager {
     for (const i of this.#informers()) {
       i.on('error', (err: unknown) => this.#opts.logger.warn('watch failed; relisting', { error: describeError(err) }));
     }
+  }
+
+  /**
+   * After each poll, the relay-wide sums go to every pod of the relay, with a lease of three
+   * poll intervals (at least 15 s): a pod whose lease runs out judges its own figures again.
+   * One push per relay at a time; a slow pod delays only its own relay's next push.
+   */
+  #wireRelayFigures(): void {
+    const pushing = new Set<string>();
+    const leaseMs = Math.max(15_000, 3 * this.#opts.reputationIntervalMs);
+    this.poller.onPoll((namespace, relay) => {
+      const key = `${namespace}/${relay}`;
+      if (pushing.has(key)) return;
+      pushing.add(key);
+      void pushRelayFigures(this.#ctx, namespace, relay, leaseMs).finally(() => pushing.delete(key));
+    });
   }
 
   #enqueueRelay(namespace: string | undefined, name: string): void {

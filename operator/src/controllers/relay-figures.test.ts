@@ -2,32 +2,65 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { matches } from './dns-verifier.ts';
 import { decideReconciled } from './mail-relay-controller.ts';
-import { mergeFigures, parseConfigRejected, parseRelayFigures } from './relay-figures.ts';
+import { parseConfigRejected, parseRelayFigures, ratesOf, sumFigures } from './relay-figures.ts';
+import { buildCategoriesStatus, buildReputationStatus } from './sending-domain-controller.ts';
 
-const POD = `# HELP mailrelay_domain_bounce_rate x
-# TYPE mailrelay_domain_bounce_rate gauge
+const POD = `# HELP mailrelay_domain_window_messages x
+# TYPE mailrelay_domain_window_messages gauge
+mailrelay_domain_window_messages{domain="example.com",outcome="sent"} 8
+mailrelay_domain_window_messages{domain="example.com",outcome="delivered"} 7
+mailrelay_domain_window_messages{domain="example.com",outcome="deferred"} 2
+mailrelay_domain_window_messages{domain="example.com",outcome="bounced"} 1
+mailrelay_domain_window_messages{domain="example.com",outcome="complained"} 0
+mailrelay_domain_breach_window_messages{domain="example.com",outcome="sent"} 4
+mailrelay_domain_breach_window_messages{domain="example.com",outcome="bounced"} 1
 mailrelay_domain_bounce_rate{domain="example.com"} 0.125
-mailrelay_domain_complaint_rate{domain="example.com"} 0
-mailrelay_domain_deferral_rate{domain="example.com"} 0.5
 mailrelay_domain_paused{domain="example.com"} 1
-mailrelay_messages_delivered_total{domain="example.com",provider="gmail"} 5
-mailrelay_messages_delivered_total{domain="example.com",provider="other"} 2
-mailrelay_messages_bounced_total{domain="example.com",provider="gmail",type="hard"} 1
-mailrelay_complaints_total{domain="example.com"} 3
+mailrelay_domain_relay_wide_pause_start_timestamp_seconds{domain="example.com"} 1733353348.123
+mailrelay_domain_last_resume_timestamp_seconds{domain="example.com"} 1733350000.5
+mailrelay_category_window_messages{domain="example.com",category="receipts",outcome="sent"} 5
+mailrelay_category_window_messages{domain="example.com",category="receipts",outcome="bounced"} 1
+mailrelay_messages_delivered_total{domain="example.com",provider="gmail"} 500
 mailrelay_messages_received_total{listener="smtp"} 9
-mailrelay_domain_bounce_rate{domain="news.example.com"} NaN
+mailrelay_domain_window_messages{domain="news.example.com",outcome="sent"} NaN
 `;
 
-test('reads per-domain figures from a relay pod, summing counters over providers', () => {
+test('reads a pod\'s 24 h window, breach window, pause and resume times and categories per domain; since-restart counters are no figure', () => {
   const f = parseRelayFigures(POD).get('example.com')!;
-  assert.deepEqual(f, { bounceRate: 0.125, complaintRate: 0, deferralRate: 0.5, delivered: 7, bounced: 1, complaints: 3, pausedPods: 1, pods: 1 });
+  assert.deepEqual(f.window, { sent: 8, delivered: 7, deferred: 2, bounced: 1, complained: 0 });
+  assert.deepEqual(f.breach, { sent: 4, delivered: 0, deferred: 0, bounced: 1, complained: 0 });
+  assert.equal(f.paused, true);
+  assert.equal(f.relayWideSince, 1733353348123);
+  assert.equal(f.resumedAt, 1733350000500);
+  assert.deepEqual([...f.categories], [['receipts', { sent: 5, delivered: 0, deferred: 0, bounced: 1, complained: 0 }]]);
   assert.equal(parseRelayFigures(POD).has('news.example.com'), false, 'NaN is no figure');
 });
 
-test('folds pods: counters add, rates take the worst pod, paused pods count', () => {
+test('sums pods: counts add, rates come from the sums (not the worst pod), categories add, paused pods count', () => {
   const a = parseRelayFigures(POD).get('example.com')!;
-  const b = { ...a, bounceRate: 0.02, pausedPods: 0, delivered: 10 };
-  assert.deepEqual(mergeFigures(a, b), { ...a, delivered: 17, bounced: 2, complaints: 6, pausedPods: 1, pods: 2 });
+  const b = { ...a, window: { sent: 92, delivered: 90, deferred: 0, bounced: 1, complained: 1 }, paused: false, categories: new Map([['receipts', { sent: 1, delivered: 1, deferred: 0, bounced: 0, complained: 0 }]]) };
+  const sum = sumFigures([a, b]);
+  assert.deepEqual(sum.window, { sent: 100, delivered: 97, deferred: 2, bounced: 2, complained: 1 });
+  assert.deepEqual(sum.breach, { sent: 8, delivered: 0, deferred: 0, bounced: 2, complained: 0 });
+  assert.deepEqual([...sum.categories], [['receipts', { sent: 6, delivered: 1, deferred: 0, bounced: 1, complained: 0 }]]);
+  assert.equal(sum.pausedPods, 1);
+  assert.equal(sum.pods, 2);
+  // pod a alone has 1/8 = 0.125; the relay has 2/100
+  assert.equal(ratesOf(sum.window).bounceRate, 0.02);
+  assert.equal(ratesOf(sum.window).deferralRate, 2 / 102);
+  assert.deepEqual(buildReputationStatus(sum), {
+    bounceRate: 0.02,
+    complaintRate: 0.0103,
+    deferralRate: 0.0196,
+    sent: 100,
+    delivered: 97,
+    deferred: 2,
+    bounced: 2,
+    complaints: 1,
+    pausedPods: 1,
+    pods: 2,
+  });
+  assert.deepEqual(buildCategoriesStatus(sum), [{ name: 'receipts', sent: 6, delivered: 1, deferred: 0, bounced: 1, complained: 0, bounceRate: 0.1667, complaintRate: 0 }]);
 });
 
 test('tells a pod that refused its mounted config from one that took it', () => {

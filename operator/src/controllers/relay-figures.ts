@@ -1,64 +1,101 @@
 /**
  * A SendingDomain's reputation as its relay pods report it on /metrics (the relay's own names,
- * DESIGN.md "Metrics"). Parsing is pure; several pods of one relay are folded into one figure.
+ * docs/metrics.md). Each pod exports its 24 h window counts as gauges; the relay's figures are
+ * their sums, and rates are computed from the sums (never a fold of per-pod rates). Pure.
  */
 
+export const OUTCOMES = ['sent', 'delivered', 'deferred', 'bounced', 'complained'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+export type WindowCounts = Record<Outcome, number>;
+
+/** One pod's figures for one domain. */
+export interface PodDomainFigures {
+  /** 24 h window (`mailrelay_domain_window_messages`). */
+  readonly window: WindowCounts;
+  /** Since the domain's last resume on the pod, at most 24 h: what breaches are judged on. */
+  readonly breach: WindowCounts;
+  readonly paused: boolean;
+  /** Start (ms) of the relay-wide pause the pod holds, 0 for none. */
+  readonly relayWideSince: number;
+  /** The pod's last resume (ms), 0 for never. */
+  readonly resumedAt: number;
+  /** 24 h window per category (`mailrelay_category_window_messages`). */
+  readonly categories: ReadonlyMap<string, WindowCounts>;
+}
+
+/** One domain over every pod of a relay that answered. */
 export interface DomainFigures {
-  /** 24 h rates. Across pods the highest is kept: the pause decision is per pod. */
-  bounceRate: number;
-  complaintRate: number;
-  deferralRate: number;
-  delivered: number;
-  bounced: number;
-  complaints: number;
-  /** Pods that have the domain paused. */
-  pausedPods: number;
-  pods: number;
+  readonly window: WindowCounts;
+  readonly breach: WindowCounts;
+  readonly categories: ReadonlyMap<string, WindowCounts>;
+  /** Pods that have the domain paused (any source). */
+  readonly pausedPods: number;
+  readonly pods: number;
+}
+
+export interface Rates {
+  readonly bounceRate: number;
+  readonly complaintRate: number;
+  readonly deferralRate: number;
 }
 
 const SAMPLE = /^(mailrelay_[a-z_]+)\{([^}]*)\} ([0-9.eE+-]+|NaN)$/;
+const LABEL = /([a-z_]+)="([^"]*)"/g;
 
-function label(labels: string, name: string): string | undefined {
-  return new RegExp(`(?:^|,)${name}="([^"]*)"`).exec(labels)?.[1];
+export function emptyCounts(): WindowCounts {
+  return { sent: 0, delivered: 0, deferred: 0, bounced: 0, complained: 0 };
+}
+
+function isOutcome(value: string | undefined): value is Outcome {
+  return (OUTCOMES as readonly string[]).includes(value ?? '');
+}
+
+function labelsOf(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of text.matchAll(LABEL)) out[m[1]!] = m[2]!;
+  return out;
 }
 
 /** Per-domain figures from one pod's Prometheus text exposition. */
-export function parseRelayFigures(text: string): Map<string, DomainFigures> {
-  const out = new Map<string, DomainFigures>();
-  const of = (domain: string): DomainFigures => {
+export function parseRelayFigures(text: string): Map<string, PodDomainFigures> {
+  type Mutable = { window: WindowCounts; breach: WindowCounts; paused: boolean; relayWideSince: number; resumedAt: number; categories: Map<string, WindowCounts> };
+  const out = new Map<string, Mutable>();
+  const of = (domain: string): Mutable => {
     let f = out.get(domain);
-    if (!f) out.set(domain, (f = { bounceRate: 0, complaintRate: 0, deferralRate: 0, delivered: 0, bounced: 0, complaints: 0, pausedPods: 0, pods: 1 }));
+    if (!f) out.set(domain, (f = { window: emptyCounts(), breach: emptyCounts(), paused: false, relayWideSince: 0, resumedAt: 0, categories: new Map() }));
     return f;
   };
   for (const line of text.split('\n')) {
     const m = SAMPLE.exec(line);
     if (!m) continue;
-    const [, name, labels, raw] = m as unknown as [string, string, string, string];
-    const domain = label(labels, 'domain');
+    const [, name, rawLabels, raw] = m as unknown as [string, string, string, string];
+    const labels = labelsOf(rawLabels);
+    const { domain, outcome } = labels;
     const value = Number(raw);
-    if (!domain || !Number.isFinite(value)) continue;
-    const f = of(domain);
+    if (!domain || !Number.isFinite(value) || value < 0) continue;
     switch (name) {
-      case 'mailrelay_domain_bounce_rate':
-        f.bounceRate = value;
+      case 'mailrelay_domain_window_messages':
+        if (isOutcome(outcome)) of(domain).window[outcome] = value;
         break;
-      case 'mailrelay_domain_complaint_rate':
-        f.complaintRate = value;
+      case 'mailrelay_domain_breach_window_messages':
+        if (isOutcome(outcome)) of(domain).breach[outcome] = value;
         break;
-      case 'mailrelay_domain_deferral_rate':
-        f.deferralRate = value;
+      case 'mailrelay_category_window_messages': {
+        const category = labels.category;
+        if (!isOutcome(outcome) || !category) break;
+        const categories = of(domain).categories;
+        if (!categories.has(category)) categories.set(category, emptyCounts());
+        categories.get(category)![outcome] = value;
         break;
+      }
       case 'mailrelay_domain_paused':
-        f.pausedPods = value > 0 ? 1 : 0;
+        of(domain).paused = value > 0;
         break;
-      case 'mailrelay_messages_delivered_total':
-        f.delivered += value;
+      case 'mailrelay_domain_relay_wide_pause_start_timestamp_seconds':
+        of(domain).relayWideSince = Math.round(value * 1000);
         break;
-      case 'mailrelay_messages_bounced_total':
-        f.bounced += value;
-        break;
-      case 'mailrelay_complaints_total':
-        f.complaints += value;
+      case 'mailrelay_domain_last_resume_timestamp_seconds':
+        of(domain).resumedAt = Math.round(value * 1000);
         break;
     }
   }
@@ -73,15 +110,30 @@ export function parseConfigRejected(text: string): boolean {
   return /^mailrelay_config_last_reload_success 0$/m.test(text);
 }
 
-export function mergeFigures(a: DomainFigures, b: DomainFigures): DomainFigures {
-  return {
-    bounceRate: Math.max(a.bounceRate, b.bounceRate),
-    complaintRate: Math.max(a.complaintRate, b.complaintRate),
-    deferralRate: Math.max(a.deferralRate, b.deferralRate),
-    delivered: a.delivered + b.delivered,
-    bounced: a.bounced + b.bounced,
-    complaints: a.complaints + b.complaints,
-    pausedPods: a.pausedPods + b.pausedPods,
-    pods: a.pods + b.pods,
-  };
+function add(a: WindowCounts, b: WindowCounts): WindowCounts {
+  const out = emptyCounts();
+  for (const k of OUTCOMES) out[k] = a[k] + b[k];
+  return out;
+}
+
+/** The relay's figures for a domain: every pod's counts summed, category by category too. */
+export function sumFigures(pods: readonly PodDomainFigures[]): DomainFigures {
+  let window = emptyCounts();
+  let breach = emptyCounts();
+  const categories = new Map<string, WindowCounts>();
+  for (const p of pods) {
+    window = add(window, p.window);
+    breach = add(breach, p.breach);
+    for (const [category, counts] of p.categories) categories.set(category, add(categories.get(category) ?? emptyCounts(), counts));
+  }
+  return { window, breach, categories, pausedPods: pods.filter((p) => p.paused).length, pods: pods.length };
+}
+
+/**
+ * The relay's rules, on summed counts: bounce = bounced / sent; complaint = complained /
+ * delivered; deferral = deferred / (deferred + sent). A rate with nothing to divide by is 0.
+ */
+export function ratesOf(c: WindowCounts): Rates {
+  const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);
+  return { bounceRate: ratio(c.bounced, c.sent), complaintRate: ratio(c.complained, c.delivered), deferralRate: ratio(c.deferred, c.deferred + c.sent) };
 }

@@ -12,8 +12,9 @@ import type { RecordCheck } from './dns-verifier.ts';
 import { generateKey, parseKey } from './dkim-keys.ts';
 import { decideRotation, parseRotationPolicy, type RotationDecision, type RotationState } from './dkim-rotation.ts';
 import { applyRotationStep, loadRotationKeys, rotationStateOf, rotationStatus, type RotationKeys } from './dkim-rotation-keys.ts';
-import type { DomainFigures } from './relay-figures.ts';
 import { readWebhookKeys } from './webhook-keys.ts';
+import { ratesOf, type DomainFigures } from './relay-figures.ts';
+import { ensureFleetPause, ensureSpecPause, type FleetDecision } from './relay-wide-pause.ts';
 
 type DkimState =
   | { readonly ready: true; readonly selector: string; readonly secretName: string; readonly key: string; readonly algorithm: DkimAlgorithm; readonly publicKey: KeyObject; readonly reason: string; readonly message: string }
@@ -77,6 +78,7 @@ export async function reconcileSendingDomain(ctx: ControllerContext, dnsState: M
 
   const generation = sd.metadata.generation ?? 0;
   const figures = ctx.reputation.get(namespace, sd.spec.relayRef.name, sd.spec.domain);
+  const relayWide = await ensureRelayWide(ctx, sd, relay !== undefined);
   const ready = readyCondition(sd, relay !== undefined, dkim, relayDomains(ctx, namespace, sd.spec.relayRef.name).conflicts.get(name));
   const wasReady = sd.status?.conditions?.find((c) => c.type === SendingDomainConditions.Ready);
   if (ready.reason === Reasons.DomainConflict && wasReady?.reason !== Reasons.DomainConflict) ctx.events.record(sd, 'Warning', Reasons.DomainConflict, ready.message);
@@ -90,54 +92,93 @@ export async function reconcileSendingDomain(ctx: ControllerContext, dnsState: M
       : { type: SendingDomainConditions.DKIMKeyReady, status: dkim.ready ? 'True' : 'False', reason: dkim.reason, message: dkim.message },
     dnsCondition(verifiedRecords, checked.results),
     webhooks,
-    pausedCondition(sd, figures),
+    pausedCondition(sd, figures, relayWide.decision),
   ];
   const status: SendingDomainStatus = {
     observedGeneration: generation,
     ...(dkim.ready ? { dkim: { secretName: dkim.secretName, key: dkim.key, selector: dkim.selector, algorithm: dkim.algorithm, ...(state ? rotationStatus(state) : {}) } } : {}),
     dnsRecords: verifiedRecords,
-    ...(figures ? { reputation: reputationStatus(figures) } : sd.status?.reputation ? { reputation: sd.status.reputation } : {}),
+    ...(figures ? { reputation: buildReputationStatus(figures) } : sd.status?.reputation ? { reputation: sd.status.reputation } : {}),
+    ...(figures && figures.categories.size > 0 ? { categories: buildCategoriesStatus(figures) } : sd.status?.categories ? { categories: sd.status.categories } : {}),
     conditions: buildConditions(sd.status?.conditions, conditions, generation, ctx.now().toISOString().replace(/\.\d{3}Z$/, 'Z')),
   };
   await ctx.applier.applyStatus({ apiVersion: sd.apiVersion, kind: sd.kind, metadata: { name, namespace }, status }, { live: sd });
   // The next rotation step may fall due before the next DNS check (never after: that bounds the timer).
-  const dnsDue = checked.at + ctx.settings.dnsCheckIntervalMs - nowMs;
-  return { requeueAfterMs: Math.max(1000, Math.min(dnsDue, rotation?.requeueAfterMs ?? dnsDue)) };
+  const dnsDue = Math.max(1000, checked.at + ctx.settings.dnsCheckIntervalMs - nowMs);
+  const next = Math.max(1000, Math.min(dnsDue, rotation?.requeueAfterMs ?? dnsDue));
+  return { requeueAfterMs: relayWide.complete ? next : Math.min(next, RELAY_WIDE_RETRY_MS) };
 }
 
-function pausedCondition(sd: SendingDomain, figures: DomainFigures | undefined): ConditionInput {
+/** A pod that missed a relay-wide push gets it again this soon (and at every poll that changes something). */
+const RELAY_WIDE_RETRY_MS = 5000;
+
+/**
+ * The relay-wide pause on the sums of every pod, and spec.paused, pushed to the relay's pods
+ * (docs/design.md "Relay-wide reputation"). A domain left out of the relay's config is not sent
+ * for, so nothing is pushed for it.
+ */
+async function ensureRelayWide(ctx: ControllerContext, sd: SendingDomain, relayFound: boolean): Promise<{ decision: FleetDecision | undefined; complete: boolean }> {
+  const { namespace } = sd.metadata;
+  const relay = sd.spec.relayRef.name;
+  if (!relayFound || relayDomains(ctx, namespace, relay).conflicts.has(sd.metadata.name)) return { decision: undefined, complete: true };
+  const pods = ctx.reputation.pods(namespace, relay, sd.spec.domain);
+  const fleet = pods.length > 0 ? await ensureFleetPause(ctx, sd, pods) : { decision: undefined, complete: true };
+  const spec = await ensureSpecPause(ctx, sd);
+  return { decision: fleet.decision, complete: fleet.complete && spec };
+}
+
+function pausedCondition(sd: SendingDomain, figures: DomainFigures | undefined, decision: FleetDecision | undefined): ConditionInput {
   const type = SendingDomainConditions.Paused;
   if (sd.spec.paused) return { type, status: 'True', reason: Reasons.PausedBySpec, message: 'spec.paused is true: new mail is refused and queued mail is held' };
+  if (decision?.pause) {
+    const since = new Date(decision.pause.since).toISOString();
+    return {
+      type,
+      status: 'True',
+      reason: Reasons.ReputationBreach,
+      message: `paused on every relay pod since ${since}: ${decision.pause.reason} (sums over the pods since the last resume); new mail is refused, queued mail held until resumed (POST /v1/domains/${sd.spec.domain}/resume)`,
+    };
+  }
   if (figures && figures.pausedPods > 0) {
-    const { maxBounceRate, maxComplaintRate } = sd.spec.reputation;
-    const why =
-      figures.bounceRate > maxBounceRate
-        ? `bounce rate ${percent(figures.bounceRate)} over ${percent(maxBounceRate)}`
-        : figures.complaintRate > maxComplaintRate
-          ? `complaint rate ${percent(figures.complaintRate)} over ${percent(maxComplaintRate)}`
-          : 'a reputation threshold was crossed';
-    return { type, status: 'True', reason: Reasons.ReputationBreach, message: `paused by ${figures.pausedPods} of ${figures.pods} relay pods: ${why} (24 h); new mail is refused, queued mail held until resumed` };
+    // a pod that paused on its own figures while the operator was away, until resumed
+    return { type, status: 'True', reason: Reasons.ReputationBreach, message: `paused by ${figures.pausedPods} of ${figures.pods} relay pods on their own figures; resume to lift it` };
   }
   return { type, status: 'False', reason: Reasons.NotPaused, message: 'the domain may send' };
 }
 
-function percent(rate: number): string {
-  return `${(rate * 100).toFixed(rate < 0.01 ? 2 : 1)}%`;
-}
-
-/** Rates rounded so that noise in the last digits does not cost a status write. */
-function reputationStatus(f: DomainFigures): NonNullable<SendingDomainStatus['reputation']> {
+/**
+ * The relay's 24 h window: every pod's counts summed, rates from the sums. Rates rounded so
+ * that noise in the last digits does not cost a status write. Pure.
+ */
+export function buildReputationStatus(f: DomainFigures): NonNullable<SendingDomainStatus['reputation']> {
   const round = (n: number) => Math.round(n * 10_000) / 10_000;
+  const rates = ratesOf(f.window);
   return {
-    bounceRate: round(f.bounceRate),
-    complaintRate: round(f.complaintRate),
-    deferralRate: round(f.deferralRate),
-    delivered: f.delivered,
-    bounced: f.bounced,
-    complaints: f.complaints,
+    bounceRate: round(rates.bounceRate),
+    complaintRate: round(rates.complaintRate),
+    deferralRate: round(rates.deferralRate),
+    sent: f.window.sent,
+    delivered: f.window.delivered,
+    deferred: f.window.deferred,
+    bounced: f.window.bounced,
+    complaints: f.window.complained,
     pausedPods: f.pausedPods,
     pods: f.pods,
   };
+}
+
+/**
+ * `status.categories` (issue #14): each category's 24 h window summed over the pods, rates from
+ * the sums, sorted by name. Pure.
+ */
+export function buildCategoriesStatus(f: DomainFigures): Array<{ name: string; sent: number; delivered: number; deferred: number; bounced: number; complained: number; bounceRate: number; complaintRate: number }> {
+  const round = (n: number) => Math.round(n * 10_000) / 10_000;
+  return [...f.categories]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, c]) => {
+      const rates = ratesOf(c);
+      return { name, sent: c.sent, delivered: c.delivered, deferred: c.deferred, bounced: c.bounced, complained: c.complained, bounceRate: round(rates.bounceRate), complaintRate: round(rates.complaintRate) };
+    });
 }
 
 function readyCondition(sd: SendingDomain, relayFound: boolean, dkim: DkimState, conflict: DomainConflict | undefined): ConditionInput {

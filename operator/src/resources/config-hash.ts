@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import type { RelayConfigFile } from '../../../relay/src/config/schema.ts';
 
 /**
  * The pod-template hash of everything a relay pod reads at start-up: a change rolls the pods.
@@ -16,3 +17,12 @@ export function buildConfigHash(key: string, parts: readonly string[]): string {
 
 /** Shorter keys are refused and replaced: the key must not be guessable either. */
 export const CONFIG_HASH_KEY_MIN_LENGTH = 32;
+
+/**
+ * relay.yaml as the config hash sees it: without what a running relay applies live from the
+ * mounted file (each domain's `paused`, `reputation` thresholds and `dkim` selector and key; relay/src/config/
+ * config-watcher.ts), so pausing a domain, changing its thresholds or rotating its key rolls no pod. Pure.
+ */
+export function buildHashedRelayConfig<T extends RelayConfigFile>(config: T): T {
+  return { ...config, domains: config.domains?.map(({ paused: _paused, reputation: _reputation, dkim: _dkim, ...rest }) => rest) } as T;
+}

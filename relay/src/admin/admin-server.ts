@@ -5,6 +5,7 @@ import { readSecretFile } from '../config/load-config.ts';
 import type { DeliveryEngine } from '../delivery/delivery-engine.ts';
 import { HttpError, RelayError, describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import type { ReputationService } from '../reputation/reputation-service.ts';
 import type { RelayMetrics } from '../metrics/metrics.ts';
 import { queueStateOf, type Spool } from '../spool/spool.ts';
 import type { SpoolEntry } from '../spool/types.ts';
@@ -14,6 +15,7 @@ import { Drainer } from './drainer.ts';
 import { HANDOFF_CONTENT_TYPE } from './handoff-wire.ts';
 import { loadOriginId } from './origin-id.ts';
 import { QueueImporter } from './queue-import.ts';
+import { routeDomainAdmin } from './domain-routes.ts';
 import { buildMessageView } from './message-view.ts';
 import { QUEUE_ID, isEmptyFilter, matchesFilter, parseQueueQuery, type Problem } from './queue-filter.ts';
 
@@ -24,6 +26,8 @@ export interface AdminServerDeps {
   readonly delivery: DeliveryEngine;
   readonly metrics: RelayMetrics;
   readonly logger: Logger;
+  /** For the domain routes (relay-wide pause and resume); without it they answer 404. */
+  readonly reputation?: ReputationService;
   readonly now?: () => number;
   /**
    * For a drain (`POST /v1/drain`): takes the pod out of the Service (not ready), closes the
@@ -39,6 +43,8 @@ export interface AdminServerDeps {
 
 /** The largest `POST /v1/drain` body read. */
 const MAX_DRAIN_BODY = 64 * 1024;
+/** The largest request body: the operator's relay-wide figures for every domain of a relay. */
+const MAX_REQUEST_BODY = 2 * 2 ** 20;
 
 export const ADMIN_ACTIONS = ['retry', 'hold', 'release', 'delete', 'bounce'] as const;
 export type AdminAction = (typeof ADMIN_ACTIONS)[number];
@@ -200,6 +206,9 @@ export class AdminServer {
       return only(method, 'GET', () => ({ status: 200, body: this.drainer!.status() }));
     }
     if (url.pathname === '/v1/queue/import') return only(method, 'POST', () => this.importFrames(req));
+    if (parts[1] === 'v1' && (parts[2] === 'domains' || parts[2] === 'reputation') && this.deps.reputation) {
+      return routeDomainAdmin(this.deps.reputation, req.method ?? '', parts, () => readJson(req));
+    }
     if (parts[1] !== 'v1' || parts[2] !== 'queue' || parts.length > 5) throw notFound();
     const id = parts[3];
     const action = parts[4];
@@ -408,6 +417,17 @@ async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
+}
+
+/** A JSON request body of at most MAX_REQUEST_BODY bytes; none is `undefined`. */
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const body = await readBody(req, MAX_REQUEST_BODY);
+  if (body.length === 0) return undefined;
+  try {
+    return JSON.parse(body.toString('utf8')) as unknown;
+  } catch (err) {
+    throw new HttpError(400, 'bad_request', 'the body is not JSON', 'admin', {}, { cause: err });
+  }
 }
 
 function listenOn(server: Server, listen: (s: Server) => void, what: string): Promise<void> {

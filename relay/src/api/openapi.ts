@@ -110,7 +110,8 @@ export const OPENAPI = {
     '/v1/domains/{domain}/reputation': {
       get: {
         summary: "A sending domain's reputation",
-        description: 'Counts and rates over the last hour and 24 hours, the thresholds, and whether the domain is paused and why.',
+        description:
+          "This pod's counts and rates over the last hour and 24 hours (`windows`), the 24 h sums over every pod of the relay as the operator last pushed them (`relay`, with the time of the push; null without an operator), the thresholds, and whether the domain is paused and why (`source`: `reputation` for this pod's own figures, `relay-wide` for the sums of every pod, `config`).",
         operationId: 'getReputation',
         parameters: [domainParameter],
         responses: {
@@ -139,7 +140,8 @@ export const OPENAPI = {
     '/v1/domains/{domain}/resume': {
       post: {
         summary: 'Lift a reputation pause',
-        description: 'Held mail flows again; later breaches are judged on what happens after the resume. A pause set in relay.yaml is lifted only there (409).',
+        description:
+          'Lifts this pod\'s own and the relay-wide reputation pause; the operator carries the resume to every other pod of the relay within seconds. Held mail flows again; later breaches are judged on what happens after the resume. A pause set in relay.yaml is lifted only there (409).',
         operationId: 'resumeDomain',
         parameters: [domainParameter],
         responses: {

@@ -16,6 +16,14 @@ export interface DomainReputationSample {
   readonly complaintRate: number;
   readonly deferralRate: number;
   readonly paused: boolean;
+  /** This pod's 24 h counts. */
+  readonly window: Counts;
+  /** This pod's counts since the last resume (at most 24 h): what a breach is judged on. */
+  readonly breach: Counts;
+  /** Start of the relay-wide pause in force (ms), if any. */
+  readonly relayWideSince: number | undefined;
+  /** Last resume (ms), 0 for never. */
+  readonly resumedAt: number;
 }
 
 /** One category of a sending domain: 24 h rates, pause flag and window counts. */
@@ -52,6 +60,14 @@ function oncePerScrape<T>(source: () => T): () => T {
     return value.v;
   };
 }
+/** The `outcome` label of the window gauges for each counter. */
+const OUTCOMES: ReadonlyArray<readonly [string, keyof Counts]> = [
+  ['sent', 'sent'],
+  ['delivered', 'delivered'],
+  ['deferred', 'deferrals'],
+  ['bounced', 'hardBounces'],
+  ['complained', 'complaints'],
+];
 
 export function createMetrics(now: () => number = Date.now) {
   const registry = new Registry();
@@ -91,6 +107,20 @@ export function createMetrics(now: () => number = Date.now) {
       collect() {
         this.reset();
         for (const sample of samples()) this.set({ domain: sample.domain }, value(sample));
+      },
+    });
+  const countsGauge = (name: string, help: string, counts: (s: DomainReputationSample) => Counts) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['domain', 'outcome'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const sample of samples()) {
+          const c = counts(sample);
+          for (const [outcome, kind] of OUTCOMES) this.set({ domain: sample.domain, outcome }, c[kind]);
+        }
       },
     });
   let cached: { at: number; stats: QueueStats } | undefined;
@@ -188,6 +218,26 @@ export function createMetrics(now: () => number = Date.now) {
       'mailrelay_domain_paused',
       '1 while new and queued mail of the sending domain is held (a reputation breach or domains[].paused).',
       (s) => (s.paused ? 1 : 0),
+    ),
+    domainWindowMessages: countsGauge(
+      'mailrelay_domain_window_messages',
+      "This pod's 24 h window counts by sending domain and outcome (sent, delivered, deferred, bounced, complained): gauges, so the operator sums them over the relay's pods.",
+      (s) => s.window,
+    ),
+    domainBreachWindowMessages: countsGauge(
+      'mailrelay_domain_breach_window_messages',
+      "This pod's counts since the domain's last resume, at most 24 h, by outcome: what a breach is judged on (summed over the pods by the operator).",
+      (s) => s.breach,
+    ),
+    domainRelayWidePauseStart: reputationGauge(
+      'mailrelay_domain_relay_wide_pause_start_timestamp_seconds',
+      'Start of the relay-wide pause (decided by the operator on the sums of every pod) this pod holds for the sending domain, 0 when none.',
+      (s) => (s.relayWideSince ?? 0) / 1000,
+    ),
+    domainLastResume: reputationGauge(
+      'mailrelay_domain_last_resume_timestamp_seconds',
+      'When the sending domain was last resumed on this pod (API, operator or resumeBefore), 0 for never.',
+      (s) => s.resumedAt / 1000,
     ),
     messagesReceived: new Counter({
       name: 'mailrelay_messages_received_total',

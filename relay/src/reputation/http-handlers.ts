@@ -48,8 +48,9 @@ export function createReputationHandlers(reputation: ReputationService) {
         status: 200,
         body: {
           domain,
-          paused: paused ? { source: paused.source, reason: paused.reason, ...(paused.source === 'reputation' ? { since: iso(paused.since) } : {}) } : null,
+          paused: paused ? { source: paused.source, reason: paused.reason, ...(paused.source !== 'config' ? { since: iso(paused.since) } : {}) } : null,
           thresholds: report.thresholds,
+          // this pod's own windows: the Service sends each request to one pod
           windows: report.windows,
           categories: Object.fromEntries(
             Object.entries(report.categories).map(([name, c]) => [
@@ -57,6 +58,8 @@ export function createReputationHandlers(reputation: ReputationService) {
               { thresholds: c.thresholds, windows: c.windows, paused: c.paused ? { reason: c.paused.reason, since: iso(c.paused.since) } : null },
             ]),
           ),
+          // the sums over every pod, as the operator last pushed them (null without an operator)
+          relay: report.relay ? { at: iso(report.relay.at), '24h': report.relay['24h'] } : null,
         },
       };
     },

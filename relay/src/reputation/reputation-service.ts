@@ -4,7 +4,7 @@ import { OTHER_CATEGORY, type DomainConfig, type RelayConfig } from '../config/s
 import { loadVerpKeyFile } from '../config/load-config.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { OUTCOME_OF_COUNTER, type CategoryReputationSample, type RelayMetrics } from '../metrics/metrics.ts';
+import { OUTCOME_OF_COUNTER, type CategoryReputationSample, type DomainReputationSample, type RelayMetrics } from '../metrics/metrics.ts';
 import { DAY_MS, RollingCounters, emptyCounts, ratesOf, type CounterKind, type Counts, type Rates } from './rolling-counters.ts';
 import { SuppressionList, type Suppression, type SuppressionReason } from './suppression-list.ts';
 import { ensureDir, readIfExists, writeDurable } from '../spool/durable-file.ts';
@@ -19,8 +19,17 @@ import type { SendGate } from './send-gate.ts';
 export interface PauseInfo {
   readonly since: number;
   readonly reason: string;
-  /** `reputation`: a threshold breach (lifted by resume); `config`: domains[].paused. */
-  readonly source: 'reputation' | 'config';
+  /**
+   * `reputation`: a breach of this pod's own figures (lifted by resume); `relay-wide`: a breach
+   * the operator decided on the sums of every pod (lifted by resume, on any pod); `config`:
+   * domains[].paused, or the operator's push of it ahead of the mounted file.
+   */
+  readonly source: 'reputation' | 'relay-wide' | 'config';
+}
+
+interface Pause {
+  readonly since: number;
+  readonly reason: string;
 }
 
 /** Counters and pause of a sending domain, or of one of its categories. */
@@ -29,8 +38,15 @@ interface CounterState {
   window: RollingCounters;
   /** Since the last resume: what breaches are judged on, so a resumed domain starts clean. */
   breach: RollingCounters;
-  pause: { since: number; reason: string } | undefined;
+  pause: Pause | undefined;
+  relayWide: Pause | undefined;
+  /** When the domain was last resumed (any source), 0 for never; persisted. */
+  resumedAt: number;
   breaching: boolean;
+  /** The operator's push of domains[].paused, until the mounted relay.yaml says the same. */
+  configPaused: boolean | undefined;
+  /** The 24 h sums over every pod, as the operator last pushed them. */
+  relay: { at: number; counts: Counts } | undefined;
 }
 
 interface DomainState extends CounterState {
@@ -47,21 +63,36 @@ export interface CategoryReputation {
 export interface DomainReputation {
   readonly domain: string;
   readonly paused: PauseInfo | undefined;
+  /** Every pause in force, this pod's own first. */
+  readonly pauses: readonly PauseInfo[];
+  readonly resumedAt: number | undefined;
   readonly thresholds: DomainConfig['reputation'];
+  /** This pod's own windows. */
   readonly windows: { readonly '1h': Counts & Rates; readonly '24h': Counts & Rates };
   /** Each declared category and `other`. */
   readonly categories: Readonly<Record<string, CategoryReputation>>;
+  /** The relay-wide 24 h window (every pod), when the operator has pushed it. */
+  readonly relay: { readonly at: number; readonly '24h': Counts & Rates } | undefined;
 }
-
 
 function newCounterState(): CounterState {
-  return { window: new RollingCounters(), breach: new RollingCounters(), pause: undefined, breaching: false };
+  return {
+    window: new RollingCounters(),
+    breach: new RollingCounters(),
+    pause: undefined,
+    relayWide: undefined,
+    resumedAt: 0,
+    breaching: false,
+    configPaused: undefined,
+    relay: undefined,
+  };
 }
 
-function readPause(v: unknown): { since: number; reason: string } | undefined {
-  const pause = v as { since?: unknown; reason?: unknown } | undefined;
-  return pause && typeof pause.since === 'number' && typeof pause.reason === 'string' ? { since: pause.since, reason: pause.reason } : undefined;
-}
+/** What the operator's relay-wide push of a domain's pause and resume did. */
+export type RelayWideOutcome = 'changed' | 'unchanged' | 'resumed_since';
+
+/** The longest the operator may claim the breach decision for, per push. */
+export const MAX_OPERATOR_LEASE_MS = 600_000;
 
 
 const DIR = 'reputation';
@@ -83,6 +114,11 @@ function suppressesRecipient(status: string): boolean {
 /** An unsubscribe stays until someone deletes it; a century says so in a finite number. */
 const UNSUBSCRIBE_EXPIRY_MS = 100 * 365 * 86_400_000;
 
+function savedPause(value: unknown): Pause | undefined {
+  const p = value as { since?: unknown; reason?: unknown } | undefined;
+  return p && typeof p.since === 'number' && typeof p.reason === 'string' ? { since: p.since, reason: p.reason } : undefined;
+}
+
 /**
  * Reputation of every sending domain: rolling counters, threshold breaches that pause a domain,
  * the suppression list, and the VERP key. Counters are saved to the spool directory every
@@ -93,6 +129,8 @@ export class ReputationService implements SendGate {
   private domains: Map<string, DomainConfig>;
   private listeners: Array<() => void> = [];
   private saveTimer: NodeJS.Timeout | undefined;
+  /** Until when the operator decides breaches on the sums of every pod (its last push's lease). */
+  private operatorUntil = 0;
   private writes: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -154,19 +192,21 @@ export class ReputationService implements SendGate {
   private async load(): Promise<void> {
     const counters = await this.readJson(COUNTERS_FILE);
     const state = await this.readJson(STATE_FILE);
-    type Saved = { window?: unknown; breach?: unknown; pause?: unknown; categories?: Record<string, Saved> };
+    type Saved = { window?: unknown; breach?: unknown; pause?: unknown; relayWide?: unknown; resumedAt?: unknown; categories?: Record<string, Saved> };
     for (const [domain, config] of this.domains) {
       const c = (counters?.domains as Record<string, Saved> | undefined)?.[domain];
       const saved = (state?.domains as Record<string, Saved> | undefined)?.[domain];
       const s = this.state(domain);
       s.window = RollingCounters.fromRecords(c?.window);
       s.breach = RollingCounters.fromRecords(c?.breach);
-      s.pause = readPause(saved?.pause);
+      s.pause = savedPause(saved?.pause);
+      s.relayWide = savedPause(saved?.relayWide);
+      if (typeof saved?.resumedAt === 'number' && Number.isFinite(saved.resumedAt)) s.resumedAt = saved.resumedAt;
       // only the categories counted now: one no longer declared is counted as `other` from here on,
       // and a domain that declares none has no category pauses (its own pause is the same thing)
       for (const category of countedCategories(config)) {
         const cc = c?.categories?.[category];
-        const pause = config.categories.length > 0 ? readPause(saved?.categories?.[category]?.pause) : undefined;
+        const pause = config.categories.length > 0 ? savedPause(saved?.categories?.[category]?.pause) : undefined;
         if (!cc && !pause) continue;
         const cs = this.categoryState(domain, category);
         cs.window = RollingCounters.fromRecords(cc?.window);
@@ -229,11 +269,18 @@ export class ReputationService implements SendGate {
   }
 
   private pauseOf(domain: string): PauseInfo | undefined {
+    return this.pausesOf(domain)[0];
+  }
+
+  private pausesOf(domain: string): PauseInfo[] {
     const config = this.domains.get(domain);
-    if (!config) return undefined;
-    const p = this.states.get(domain)?.pause;
-    if (p) return { ...p, source: 'reputation' };
-    return config.paused ? { since: 0, reason: 'paused by configuration (domains[].paused)', source: 'config' } : undefined;
+    if (!config) return [];
+    const s = this.states.get(domain);
+    const out: PauseInfo[] = [];
+    if (s?.pause) out.push({ ...s.pause, source: 'reputation' });
+    if (s?.relayWide) out.push({ ...s.relayWide, source: 'relay-wide' });
+    if (s?.configPaused ?? config.paused) out.push({ since: 0, reason: 'paused by configuration (domains[].paused)', source: 'config' });
+    return out;
   }
 
   /** Every domain new mail and queued mail are held for, from either source. */
@@ -362,9 +409,11 @@ export class ReputationService implements SendGate {
     const { pauseOnBreach } = config.reputation;
     const reasons = decideBreach(s.breach.sum(now, DAY_MS), config.reputation);
     const breaching = reasons.length > 0;
-    if (breaching && !s.breaching) this.logger.warn('reputation threshold breached', { domain, reason: reasons.join('; '), pauseOnBreach });
+    // While the operator holds a lease it judges the sums of every pod, not this pod alone.
+    const operatorJudges = now < this.operatorUntil;
+    if (breaching && !s.breaching) this.logger.warn('reputation threshold breached', { domain, reason: reasons.join('; '), pauseOnBreach, operatorJudges });
     s.breaching = breaching;
-    if (breaching && pauseOnBreach && !s.pause) {
+    if (breaching && pauseOnBreach && !s.pause && !s.relayWide && !operatorJudges) {
       s.pause = { since: now, reason: reasons.join('; ') };
       this.logger.warn('sending domain paused', { domain, reason: s.pause.reason });
       // in memory at once; the file follows (errors are logged by serial())
@@ -407,23 +456,78 @@ export class ReputationService implements SendGate {
   }
 
   /**
-   * Lifts a reputation pause (`POST /v1/domains/{domain}/resume`, or config resumeBefore), and
-   * those of the domain's categories: a resumed domain sends everything again. Breaches are
-   * judged afresh from here on. False when neither the domain nor a category had a pause.
+   * Lifts the reputation pauses, this pod's own and the relay-wide one (`POST
+   * /v1/domains/{domain}/resume` of the HTTP or admin API, or config resumeBefore), and those of
+   * the domain's categories (a resumed domain sends everything again), and notes when, so that
+   * the operator carries the resume to every other pod. Breaches are judged afresh from here on.
+   * `before`: the operator carrying another pod's resume here, which lifts only the pauses that
+   * began before it. False when no reputation pause was lifted.
    */
-  async resume(domain: string, by: string): Promise<boolean> {
-    const s = this.states.get(domain);
+  async resume(domain: string, by: string, before?: number): Promise<boolean> {
+    if (!this.domains.has(domain)) return false;
+    const s = this.state(domain);
     let categories = false;
-    for (const category of s?.categories.keys() ?? []) categories = (await this.resumeCategory(domain, category, by)) || categories;
-    if (!s?.pause) return categories;
-    const was = s.pause;
-    s.pause = undefined;
+    for (const category of s.categories.keys()) categories = (await this.resumeCategory(domain, category, by)) || categories;
+    const cutoff = before ?? Infinity;
+    const lifted = [s.pause, s.relayWide].filter((p): p is Pause => p !== undefined && p.since < cutoff);
+    if (s.pause && s.pause.since < cutoff) s.pause = undefined;
+    if (s.relayWide && s.relayWide.since < cutoff) s.relayWide = undefined;
+    // after every pause it lifted, whatever this pod's clock says: the operator orders the two
+    const resumedAt = Math.max(before ?? this.now(), s.resumedAt, ...lifted.map((p) => p.since + 1));
+    if (resumedAt === s.resumedAt && lifted.length === 0) return categories;
+    s.resumedAt = resumedAt;
     s.breach = new RollingCounters();
     s.breaching = false;
-    this.logger.info('sending domain resumed', { domain, by, pausedSince: new Date(was.since).toISOString(), reason: was.reason });
-    this.pausedChanged();
+    for (const was of lifted) this.logger.info('sending domain resumed', { domain, by, pausedSince: new Date(was.since).toISOString(), reason: was.reason });
+    if (lifted.length > 0) this.pausedChanged();
     await Promise.all([this.persistState(), this.saveCounters()]);
+    return lifted.length > 0 || categories;
+  }
+
+  /**
+   * A pause the operator decided on the sums of every pod (`POST /v1/domains/{domain}/pause`
+   * of the admin API). Idempotent: the same pause again changes nothing. A pause older than
+   * this pod's last resume is refused (`resumed_since`): the operator sees the resume at its
+   * next poll and carries it to the other pods instead.
+   */
+  async pauseRelayWide(domain: string, pause: { reason: string; since: number | undefined }): Promise<RelayWideOutcome> {
+    const s = this.state(domain);
+    const since = pause.since ?? Math.max(this.now(), s.resumedAt + 1);
+    if (since <= s.resumedAt) return 'resumed_since';
+    if (s.relayWide?.since === since) return 'unchanged';
+    s.relayWide = { since, reason: pause.reason };
+    this.logger.warn('sending domain paused relay-wide', { domain, reason: pause.reason });
+    this.pausedChanged();
+    await this.persistState();
+    return 'changed';
+  }
+
+  /**
+   * The operator's push of domains[].paused (SendingDomain spec.paused) ahead of the mounted
+   * relay.yaml, which the kubelet updates up to a minute later. Kept in memory until the file
+   * says the same: a restarted pod mounts the current file.
+   */
+  setConfigPaused(domain: string, paused: boolean): boolean {
+    const config = this.domains.get(domain);
+    if (!config) return false;
+    const s = this.state(domain);
+    const before = s.configPaused ?? config.paused;
+    s.configPaused = paused === config.paused ? undefined : paused;
+    if (before !== paused) {
+      this.logger.info(paused ? 'sending domain paused by the operator (spec.paused)' : 'sending domain unpaused by the operator (spec.paused)', { domain });
+      this.pausedChanged();
+    }
     return true;
+  }
+
+  /**
+   * The 24 h sums over every pod, pushed by the operator with each poll, and a lease: until it
+   * runs out the operator decides breaches on those sums, and this pod does not pause on its
+   * own figures. Domains not named keep their last push.
+   */
+  setRelayFigures(at: number, leaseMs: number, domains: ReadonlyMap<string, Counts>): void {
+    this.operatorUntil = this.now() + Math.min(Math.max(leaseMs, 0), MAX_OPERATOR_LEASE_MS);
+    for (const [domain, counts] of domains) if (this.domains.has(domain)) this.state(domain).relay = { at, counts };
   }
 
   /** A new relay.yaml: thresholds, config pauses, and `resumeBefore` lifting older reputation pauses. */
@@ -431,18 +535,27 @@ export class ReputationService implements SendGate {
     this.config = config;
     this.domains = new Map(config.domains.map((d) => [d.name, d]));
     for (const d of config.domains) {
-      const { resumeBefore } = d.reputation;
-      if (resumeBefore === undefined) continue;
       const s = this.state(d.name);
-      if (s.pause && s.pause.since < resumeBefore) await this.resume(d.name, 'config resumeBefore');
-      for (const [category, c] of s.categories) {
-        if (c.pause && c.pause.since < resumeBefore) await this.resumeCategory(d.name, category, 'config resumeBefore');
+      // the mounted file caught up with the operator's push
+      if (s.configPaused === d.paused) s.configPaused = undefined;
+      const older = [s.pause, s.relayWide].some((p) => p && d.reputation.resumeBefore !== undefined && p.since < d.reputation.resumeBefore);
+      // every pause in force began by now: a resumeBefore in the future means now
+      if (older) await this.resume(d.name, 'config resumeBefore', Math.min(d.reputation.resumeBefore!, this.now()));
+      const { resumeBefore } = d.reputation;
+      if (resumeBefore !== undefined) {
+        for (const [category, c] of s.categories) {
+          if (c.pause && c.pause.since < resumeBefore) await this.resumeCategory(d.name, category, 'config resumeBefore');
+        }
       }
     }
     this.pausedChanged();
   }
 
   // ---- queries -------------------------------------------------------------------------------
+
+  domainNames(): string[] {
+    return [...this.domains.keys()];
+  }
 
   has(domain: string): boolean {
     return this.domains.has(domain);
@@ -465,7 +578,17 @@ export class ReputationService implements SendGate {
       const c = s.categories.get(category);
       categories[category] = { thresholds: categoryThresholds(config, category), windows: windows(c?.window), paused: c?.pause };
     }
-    return { domain, paused: this.pauseOf(domain), thresholds: config.reputation, windows: windows(s.window), categories };
+    const pauses = this.pausesOf(domain);
+    return {
+      domain,
+      paused: pauses[0],
+      pauses,
+      resumedAt: s.resumedAt > 0 ? s.resumedAt : undefined,
+      thresholds: config.reputation,
+      windows: windows(s.window),
+      categories,
+      relay: s.relay ? { at: s.relay.at, '24h': { ...s.relay.counts, ...ratesOf(s.relay.counts) } } : undefined,
+    };
   }
 
   /** Whether the API knows this category of the domain (declared, or `other`). */
@@ -495,13 +618,21 @@ export class ReputationService implements SendGate {
     return buildVerpAddress(this.verpKey, verpDomain, queueId, index, domain, recipient);
   }
 
-  private samples() {
+  private samples(): DomainReputationSample[] {
     const now = this.now();
-    return [...this.domains.keys()].map((domain) => ({
-      domain,
-      ...ratesOf(this.state(domain).window.sum(now, DAY_MS)),
-      paused: this.pauseOf(domain) !== undefined,
-    }));
+    return [...this.domains.keys()].map((domain) => {
+      const s = this.state(domain);
+      const window = s.window.sum(now, DAY_MS);
+      return {
+        domain,
+        ...ratesOf(window),
+        paused: this.pauseOf(domain) !== undefined,
+        window,
+        breach: s.breach.sum(now, DAY_MS),
+        relayWideSince: s.relayWide?.since,
+        resumedAt: s.resumedAt,
+      };
+    });
   }
 
   private categorySamples(): CategoryReputationSample[] {
@@ -526,12 +657,17 @@ export class ReputationService implements SendGate {
   }
 
   private persistState(): Promise<void> {
-    type Saved = { pause?: { since: number; reason: string }; categories?: Record<string, { pause: { since: number; reason: string } }> };
+    type Saved = { pause?: Pause; relayWide?: Pause; resumedAt?: number; categories?: Record<string, { pause: Pause }> };
     const domains: Record<string, Saved> = {};
     for (const [name, s] of this.states) {
       const categories = Object.fromEntries([...s.categories].flatMap(([c, cs]) => (cs.pause ? [[c, { pause: cs.pause }]] : [])));
-      const saved: Saved = { ...(s.pause ? { pause: s.pause } : {}), ...(Object.keys(categories).length > 0 ? { categories } : {}) };
-      if (saved.pause || saved.categories) domains[name] = saved;
+      const saved: Saved = {
+        ...(s.pause ? { pause: s.pause } : {}),
+        ...(s.relayWide ? { relayWide: s.relayWide } : {}),
+        ...(s.resumedAt > 0 ? { resumedAt: s.resumedAt } : {}),
+        ...(Object.keys(categories).length > 0 ? { categories } : {}),
+      };
+      if (Object.keys(saved).length > 0) domains[name] = saved;
     }
     const text = JSON.stringify({ version: 1, domains });
     return this.serial(() => writeDurable(join(this.dir, STATE_FILE), text));

@@ -760,19 +760,23 @@ export interface SendingDomainStatus {
     /** For DKIM records: the key that signs (Active), the next one waiting for DNS (Pending) or the previous one in its grace period (Retiring). */
     state?: 'Active' | 'Pending' | 'Retiring';
   })[];
-  /** What the relay pods report on /metrics for this domain, read every --reputation-interval. */
+  /** The relay-wide 24 h window: every relay pod's counts summed (read from /metrics every --reputation-interval), rates computed from the sums. */
   reputation?: {
-    /** Hard bounces per message sent over 24 h (the highest of the pods). */
+    /** Hard bounces per message sent over 24 h (summed over the pods). */
     bounceRate?: number;
-    /** Complaints per message delivered over 24 h (the highest of the pods). */
+    /** Complaints per message delivered over 24 h (summed over the pods). */
     complaintRate?: number;
-    /** Deferrals per delivery attempt over 24 h (the highest of the pods). */
+    /** Deferrals per delivery attempt over 24 h (summed over the pods). */
     deferralRate?: number;
-    /** Messages delivered since the pods started. */
+    /** Recipients sent (delivered or hard-bounced at delivery) over 24 h, summed over the pods. */
+    sent?: number;
+    /** Recipients delivered over 24 h, summed over the pods. */
     delivered?: number;
-    /** Messages bounced since the pods started. */
+    /** Delivery attempts deferred over 24 h, summed over the pods. */
+    deferred?: number;
+    /** Hard bounces (at delivery or by DSN) over 24 h, summed over the pods. */
     bounced?: number;
-    /** Complaints since the pods started. */
+    /** Complaints over 24 h, summed over the pods. */
     complaints?: number;
     /** Relay pods that have paused the domain. */
     pausedPods?: number;
