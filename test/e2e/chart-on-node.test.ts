@@ -61,7 +61,9 @@ async function startSink(address: string): Promise<Sink> {
     authOptional: true,
     disabledCommands: ['AUTH', 'STARTTLS'],
     logger: false,
-    onRcptTo(_address, _session, callback) {
+    onRcptTo(address, _session, callback) {
+      // a mailbox that does not exist: a hard bounce, for the reputation test
+      if (address.address.startsWith('nobody')) return callback(Object.assign(new Error('5.1.1 no such user'), { responseCode: 550 }));
       if (Math.random() < state.deferShare) return callback(Object.assign(new Error('4.7.1 try again later'), { responseCode: 451 }));
       callback();
     },
@@ -293,6 +295,62 @@ describe('the chart on a real node', () => {
     assert.deepEqual(await dkimOf(sink.messages.find((m) => m.body.includes('node e2e http'))!), ['pass example.com']);
   });
 
+  it('pauses the domain on both relay pods when the sums of their figures breach, within 10 s and without restarting them; a resume on one pod reaches the other', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const podState = async () => (await relayPods()).map((p) => `${p.metadata.name} ${(p.status as { startTime?: string }).startTime} ${p.status.containerStatuses?.[0]?.restartCount}`).sort();
+    const before = await podState();
+    const ips = (await relayPods()).map((p) => (p.status as { podIP?: string }).podIP!);
+    assert.equal(ips.length, 2);
+    const pausedOn = async (ip: string): Promise<number> => {
+      const text = await (await fetch(`http://${ip}:9090/metrics`)).text();
+      return Number(/^mailrelay_domain_paused\{domain="example\.com"\} (\d+)/m.exec(text)?.[1] ?? NaN);
+    };
+    // thresholds the relay applies live: no roll; 8 recipients sent in all (two by the tests
+    // before), 3 of them hard bounces
+    await cp.kubectl(['patch', 'sendingdomain', 'example-com', '-n', namespace, '--type=merge', '-p', JSON.stringify({ spec: { reputation: { minVolume: 6, maxBounceRate: 0.2 } } })]);
+    const service = JSON.parse(await cp.kubectl(['get', 'service', RELAY, '-n', namespace, '-o', 'json'])) as { spec: { ports: Array<{ name: string; port: number }> } };
+    const httpPort = service.spec.ports.find((p) => p.name === 'http')!.port;
+    // the kubelet updates the mounted relay.yaml within a minute or so; each relay re-reads it
+    await waitFor('both pods hold the new thresholds', async () => {
+      for (const ip of ips) {
+        const res = await fetch(`http://${ip}:${httpPort}/v1/domains/example.com/reputation`, { headers: { authorization: `Bearer ${token}` } });
+        if (((await res.json()) as { thresholds?: { minVolume?: number } }).thresholds?.minVolume !== 6) return false;
+      }
+      return true;
+    }, 150_000);
+    const seen = await Promise.all(ips.map(pausedOn));
+    assert.deepEqual(seen, [0, 0]);
+    // one message per connection through the Service: kube-proxy spreads them over both pods, so
+    // neither pod alone reaches minVolume unless one took all six (then it pauses on its own figures
+    // and the operator's lease makes that a relay-wide pause all the same)
+    for (let i = 0; i < 6; i++) {
+      const to = i % 2 === 0 ? `nobody${i}@gmail.example` : `someone${i}@gmail.example`;
+      await smtp().sendMail({ from: 'app@example.com', to, subject: `reputation ${i}`, text: 'x' });
+    }
+    const sentAt = Date.now();
+    await waitFor('the bounces recorded', async () => {
+      const sd = (await getJson(cp, namespace, 'sendingdomain/example-com')) as { status?: { reputation?: { bounced?: number } } } | undefined;
+      return (sd?.status?.reputation?.bounced ?? 0) >= 3;
+    }, 60_000);
+    await waitFor('paused on both pods', async () => (await Promise.all(ips.map(pausedOn))).every((v) => v === 1), 60_000);
+    const pausedAfter = Date.now() - sentAt;
+    const paused = condition(await getJson(cp, namespace, 'sendingdomain/example-com'), 'Paused');
+    assert.equal(paused?.status, 'True');
+    assert.match(paused?.message ?? '', /paused on every relay pod|paused by \d of 2 relay pods/);
+    assert.deepEqual(await podState(), before, 'no pod restarted: same start times, no container restarts');
+    // a new message for the domain is refused while paused
+    await assert.rejects(smtp().sendMail({ from: 'app@example.com', to: 'someone@gmail.example', subject: 'while paused', text: 'x' }), /451/);
+
+    // the resume reaches one pod through the Service; the operator carries it to the other
+    const res = await fetch(`http://${clusterIp}:${httpPort}/v1/domains/example.com/resume`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 200, await res.clone().text());
+    const resumedAt = Date.now();
+    await waitFor('resumed on both pods', async () => (await Promise.all(ips.map(pausedOn))).every((v) => v === 0), 30_000);
+    const resumedAfter = Date.now() - resumedAt;
+    assert.deepEqual(await podState(), before, 'the resume restarted no pod either');
+    await cp.kubectl(['patch', 'sendingdomain', 'example-com', '-n', namespace, '--type=merge', '-p', JSON.stringify({ spec: { reputation: { minVolume: 100, maxBounceRate: 0.1 } } })]);
+    console.log(`relay-wide pause on both pods ${pausedAfter} ms after the last bounce was sent; resume on both ${resumedAfter} ms after the API call`);
+  });
+
   /** Sends one message per connection until stopped; returns the subjects that got 250. */
   const sendUntil = (stop: { done: boolean }, prefix: string, accepted: string[] = [], refused: string[] = []): Promise<{ accepted: string[]; refused: string[] }> =>
     (async () => {
@@ -378,6 +436,10 @@ describe('the chart on a real node', () => {
     const sd = { apiVersion: 'mailrelay.dev/v1alpha1', kind: 'SendingDomain', metadata: { name: 'example-org' }, spec: { domain: 'example.org', relayRef: { name: RELAY }, dkim: { selector: 'e2e', generate: { algorithm: 'rsa-sha256' } }, dns: { dmarcPolicy: 'none' } } };
     await cp.kubectl(['apply', '-n', namespace, '-f', '-'], { input: JSON.stringify(sd) });
     await waitFor('the new leader reconciles a new SendingDomain', async () => condition(await getJson(cp, namespace, 'sendingdomain/example-org'), 'DKIMKeyReady')?.status === 'True', 60_000);
+    const successorPod = async () => (await pods('app.kubernetes.io/name=mail-relay-operator')).find((p) => p.metadata.name === successor);
+    const restarts = (await successorPod())?.status.containerStatuses?.[0]?.restartCount ?? 0;
+    if (restarts > 0) console.log(`operator ${successor} restarted ${restarts}×; previous log:\n${await cp.kubectl(['logs', '-n', namespace, successor, '--previous']).catch((e: Error) => e.message)}`);
+    assert.equal(restarts, 0, 'the new leader did not crash');
     assert.match(await cp.kubectl(['logs', '-n', namespace, successor]), /"leading: starting controllers"/);
   });
 

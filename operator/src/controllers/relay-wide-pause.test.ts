@@ -54,6 +54,19 @@ test('a resume on one pod wins over the older pause and is carried to every pod 
   assert.deepEqual(decidePodPushes(decideFleetPause(THRESHOLDS, emptyCounts(), { ...currentFleetState(after), reason: undefined }, NOW), after), []);
 });
 
+test('the breach window of a pod that has not had the resume yet does not pause the domain again: the resume reaches it first', () => {
+  const since = NOW - 60_000;
+  const resumed = NOW - 1000;
+  // pod 2 still holds the pause and the bounces that caused it; pod 1 resumed and reset its window
+  const pods = [pod('10.0.0.1', { resumedAt: resumed }), pod('10.0.0.2', { relayWideSince: since, paused: true, breach: counts({ sent: 20, bounced: 10 }) })];
+  const d = decideFleetPause(THRESHOLDS, counts({ sent: 20, bounced: 10 }), { ...currentFleetState(pods), reason: undefined }, NOW);
+  assert.deepEqual(d, { pause: undefined, decided: false, resumedAt: resumed });
+  assert.deepEqual(decidePodPushes(d, pods), [{ ip: '10.0.0.2', action: 'resume', before: resumed }]);
+  // caught up (its window reset by the resume), a new breach pauses again, after the resume
+  const caughtUp = [pod('10.0.0.1', { resumedAt: resumed }), pod('10.0.0.2', { resumedAt: resumed })];
+  assert.equal(decideFleetPause(THRESHOLDS, counts({ sent: 20, bounced: 10 }), { ...currentFleetState(caughtUp), reason: undefined }, NOW).decided, true);
+});
+
 test('a new pause comes after the latest resume even when a pod clock runs ahead', () => {
   const ahead = NOW + 30_000;
   const pods = [pod('10.0.0.1', { resumedAt: ahead })];

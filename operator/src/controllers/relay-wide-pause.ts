@@ -50,13 +50,14 @@ export function decideBreach(thresholds: Thresholds, sums: WindowCounts): string
 /**
  * The relay-wide pause from the thresholds, the summed counts since the last resume, and the
  * pause the pods hold now (`current`: the latest relay-wide pause any pod holds, with the
- * reason the operator knows for it, and the latest resume of any pod). A pause newer than
- * every resume stays; else a breach of the sums pauses anew, after that resume. Pure.
+ * reason the operator knows for it, the latest resume of any pod, and whether a pod is behind
+ * it). A pause newer than every resume stays; else, once every pod has had the resume, a breach
+ * of the sums pauses anew, after that resume. Pure.
  */
 export function decideFleetPause(
   thresholds: Thresholds,
   sums: WindowCounts,
-  current: { readonly pausedSince: number; readonly reason: string | undefined; readonly resumedAt: number },
+  current: { readonly pausedSince: number; readonly reason: string | undefined; readonly resumedAt: number; readonly behind?: boolean },
   now: number,
 ): FleetDecision {
   const { resumedAt } = current;
@@ -64,6 +65,9 @@ export function decideFleetPause(
     const reason = current.reason ?? `relay-wide pause since ${new Date(current.pausedSince).toISOString()} (the sums over the relay's pods breached a threshold)`;
     return { pause: { since: current.pausedSince, reason }, decided: false, resumedAt };
   }
+  // A pod that has not had the latest resume yet still counts what came before it: its figures
+  // would pause the domain again at once. The resume goes to it first (decidePodPushes).
+  if (current.behind) return { pause: undefined, decided: false, resumedAt };
   const breach = thresholds.pauseOnBreach ? decideBreach(thresholds, sums) : undefined;
   if (!breach) return { pause: undefined, decided: false, resumedAt };
   return { pause: { since: Math.max(now, resumedAt + 1), reason: breach }, decided: true, resumedAt };
@@ -83,10 +87,12 @@ export function decidePodPushes(decision: FleetDecision, pods: readonly PodFigur
 }
 
 /** The pause in force as the pods report it: the latest relay-wide pause and the latest resume. Pure. */
-export function currentFleetState(pods: readonly PodFigures[]): { pausedSince: number; resumedAt: number } {
+export function currentFleetState(pods: readonly PodFigures[]): { pausedSince: number; resumedAt: number; behind: boolean } {
+  const resumedAt = Math.max(0, ...pods.map((p) => p.figures.resumedAt));
   return {
     pausedSince: Math.max(0, ...pods.map((p) => p.figures.relayWideSince)),
-    resumedAt: Math.max(0, ...pods.map((p) => p.figures.resumedAt)),
+    resumedAt,
+    behind: pods.some((p) => p.figures.resumedAt < resumedAt),
   };
 }
 
