@@ -15,7 +15,9 @@ export type RelayErrorCode =
   | 'ERELAY_USERS_INVALID'
   | 'ERELAY_TOKENS_INVALID'
   | 'ERELAY_LISTEN'
-  | 'ERELAY_AUTH_BUSY';
+  | 'ERELAY_AUTH_BUSY'
+  | 'ERELAY_EVENTS_IO'
+  | 'ERELAY_WEBHOOK_SECRET';
 
 export class RelayError extends Error {
   readonly code: RelayErrorCode;

@@ -17,6 +17,8 @@ import { ReputationService } from './reputation/reputation-service.ts';
 import { FeedbackProcessor } from './reputation/feedback-processor.ts';
 import { HttpApi } from './api/http-api.ts';
 import { AdminServer } from './admin/admin-server.ts';
+import { EventStream } from './events/event-stream.ts';
+import { parseSigningKeys } from './events/sign-payload.ts';
 
 export interface RelayOptions {
   readonly logger: Logger;
@@ -31,6 +33,8 @@ export interface RelayOptions {
   readonly configPollMs?: number;
   /** Tests replace the clock and randomness of the delivery engine. */
   readonly deliveryClock?: { now: () => number; random: () => number };
+  /** Event journal segment size (tests see rotation and the backlog bound at small sizes). */
+  readonly eventSegmentSize?: number;
 }
 
 /** The relay process: spool, SMTP listeners and the metrics endpoint, started and stopped together. */
@@ -55,6 +59,8 @@ export class Relay {
     private readonly hashing: ScryptWorker,
     /** The queue admin API (`admin` in relay.yaml). */
     readonly admin: AdminServer | undefined,
+    /** Webhook events; undefined when no webhook is configured. */
+    private readonly events: EventStream | undefined,
   ) {}
 
   /** Port of the HTTP API, when `http` is configured. */
@@ -80,12 +86,15 @@ export class Relay {
     let reputation: ReputationService | undefined;
     let api: HttpApi | undefined;
     let admin: AdminServer | undefined;
+    let events: EventStream | undefined;
     try {
+      events = await EventStream.open(config, metrics, logger, options.eventSegmentSize ? { segmentSize: options.eventSegmentSize } : {});
       reputation = await ReputationService.open({ config, metrics, logger });
       const rep = reputation;
       const feedback = FeedbackProcessor.enabled(config.feedback)
         ? new FeedbackProcessor(config.feedback, rep, () => config.domains.map((d) => d.name), metrics, logger)
         : undefined;
+      if (feedback) feedback.events = events;
       const ingress = new SmtpIngress({
         config,
         spool,
@@ -96,6 +105,7 @@ export class Relay {
         authDelayMs: options.authDelayMs,
         gate: rep,
         feedback,
+        events,
       });
       const smtpPorts = await ingress.listen();
       const metricsPort = await new Promise<number>((resolve, reject) => {
@@ -107,7 +117,7 @@ export class Relay {
       });
       certificates?.watch((pair) => ingress.updateCertificates(pair), options.tlsPollMs);
       // The API refuses what SMTP refuses: reputation pauses and suppressed recipients.
-      api = config.http ? await HttpApi.start({ config, tokens: options.tokens ?? [], spool, gate: rep, reputation: rep, metrics, logger }) : undefined;
+      api = config.http ? await HttpApi.start({ config, tokens: options.tokens ?? [], spool, gate: rep, reputation: rep, metrics, logger, events }) : undefined;
       const delivery = new DeliveryEngine({
         config,
         spool,
@@ -117,6 +127,7 @@ export class Relay {
         ...options.deliveryClock,
         onRecipientOutcome: (event) => rep.recordOutcome(event),
         returnPath: (queueId, index, domain, recipient) => rep.returnPath(queueId, index, domain, recipient),
+        events,
       });
       admin = config.admin ? await AdminServer.start({ config, admin: config.admin, spool, delivery, metrics, logger }) : undefined;
       // paused by config or by a reputation breach (persisted): one set for the engine
@@ -136,7 +147,7 @@ export class Relay {
           })
         : undefined;
       watcher?.start(options.configPollMs ?? 5000, config);
-      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, rep, watcher, smtpPorts, metricsPort, logger, api, hashing, admin);
+      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, rep, watcher, smtpPorts, metricsPort, logger, api, hashing, admin, events);
       relay.ready = true;
       logger.info('relay started', { hostname: config.hostname, listeners: Object.fromEntries(smtpPorts), metricsPort, httpPort: api?.port, queued: spool.size });
       return relay;
@@ -147,6 +158,7 @@ export class Relay {
       await api?.stop(0);
       await api?.close();
       await reputation?.close();
+      await events?.close();
       await spool.close();
       throw err;
     }
@@ -163,6 +175,7 @@ export class Relay {
     await this.hashing.close();
     await this.api?.close();
     await this.reputation.close();
+    await this.events?.close();
     await this.spool.close();
     await new Promise<void>((resolve) => {
       this.metricsServer.close(() => resolve());
@@ -182,4 +195,9 @@ export function checkReferencedFiles(config: RelayConfig): void {
   createDomainSigner(loadDkimKeyFiles(config));
   if (config.feedback.verpKeyFile) loadVerpKeyFile(config.feedback.verpKeyFile);
   if (config.delivery.smarthost?.passwordFile) readSecretFile(config.delivery.smarthost.passwordFile);
+  for (const webhook of [...config.webhooks, ...config.domains.flatMap((d) => d.webhooks ?? [])]) {
+    if (!parseSigningKeys(readSecretFile(webhook.secretFile))) {
+      throw new RelayError('ERELAY_WEBHOOK_SECRET', `webhook ${webhook.name}: ${webhook.secretFile} holds no signing key`);
+    }
+  }
 }

@@ -17,6 +17,7 @@ import {
 export { parseResolver };
 import { ObjectReader, Problems, join, readDuration } from './reader.ts';
 import { parseCidr } from './cidr.ts';
+import { parseEvents, parseWebhooks } from './parse-webhooks.ts';
 
 const HOSTNAME = /^(?=.{1,253}$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 const LABEL_NAME = /^[a-z0-9]([a-z0-9_-]{0,62})$/;
@@ -73,6 +74,8 @@ export function parseConfig(input: unknown): RelayConfig {
   const http = root.has('http') ? parseEndpoint(root.child('http'), 8080, true) : undefined;
   const admin = root.has('admin') ? parseAdmin(root.child('admin'), queue.dir) : undefined;
   const metrics = parseEndpoint(root.child('metrics'), 9090, false);
+  const webhooks = parseWebhooks(root);
+  const events = parseEvents(root);
   root.done();
 
   listeners.forEach((listener, i) => {
@@ -106,6 +109,8 @@ export function parseConfig(input: unknown): RelayConfig {
     http: http ? { address: http.address, port: http.port, tokensFile: http.tokensFile } : undefined,
     ...(admin ? { admin } : {}),
     metrics: { address: metrics.address, port: metrics.port },
+    webhooks,
+    events,
   });
 }
 
@@ -257,8 +262,15 @@ function parseDomains(root: ObjectReader, problems: Problems): DomainConfig[] {
     };
     const resumeBefore = readTime(rep, 'resumeBefore');
     rep.done();
+    const webhooks = parseWebhooks(r);
     r.done();
-    return { name, dkim, paused, reputation: resumeBefore === undefined ? reputation : { ...reputation, resumeBefore } };
+    return {
+      name,
+      dkim,
+      paused,
+      reputation: resumeBefore === undefined ? reputation : { ...reputation, resumeBefore },
+      ...(webhooks.length > 0 ? { webhooks } : {}),
+    };
   });
 }
 

@@ -41,9 +41,17 @@ export interface MessageMeta {
    * headers say. Records written before this field get it from parse-meta.ts.
    */
   readonly signingDomain?: string | null;
+  /** Category of the message (X-Mail-Relay-Category or the API's `category`), as submitted. */
+  readonly category?: string;
+  /** Tags (X-Mail-Relay-Tags or the API's `tags`), bounded in count and length. */
+  readonly tags?: readonly string[];
+  /** Small key/values (X-Mail-Relay-Metadata or the API's `metadata`). */
+  readonly metadata?: Readonly<Record<string, string>>;
   readonly origin: MessageOrigin;
   /** File under large/ holding the body, for bodies too big to keep inline. */
   readonly bodyFile?: string;
+  /** The Message-ID: field's value as stored (the submitter's, or the one the relay added), for events. */
+  readonly messageId?: string;
 }
 
 /** The mutable part of a message, written as a STATE record. */
