@@ -17,7 +17,9 @@ export type RelayErrorCode =
   | 'ERELAY_LISTEN'
   | 'ERELAY_AUTH_BUSY'
   /** A malformed handoff frame from a draining peer (nothing of that request was acknowledged). */
-  | 'ERELAY_HANDOFF_INVALID';
+  | 'ERELAY_HANDOFF_INVALID'
+  | 'ERELAY_EVENTS_IO'
+  | 'ERELAY_WEBHOOK_SECRET';
 
 export class RelayError extends Error {
   readonly code: RelayErrorCode;

@@ -19,6 +19,10 @@ import { HttpApi } from './api/http-api.ts';
 import { AdminServer } from './admin/admin-server.ts';
 import { OneClickUnsubscribe } from './unsubscribe/one-click.ts';
 import { joinIntakes } from './unsubscribe/unsubscribe-intake.ts';
+import { EventStream } from './events/event-stream.ts';
+import { buildUnsubscribedEvent } from './events/build-events.ts';
+import { newQueueId } from './spool/queue-id.ts';
+import { parseSigningKeys } from './events/sign-payload.ts';
 
 export interface RelayOptions {
   readonly logger: Logger;
@@ -35,6 +39,8 @@ export interface RelayOptions {
   readonly onRestart?: () => void;
   /** Tests replace the clock and randomness of the delivery engine. */
   readonly deliveryClock?: { now: () => number; random: () => number };
+  /** Event journal segment size (tests see rotation and the backlog bound at small sizes). */
+  readonly eventSegmentSize?: number;
 }
 
 /** The relay process: spool, SMTP listeners and the metrics endpoint, started and stopped together. */
@@ -65,6 +71,8 @@ export class Relay {
     readonly unsubscribe: OneClickUnsubscribe | undefined,
     /** Port of the public unsubscribe listener, when configured. */
     readonly unsubscribePort: number | undefined,
+    /** Webhook events; undefined when no webhook is configured. */
+    private readonly events: EventStream | undefined,
   ) {}
 
   /** Port of the HTTP API, when `http` is configured. */
@@ -91,16 +99,19 @@ export class Relay {
     let api: HttpApi | undefined;
     let admin: AdminServer | undefined;
     let unsubscribe: OneClickUnsubscribe | undefined;
+    let events: EventStream | undefined;
     try {
+      events = await EventStream.open(config, metrics, logger, options.eventSegmentSize ? { segmentSize: options.eventSegmentSize } : {});
       reputation = await ReputationService.open({ config, metrics, logger });
       const rep = reputation;
       // the domains of the config now (reloads change them): unsubscribe links outlive a config
       let liveDomains = config.domains;
       unsubscribe = OneClickUnsubscribe.create(config, () => liveDomains, rep, logger);
-      const feedback = joinIntakes([
-        FeedbackProcessor.enabled(config.feedback) ? new FeedbackProcessor(config.feedback, rep, () => config.domains.map((d) => d.name), metrics, logger) : undefined,
-        unsubscribe?.intake,
-      ]);
+      const feedbackProcessor = FeedbackProcessor.enabled(config.feedback)
+        ? new FeedbackProcessor(config.feedback, rep, () => config.domains.map((d) => d.name), metrics, logger)
+        : undefined;
+      if (feedbackProcessor) feedbackProcessor.events = events;
+      const feedback = joinIntakes([feedbackProcessor, unsubscribe?.intake]);
       const ingress = new SmtpIngress({
         config,
         spool,
@@ -111,6 +122,7 @@ export class Relay {
         authDelayMs: options.authDelayMs,
         gate: rep,
         feedback,
+        events,
       });
       const smtpPorts = await ingress.listen();
       const metricsPort = await new Promise<number>((resolve, reject) => {
@@ -122,7 +134,7 @@ export class Relay {
       });
       certificates?.watch((pair) => ingress.updateCertificates(pair), options.tlsPollMs);
       // The API refuses what SMTP refuses: reputation pauses and suppressed recipients.
-      api = config.http ? await HttpApi.start({ config, tokens: options.tokens ?? [], spool, gate: rep, reputation: rep, metrics, logger }) : undefined;
+      api = config.http ? await HttpApi.start({ config, tokens: options.tokens ?? [], spool, gate: rep, reputation: rep, metrics, logger, events }) : undefined;
       const delivery = new DeliveryEngine({
         config,
         spool,
@@ -134,8 +146,14 @@ export class Relay {
         returnPath: (queueId, index, domain, recipient, category) => rep.returnPath(queueId, index, domain, recipient, category),
         categoryPaused: (domain, category) => rep.categoryPausedReason(domain, category) !== undefined,
         ...(unsubscribe ? { recipientHeaders: (meta, recipient) => unsubscribe!.headersFor(meta, recipient) } : {}),
+        events,
       });
       const unsubscribePort = await unsubscribe?.listen();
+      // durable before the unsubscribe is answered, like every event
+      unsubscribe?.onUnsubscribe(async (scope, via) => {
+        const event = buildUnsubscribedEvent({ key: newQueueId(), domain: scope.domain, category: scope.category, recipient: scope.recipient, method: via === 'https' ? 'one-click' : 'mailto', time: Date.now() });
+        await events?.emit([{ event }]);
+      });
       const stopIntake = (quiesceMs: number) => (relay ? relay.stopIntake(quiesceMs) : Promise.reject(new Error('the relay is still starting')));
       admin = config.admin ? await AdminServer.start({ config, admin: config.admin, spool, delivery, metrics, logger, stopIntake, restart: options.onRestart, reputation: rep }) : undefined;
       // paused by config or by a reputation breach (persisted): one set for the engine; category pauses it asks for
@@ -158,7 +176,7 @@ export class Relay {
           })
         : undefined;
       watcher?.start(options.configPollMs ?? 5000, config);
-      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, rep, watcher, smtpPorts, metricsPort, logger, api, hashing, admin, unsubscribe, unsubscribePort);
+      relay = new Relay(config, spool, metrics, ingress, metricsServer, certificates, delivery, rep, watcher, smtpPorts, metricsPort, logger, api, hashing, admin, unsubscribe, unsubscribePort, events);
       relay.ready = true;
       logger.info('relay started', { hostname: config.hostname, listeners: Object.fromEntries(smtpPorts), metricsPort, httpPort: api?.port, queued: spool.size });
       return relay;
@@ -170,6 +188,7 @@ export class Relay {
       await api?.stop(0);
       await api?.close();
       await reputation?.close();
+      await events?.close();
       await spool.close();
       throw err;
     }
@@ -210,6 +229,7 @@ export class Relay {
     await this.hashing.close();
     await this.api?.close();
     await this.reputation.close();
+    await this.events?.close();
     await this.spool.close();
     await new Promise<void>((resolve) => {
       this.metricsServer.close(() => resolve());
@@ -230,4 +250,9 @@ export function checkReferencedFiles(config: RelayConfig): void {
   if (config.feedback.verpKeyFile) loadVerpKeyFile(config.feedback.verpKeyFile);
   if (config.delivery.smarthost?.passwordFile) readSecretFile(config.delivery.smarthost.passwordFile);
   if (config.unsubscribe) readSecretFile(config.unsubscribe.keyFile);
+  for (const webhook of [...config.webhooks, ...config.domains.flatMap((d) => d.webhooks ?? [])]) {
+    if (!parseSigningKeys(readSecretFile(webhook.secretFile))) {
+      throw new RelayError('ERELAY_WEBHOOK_SECRET', `webhook ${webhook.name}: ${webhook.secretFile} holds no signing key`);
+    }
+  }
 }

@@ -1,5 +1,4 @@
 import { createHmac } from 'node:crypto';
-import type { RelayConfigFile } from '../../../relay/src/config/schema.ts';
 
 /**
  * The pod-template hash of everything a relay pod reads at start-up: a change rolls the pods.
@@ -23,6 +22,10 @@ export const CONFIG_HASH_KEY_MIN_LENGTH = 32;
  * mounted file (each domain's `paused`, `reputation` thresholds and `dkim` selector and key; relay/src/config/
  * config-watcher.ts), so pausing a domain, changing its thresholds or rotating its key rolls no pod. Pure.
  */
-export function buildHashedRelayConfig<T extends RelayConfigFile>(config: T): T {
-  return { ...config, domains: config.domains?.map(({ paused: _paused, reputation: _reputation, dkim: _dkim, ...rest }) => rest) } as T;
+export function buildHashedRelayConfig<T extends { domains?: readonly object[] }>(config: T): T {
+  const live = (d: object) => {
+    const { paused: _paused, reputation: _reputation, dkim: _dkim, ...rest } = d as Record<string, unknown>;
+    return rest;
+  };
+  return { ...config, domains: config.domains?.map(live) } as T;
 }

@@ -15,13 +15,13 @@ export interface RelayDomain {
 /** `domains[].categories`: a name, or an object when the category is bulk or has thresholds of its own. */
 export type CategoryFile = string | { name: string; bulk: boolean; reputation?: NonNullable<SendingDomain['spec']['categories']>[number]['reputation'] };
 
-type DomainFile = NonNullable<RelayConfigFile['domains']>[number] & { webhooks?: WebhookFile[]; categories?: CategoryFile[] };
+type DomainFile = Omit<NonNullable<RelayConfigFile['domains']>[number], 'webhooks' | 'categories'> & { webhooks?: WebhookFile[]; categories?: CategoryFile[] };
 
 /**
  * relay.yaml as the operator renders it: the shared contract plus the event keys (top-level
  * `webhooks` and `events`, `domains[].webhooks` and `domains[].categories`, docs/relay-config.md).
  */
-export type RenderedRelayConfig = Omit<RelayConfigFile, 'domains'> & {
+export type RenderedRelayConfig = Omit<RelayConfigFile, 'domains' | 'webhooks' | 'events'> & {
   domains?: DomainFile[];
   webhooks?: WebhookFile[];
   events?: { maxBacklog: string };

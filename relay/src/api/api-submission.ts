@@ -5,6 +5,7 @@ import type { RelayMetrics } from '../metrics/metrics.ts';
 import type { Spool } from '../spool/spool.ts';
 import type { SendGate } from '../reputation/send-gate.ts';
 import { SubmissionPipeline } from '../submission/submission-pipeline.ts';
+import type { EventSink } from '../events/event-types.ts';
 import { httpReply } from '../submission/reply-codes.ts';
 import type { ApiClient } from './api-tokens.ts';
 import type { LabelInput } from '../submission/message-labels.ts';
@@ -38,6 +39,7 @@ export interface SubmissionDeps {
   readonly gate: SendGate;
   readonly metrics: RelayMetrics;
   readonly logger: Logger;
+  readonly events?: EventSink;
 }
 
 /**
@@ -57,7 +59,10 @@ export class ApiSubmission {
     const { config, gate } = this.deps;
     const submitter = { kind: 'token', name: s.client.name, allowedSenderDomains: s.client.allowedSenderDomains } as const;
     const admitted = this.pipeline.admit(s.from, submitter);
-    if (!admitted.ok) throw httpReply(admitted.refusal);
+    if (!admitted.ok) {
+      await this.pipeline.refused({ sender: s.from, recipients: s.recipients, listener: 'http', submitter }, admitted.refusal);
+      throw httpReply(admitted.refusal);
+    }
 
     const unique = [...new Map(s.recipients.map((r) => [r.toLowerCase(), r])).values()];
     if (unique.length > config.limits.maxRecipients) {
@@ -71,6 +76,7 @@ export class ApiSubmission {
       rejected.push({ recipient: r, reason: 'suppressed' });
       return false;
     });
+    for (const { recipient } of rejected) await this.pipeline.suppressed({ sender: s.from, domain: admitted.sendingDomain ?? '', recipient, listener: 'http' });
     if (recipients.length === 0) {
       throw new HttpError(400, 'all_recipients_rejected', 'every recipient is suppressed; nothing was queued', 'suppressed', { body: { rejected } });
     }

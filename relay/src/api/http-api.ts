@@ -1,3 +1,4 @@
+import type { EventSink } from '../events/event-types.ts';
 import type { ApiTokenEntry, RelayConfig } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { RelayMetrics } from '../metrics/metrics.ts';
@@ -19,6 +20,7 @@ export interface HttpApiDeps {
   readonly reputation: ReputationService;
   readonly metrics: RelayMetrics;
   readonly logger: Logger;
+  readonly events?: EventSink;
 }
 
 /** The HTTP API with its durable stores (under `<queue.dir>/api/`), started and stopped as one. */

@@ -22,6 +22,7 @@ import {
 export { parseResolver };
 import { ObjectReader, Problems, join, readDuration } from './reader.ts';
 import { parseCidr } from './cidr.ts';
+import { parseEvents, parseWebhooks } from './parse-webhooks.ts';
 
 const HOSTNAME = /^(?=.{1,253}$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 const LABEL_NAME = /^[a-z0-9]([a-z0-9_-]{0,62})$/;
@@ -79,6 +80,8 @@ export function parseConfig(input: unknown): RelayConfig {
   const admin = root.has('admin') ? parseAdmin(root.child('admin'), queue.dir) : undefined;
   const unsubscribe = root.has('unsubscribe') ? parseUnsubscribe(root.child('unsubscribe')) : undefined;
   const metrics = parseEndpoint(root.child('metrics'), 9090, false);
+  const webhooks = parseWebhooks(root);
+  const events = parseEvents(root);
   root.done();
 
   listeners.forEach((listener, i) => {
@@ -113,6 +116,8 @@ export function parseConfig(input: unknown): RelayConfig {
     ...(admin ? { admin } : {}),
     ...(unsubscribe ? { unsubscribe } : {}),
     metrics: { address: metrics.address, port: metrics.port },
+    webhooks,
+    events,
   });
 }
 
@@ -290,8 +295,17 @@ function parseDomains(root: ObjectReader, problems: Problems): DomainConfig[] {
     rep.done();
     const categories = parseCategories(r, reputation);
     const bulk = r.boolean('bulk', false);
+    const webhooks = parseWebhooks(r);
     r.done();
-    return { name, dkim, paused, reputation: resumeBefore === undefined ? reputation : { ...reputation, resumeBefore }, categories, bulk };
+    return {
+      name,
+      dkim,
+      paused,
+      reputation: resumeBefore === undefined ? reputation : { ...reputation, resumeBefore },
+      categories,
+      bulk,
+      ...(webhooks.length > 0 ? { webhooks } : {}),
+    };
   });
 }
 

@@ -46,6 +46,14 @@ export const OTHER_CATEGORY = 'other';
 export const MAX_CATEGORIES = 32;
 export type DkimAlgorithm = (typeof DKIM_ALGORITHMS)[number];
 
+/** Kinds of delivery events a webhook may subscribe to (relay/src/events/). */
+export const EVENT_TYPES = ['accepted', 'delivered', 'deferred', 'bounced', 'expired', 'complained', 'suppressed', 'rejected', 'unsubscribed'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** `every`: one `deferred` event per failed attempt; `first-and-last`: the first, and the last before the final outcome. */
+export const DEFERRAL_MODES = ['every', 'first-and-last'] as const;
+export type DeferralMode = (typeof DEFERRAL_MODES)[number];
+
 export interface ListenerConfig {
   /** The `listener` metric label. */
   readonly name: string;
@@ -196,6 +204,36 @@ export interface DomainConfig {
   readonly categories: readonly CategoryConfig[];
   /** All of the domain's mail is bulk: it gets one-click unsubscribe headers (with `unsubscribe` configured). */
   readonly bulk: boolean;
+  /** Webhooks that receive this sending domain's events only; absent: none. */
+  readonly webhooks?: readonly WebhookConfig[];
+}
+
+/**
+ * One webhook: events POSTed to `url`, signed with the key in `secretFile` (first line; a
+ * second line is the next key while rotating: both sign).
+ */
+export interface WebhookConfig {
+  /** The `webhook` metric label; unique within its scope. */
+  readonly name: string;
+  /** https://, or http:// to a loopback address only. */
+  readonly url: string;
+  readonly secretFile: string;
+  readonly events: readonly EventType[];
+  /** Absent: one event per request. */
+  readonly batch?: { readonly maxEvents: number; readonly maxDelay: number };
+  readonly deferrals: DeferralMode;
+  /** How long an event is retried before it is given up (ms). */
+  readonly retryFor: number;
+  /** Longest a request may take (ms). */
+  readonly timeout: number;
+}
+
+/** The event journal shared by every webhook (under `<queue.dir>/events/`). */
+export interface EventsConfig {
+  /** Bytes of undelivered events kept on disk; beyond it the oldest are dropped and counted. */
+  readonly maxBacklog: number;
+  /** Longest wait between two attempts of a request (ms): the cap of the exponential backoff. */
+  readonly maxRetryDelay: number;
 }
 
 /**
@@ -270,6 +308,9 @@ export interface RelayConfig {
   readonly admin?: AdminConfig;
   readonly unsubscribe?: UnsubscribeConfig;
   readonly metrics: MetricsConfig;
+  /** MailRelay-level webhooks: every sending domain's events, and those of no domain. */
+  readonly webhooks: readonly WebhookConfig[];
+  readonly events: EventsConfig;
 }
 
 /** One entry of `usersFile`. */
@@ -356,6 +397,7 @@ export interface RelayConfigFile {
       | { name: string; bulk?: boolean; reputation?: { maxBounceRate?: number; maxComplaintRate?: number; minVolume?: number; pauseOnBreach?: boolean } }
     >;
     bulk?: boolean;
+    webhooks?: WebhookFile[];
   }[];
   feedback?: { verpDomain?: string; verpKeyFile?: string; complaintAddress?: string };
   suppression?: { expiry?: Duration };
@@ -363,4 +405,18 @@ export interface RelayConfigFile {
   admin?: { socket?: string; address?: string; port?: number; tokenFile?: string };
   unsubscribe?: { url: string; keyFile: string; address?: string; port?: number; mailto?: string };
   metrics?: { address?: string; port?: number };
+  webhooks?: WebhookFile[];
+  events?: { maxBacklog?: Size; maxRetryDelay?: Duration };
+}
+
+/** A webhook as relay.yaml spells it, at the top level or under `domains[]`. */
+export interface WebhookFile {
+  name: string;
+  url: string;
+  secretFile: string;
+  events?: EventType[];
+  batch?: { maxEvents?: number; maxDelay?: Duration };
+  deferrals?: DeferralMode;
+  retryFor?: Duration;
+  timeout?: Duration;
 }

@@ -26,6 +26,8 @@ import type { RecipientOutcome } from './outcome.ts';
 import type { Provider } from './provider.ts';
 import { isExpired, retryDelay } from './retry-policy.ts';
 import { RouteResolver } from './route-resolver.ts';
+import type { EmittedEvent, EventSink } from '../events/event-types.ts';
+import { buildBouncedEvent, buildDeferredEvent, buildDeliveredEvent, buildExpiredEvent, messageFacts } from '../events/build-events.ts';
 
 export interface DeliveryEngineDeps {
   readonly config: RelayConfig;
@@ -48,7 +50,11 @@ export interface DeliveryEngineDeps {
    * over its own headers.
    */
   readonly recipientHeaders?: (meta: MessageMeta, recipient: string) => string | undefined;
+  /** Delivery events (delivered, deferred, bounced, expired), durable with the STATE record. */
+  readonly events?: EventSink;
 }
+
+type AttemptOutcome = RecipientOutcome & { provider: Provider; tls?: string };
 
 export interface RecipientOutcomeEvent {
   readonly domain: string;
@@ -261,7 +267,7 @@ export class DeliveryEngine {
       if (!source) sources.set(lines, (source = this.prepareBody(entry, lines, hashOnce)));
       return (await source)();
     };
-    const outcomes: Array<RecipientOutcome & { provider: Provider }> = failed.map((o) => ({ ...o, provider: 'other' as Provider }));
+    const outcomes: AttemptOutcome[] = failed.map((o) => ({ ...o, provider: 'other' as Provider }));
     const transactions = groups.flatMap((group) => this.envelopes(meta, group.recipients, extra.size > 0).map((envelope) => ({ group, ...envelope })));
     await Promise.all(
       transactions.map(
@@ -273,7 +279,7 @@ export class DeliveryEngine {
               body: loadBody(recipients.length === 1 ? (extra.get(recipients[0]!) ?? '') : ''),
               done: (results, session) => {
                 const result = this.countSession(group, results, session);
-                for (const r of results) outcomes.push({ ...r, ...this.stsReply(group, result, r), provider: group.provider });
+                for (const r of results) outcomes.push({ ...r, ...this.stsReply(group, result, r), provider: group.provider, ...(session.tls ? { tls: session.tls.version } : {}) });
                 resolve();
               },
             });
@@ -457,7 +463,7 @@ export class DeliveryEngine {
   }
 
   /** Applies the outcomes to the message's recipients, counts them, sends a DSN, and stores the new state. */
-  private async record(entry: SpoolEntry, outcomes: Array<RecipientOutcome & { provider: Provider }>): Promise<void> {
+  private async record(entry: SpoolEntry, outcomes: AttemptOutcome[]): Promise<void> {
     const { metrics, logger, config } = this.deps;
     const meta = entry.meta;
     const now = this.now();
@@ -465,6 +471,8 @@ export class DeliveryEngine {
     const expired = isExpired(meta.createdAt, now, config.queue.maxAge);
     const byRecipient = new Map(outcomes.map((o) => [o.recipient, o]));
     const failures: FailedRecipient[] = [];
+    const attempts = meta.attempts + 1;
+    const nextAttemptAt = now + retryDelay(attempts, config.queue.retrySchedule, this.random());
     const recipients: RecipientState[] = meta.recipients.map((r) => {
       const o = byRecipient.get(r.address);
       if (!o) return r;
@@ -492,13 +500,14 @@ export class DeliveryEngine {
       return { address: r.address, status: 'pending', lastReply: o.reply, updatedAt: now };
     });
     // RFC 3464: never answer the null sender, so bounces cannot loop
-    if (failures.length > 0 && meta.from !== '') await this.queueDsn(entry, failures, now);
-    const attempts = meta.attempts + 1;
-    await this.deps.spool.update(meta.id, {
-      recipients,
-      attempts,
-      nextAttemptAt: now + retryDelay(attempts, config.queue.retrySchedule, this.random()),
-    });
+    const dsnSent = failures.length > 0 && meta.from !== '';
+    if (dsnSent) await this.queueDsn(entry, failures, now);
+    const events = this.deps.events ? attemptEvents(meta, outcomes, { attempt: attempts, now, nextAttemptAt, expired, dsnSent }) : [];
+    // the events are on disk no later than the state they report
+    await settleAll([
+      this.deps.spool.update(meta.id, { recipients, attempts, nextAttemptAt }),
+      ...(events.length > 0 ? [this.deps.events!.emit(events)] : []),
+    ]);
   }
 
   /** Looks at the spool again now (an admin made messages due). */
@@ -525,8 +534,16 @@ export class DeliveryEngine {
         failures.push({ recipient: r.address, reply, expired: false });
         return { address: r.address, status: 'bounced', lastReply: reply, updatedAt: now };
       });
-      if (failures.length > 0 && meta.from !== '') await this.queueDsn(entry, failures, now);
-      await spool.update(id, { recipients, attempts: meta.attempts, nextAttemptAt: meta.nextAttemptAt });
+      const dsnSent = failures.length > 0 && meta.from !== '';
+      if (dsnSent) await this.queueDsn(entry, failures, now);
+      const facts = messageFacts(meta);
+      const events = failures.map((f) => ({
+        event: buildBouncedEvent(facts, { recipient: f.recipient, attempt: meta.attempts, reply, time: now, status: statusOf(reply, false), dsnSent, source: 'admin' }),
+      }));
+      await settleAll([
+        spool.update(id, { recipients, attempts: meta.attempts, nextAttemptAt: meta.nextAttemptAt }),
+        ...(this.deps.events && events.length > 0 ? [this.deps.events.emit(events)] : []),
+      ]);
       // not the recipients' doing, so not told to reputation; counted apart as type="admin"
       if (failures.length > 0) metrics.bounced.inc({ domain, provider: 'other', type: 'admin' }, failures.length);
       logger.warn('bounced by administrator', { queueId: id, domain, recipients: failures.length });
@@ -611,4 +628,43 @@ export class DeliveryEngine {
     for (const q of this.queues.values()) q.closeIdle();
     await this.reports?.stop();
   }
+}
+
+/**
+ * The events of one attempt's outcomes. A recipient reaching its final outcome after two or more
+ * deferrals first gets its last deferral again (same id, phase `last`) for `first-and-last`
+ * webhooks, which were sent only the first: every recipient pending at attempt k was tried, and
+ * deferred, in each of the k-1 before.
+ */
+export function attemptEvents(
+  meta: MessageMeta,
+  outcomes: readonly AttemptOutcome[],
+  at: { attempt: number; now: number; nextAttemptAt: number; expired: boolean; dsnSent: boolean },
+): EmittedEvent[] {
+  const facts = messageFacts(meta);
+  const states = new Map(meta.recipients.map((r) => [r.address, r]));
+  const events: EmittedEvent[] = [];
+  for (const o of outcomes) {
+    const base = { recipient: o.recipient, attempt: at.attempt, reply: o.reply, time: at.now, ...(o.remoteHost ? { remoteHost: o.remoteHost } : {}) };
+    if (o.status === 'deferred' && !at.expired) {
+      events.push({ event: buildDeferredEvent(facts, { ...base, nextAttemptAt: at.nextAttemptAt }), phase: at.attempt === 1 ? 'first' : 'middle' });
+      continue;
+    }
+    const previous = states.get(o.recipient);
+    if (at.attempt > 2 && previous?.status === 'pending') {
+      const last = { recipient: o.recipient, attempt: at.attempt - 1, reply: previous.lastReply ?? '', time: previous.updatedAt ?? at.now, nextAttemptAt: meta.nextAttemptAt };
+      events.push({ event: buildDeferredEvent(facts, last), phase: 'last' });
+    }
+    if (o.status === 'delivered') events.push({ event: buildDeliveredEvent(facts, { ...base, ...(o.tls ? { tls: o.tls } : {}) }) });
+    else if (o.status === 'bounced') events.push({ event: buildBouncedEvent(facts, { ...base, status: statusOf(o.reply, false), dsnSent: at.dsnSent, source: 'delivery' }) });
+    else events.push({ event: buildExpiredEvent(facts, { ...base, dsnSent: at.dsnSent }) });
+  }
+  return events;
+}
+
+/** Waits for every promise, then throws the first failure: a failed event write must not hide a STATE write still running. */
+async function settleAll(work: ReadonlyArray<Promise<unknown>>): Promise<void> {
+  const results = await Promise.allSettled(work);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }

@@ -9,6 +9,15 @@ import type { CounterKind, Counts } from '../reputation/rolling-counters.ts';
  */
 const EMPTY_QUEUE: QueueStats = { ready: 0, deferred: 0, held: 0, oldestCreatedAt: undefined };
 
+/** One webhook's backlog, for the webhook gauges. */
+export interface WebhookSample {
+  readonly scope: string;
+  readonly webhook: string;
+  readonly backlog: number;
+  /** When the oldest undelivered event happened (ms since the epoch); undefined: none waiting. */
+  readonly oldest: number | undefined;
+}
+
 /** One sending domain's 24 h rates and pause flag, as the reputation gauges export them. */
 export interface DomainReputationSample {
   readonly domain: string;
@@ -76,6 +85,7 @@ export function createMetrics(now: () => number = Date.now) {
   let queueStats: () => QueueStats = () => EMPTY_QUEUE;
   let reputation: () => readonly DomainReputationSample[] = () => [];
   let scrapeSamples: readonly DomainReputationSample[] | undefined;
+  let webhooks: () => readonly WebhookSample[] = () => [];
   // A scrape calls every collect() synchronously (prom-client maps all metrics at once): sum
   // each domain's counters once for the four gauges, and forget them right after.
   const samples = () => {
@@ -186,6 +196,50 @@ export function createMetrics(now: () => number = Date.now) {
           for (const [kind, outcome] of WINDOW_OUTCOMES) this.set({ domain: s.domain, category: s.category, outcome }, s.window[kind]);
         }
       },
+    }),
+    /** Where the webhook gauges read from: the event stream, once it is open. */
+    observeWebhooks(source: () => readonly WebhookSample[]) {
+      webhooks = source;
+    },
+    eventsEmitted: new Counter({
+      name: 'mailrelay_events_total',
+      help: 'Events written to the event journal (on disk), by type; only while a webhook is configured.',
+      labelNames: ['type'] as const,
+      registers: [registry],
+    }),
+    webhookEvents: new Counter({
+      name: 'mailrelay_webhook_events_total',
+      help: 'Events per webhook by result: delivered (2xx), retried (a failed attempt), rejected (another 4xx or 3xx: dropped), overflow (dropped over events.maxBacklog), expired (given up after retryFor).',
+      labelNames: ['scope', 'webhook', 'result'] as const,
+      registers: [registry],
+    }),
+    webhookBacklog: new Gauge({
+      name: 'mailrelay_webhook_backlog_events',
+      help: 'Events waiting for a webhook (on disk or in its request).',
+      labelNames: ['scope', 'webhook'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const w of webhooks()) this.set({ scope: w.scope, webhook: w.webhook }, w.backlog);
+      },
+    }),
+    webhookOldestAge: new Gauge({
+      name: 'mailrelay_webhook_oldest_event_age_seconds',
+      help: 'Age of the oldest event a webhook is trying to deliver (0 when none waits).',
+      labelNames: ['scope', 'webhook'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        const t = now();
+        for (const w of webhooks()) this.set({ scope: w.scope, webhook: w.webhook }, w.oldest === undefined ? 0 : Math.max(0, (t - w.oldest) / 1000));
+      },
+    }),
+    webhookRequestDuration: new Histogram({
+      name: 'mailrelay_webhook_request_duration_seconds',
+      help: 'Duration of webhook requests, whatever their result.',
+      labelNames: ['scope', 'webhook'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
     }),
     complaints: new Counter({
       name: 'mailrelay_complaints_total',

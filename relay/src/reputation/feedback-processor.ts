@@ -11,6 +11,8 @@ import { ReportRateLimit } from './report-rate-limit.ts';
 import { clientKey } from '../smtp/client-limits.ts';
 import type { ReputationService } from './reputation-service.ts';
 import { parseVerpAddress, verifyVerpDomain, verifyVerpRecipient, type VerpParts } from './verp.ts';
+import type { EventSink } from '../events/event-types.ts';
+import { buildBouncedEvent, buildComplainedEvent } from '../events/build-events.ts';
 
 /** What the SMTP intake needs: which recipients are feedback addresses, and where their mail goes. */
 export interface FeedbackIntake {
@@ -74,6 +76,8 @@ interface Attribution {
 export class FeedbackProcessor implements FeedbackIntake {
   private readonly perClient: ReportRateLimit;
   private readonly perDomain: ReportRateLimit;
+  /** complained and (DSN) bounced events, on disk before the report is acknowledged. */
+  events: EventSink | undefined;
 
   constructor(
     private readonly config: FeedbackConfig,
@@ -82,7 +86,7 @@ export class FeedbackProcessor implements FeedbackIntake {
     private readonly metrics: RelayMetrics,
     private readonly logger: Logger,
     limits: FeedbackLimits = DEFAULT_FEEDBACK_LIMITS,
-    now: () => number = Date.now,
+    private readonly now: () => number = Date.now,
   ) {
     this.perClient = new ReportRateLimit({ perMinute: limits.perClientPerMinute, burst: limits.perClientPerMinute, maxKeys: 10_000 }, now);
     this.perDomain = new ReportRateLimit({ perMinute: limits.perDomainPerMinute, burst: limits.perDomainPerMinute, maxKeys: 1_000 }, now);
@@ -188,6 +192,11 @@ export class FeedbackProcessor implements FeedbackIntake {
     this.takeDomain('dsn', domain, log);
     const counted = await this.reputation.recordAsyncBounce(ref, domain, recipient, failed.status, failed.diagnostic ?? '');
     const original = verp.parts.queueId.toUpperCase();
+    if (counted && recipient && this.events) {
+      const facts = { queueId: original, domain };
+      const input = { recipient, attempt: 0, reply: failed.diagnostic ?? '', time: this.now(), status: failed.status, dsnSent: false, source: 'dsn' as const };
+      await this.events.emit([{ event: buildBouncedEvent(facts, input) }]);
+    }
     if (!counted) this.note('dsn', 'duplicate', log, { domain, original });
     else this.note('dsn', 'counted', log, { domain, to: recipient, status: failed.status, original });
   }
@@ -210,6 +219,10 @@ export class FeedbackProcessor implements FeedbackIntake {
     this.takeDomain('arf', domain, log);
     const counted = await this.reputation.recordComplaint(ref, domain, recipient, arf.feedbackType || 'abuse');
     const original = ref.queueId.toUpperCase();
+    if (counted && this.events) {
+      const input = { recipient: recipient ?? null, feedbackType: arf.feedbackType || 'abuse', ...(arf.userAgent ? { userAgent: arf.userAgent } : {}), time: this.now() };
+      await this.events.emit([{ event: buildComplainedEvent({ queueId: original, domain }, input) }]);
+    }
     if (!counted) this.note('arf', 'duplicate', log, { domain, original });
     else this.note('arf', 'counted', log, { domain, to: recipient, feedbackType: arf.feedbackType, userAgent: arf.userAgent, original });
   }

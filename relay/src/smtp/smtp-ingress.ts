@@ -18,6 +18,7 @@ import { smtpReply } from '../submission/reply-codes.ts';
 import { protocolName } from '../submission/trace-headers.ts';
 import type { CertificatePair } from './tls-certificates.ts';
 import type { SendGate } from '../reputation/send-gate.ts';
+import type { EventSink } from '../events/event-types.ts';
 import type { FeedbackIntake } from '../reputation/feedback-processor.ts';
 
 export interface IngressDeps {
@@ -33,6 +34,8 @@ export interface IngressDeps {
   readonly gate?: SendGate;
   /** Bounce and complaint addresses: taken from anyone, consumed, never relayed. */
   readonly feedback?: FeedbackIntake;
+  /** accepted, rejected and suppressed events (the submission pipeline writes them). */
+  readonly events?: EventSink;
 }
 
 /** What the current transaction carries: mail to relay, or reports to consume; never both. */
@@ -328,7 +331,7 @@ export class SmtpIngress {
     return session.user as AuthenticatedUser | undefined;
   }
 
-  private onMailFrom(listener: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession): void {
+  private async onMailFrom(listener: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {
     this.checkAccess(listener, session);
     const declared = Number((address.args || {}).SIZE ?? 0) || 0;
     if (!this.deps.spool.hasRoomFor(Math.max(declared, 64 * 1024))) {
@@ -340,18 +343,22 @@ export class SmtpIngress {
       state.senderError = undefined;
       state.kind = undefined;
     }
-    const verdict = this.pipeline.admit(address.address, this.submitter(session, state));
+    const submitter = this.submitter(session, state);
+    const verdict = this.pipeline.admit(address.address, submitter);
     if (!verdict.ok) {
       const error = smtpReply(verdict.refusal);
       // outsiders' DSNs reach feedback addresses; a paused domain is refused to everyone
-      if (!this.deps.feedback || !state || verdict.refusal.reason === 'domain_paused') throw this.reject(listener, error);
+      if (!this.deps.feedback || !state || verdict.refusal.reason === 'domain_paused') {
+        await this.pipeline.refused({ sender: address.address, recipients: [], listener: listener.name, submitter }, verdict.refusal);
+        throw this.reject(listener, error);
+      }
       state.senderError = error;
       return;
     }
     if (state) state.sendingDomain = verdict.sendingDomain;
   }
 
-  private onRcptTo(listener: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession): void {
+  private async onRcptTo(listener: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {
     this.checkAccess(listener, session);
     const state = this.sessions.get(session.id);
     if (this.deps.feedback?.isFeedbackAddress(address.address) && state) {
@@ -368,6 +375,8 @@ export class SmtpIngress {
     }
     const domain = state?.sendingDomain;
     if (domain && this.deps.gate?.isSuppressed(domain, address.address)) {
+      const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+      await this.pipeline.suppressed({ sender, domain, recipient: address.address, listener: listener.name });
       throw this.reject(
         listener,
         new SmtpReplyError(550, '5.1.1', `Recipient is suppressed for ${domain} after a hard bounce or complaint`, 'suppressed'),

@@ -52,6 +52,7 @@ export function parseMessageMeta(v: unknown): MessageMeta {
   const m = v as Record<string, unknown>;
   const o = (typeof m.origin === 'object' && m.origin !== null ? m.origin : fail('origin')) as Record<string, unknown>;
   const bodyFile = optStr(m.bodyFile, 'bodyFile');
+  const messageId = optStr(m.messageId, 'messageId');
   const sendingDomain = optStr(m.sendingDomain, 'sendingDomain');
   const headerFromDomain = optStr(m.headerFromDomain, 'headerFromDomain');
   const signingDomain = !('signingDomain' in m) ? legacySigningDomain(headerFromDomain, sendingDomain) : m.signingDomain === null ? null : str(m.signingDomain, 'signingDomain');
@@ -79,6 +80,7 @@ export function parseMessageMeta(v: unknown): MessageMeta {
       ...(o.helo !== undefined ? { helo: str(o.helo, 'origin.helo') } : {}),
     },
     ...(bodyFile !== undefined ? { bodyFile } : {}),
+    ...(messageId !== undefined ? { messageId } : {}),
   };
 }
 

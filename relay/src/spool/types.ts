@@ -50,6 +50,8 @@ export interface MessageMeta {
   readonly origin: MessageOrigin;
   /** File under large/ holding the body, for bodies too big to keep inline. */
   readonly bodyFile?: string;
+  /** The Message-ID: field's value as stored (the submitter's, or the one the relay added), for events. */
+  readonly messageId?: string;
 }
 
 /** The mutable part of a message, written as a STATE record. */

@@ -22,6 +22,8 @@ export const MAX_HEADER_BLOCK = 256 * 1024;
 
 export interface HeaderInfo {
   readonly hasMessageId: boolean;
+  /** The first Message-ID: field's value, trimmed and at most 998 characters (events carry it). */
+  readonly messageId?: string;
   readonly hasDate: boolean;
   /** Every From: field value, unfolded (several are possible; the policy refuses them). */
   readonly from: readonly string[];
@@ -171,6 +173,7 @@ function inspectHeaders(block: Buffer): { info: HeaderInfo; removed: Array<[numb
   const sender: string[] = [];
   const resent: Array<HeaderInfo['resent'][number]> = [];
   let hasMessageId = false;
+  let messageId: string | undefined;
   let hasDate = false;
   let malformedField = false;
   /** Whether the last unfolded line was a field (name and colon), which a folded line may continue. */
@@ -210,8 +213,10 @@ function inspectHeaders(block: Buffer): { info: HeaderInfo; removed: Array<[numb
       const into = values;
       current = (v) => into.push(v);
     }
-    if (name === 'message-id') hasMessageId = true;
-    else if (name === 'date') hasDate = true;
+    if (name === 'message-id') {
+      hasMessageId = true;
+      current = (v) => (messageId ??= v.slice(0, 998));
+    } else if (name === 'date') hasDate = true;
     else if (name === 'from') current = (v) => from.push(v);
     else if (name === 'sender') current = (v) => sender.push(v);
     // RFC 5322 3.6.6: the resender is shown as the author by some readers, so it is held to the same rule
@@ -219,6 +224,6 @@ function inspectHeaders(block: Buffer): { info: HeaderInfo; removed: Array<[numb
     if (current) value = line.slice(colon + 1);
   }
   finish(block.length);
-  return { info: { hasMessageId, hasDate, from, sender, resent, malformedField, labels }, removed };
+  return { info: { hasMessageId, ...(messageId ? { messageId } : {}), hasDate, from, sender, resent, malformedField, labels }, removed };
 }
 

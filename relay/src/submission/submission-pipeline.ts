@@ -13,6 +13,9 @@ import { MessageFilter } from './message-filter.ts';
 import { decideLabels, labelsFromHeaders, type LabelsVerdict, type MessageLabels } from './message-labels.ts';
 import { refuse, type Refusal, type SubmissionOutcome } from './outcome.ts';
 import { buildDateHeader, buildMessageIdHeader, buildReceivedHeader } from './trace-headers.ts';
+import type { EventSink, EventSubmitter } from '../events/event-types.ts';
+import { buildAcceptedEvents, buildRejectedEvents, buildSuppressedEvent, messageFacts } from '../events/build-events.ts';
+import type { MessageMeta } from '../spool/types.ts';
 
 export interface PipelineDeps {
   readonly config: RelayConfig;
@@ -21,6 +24,30 @@ export interface PipelineDeps {
   readonly gate?: SendGate;
   readonly metrics: RelayMetrics;
   readonly logger: Logger;
+  /** accepted, rejected and suppressed events; `accepted` is durable before the message is acknowledged. */
+  readonly events?: EventSink;
+}
+
+/** Refusals that are the relay's policy (or a pause), reported as `rejected` events; local trouble is not. */
+const POLICY_REFUSALS: ReadonlySet<string> = new Set([
+  'sender_domain',
+  'header_sender_domain',
+  'invalid_header_from',
+  'header_too_long',
+  'invalid_message',
+  'message_too_big',
+  'domain_paused',
+]);
+
+/** Who submitted, as events name them. */
+function eventSubmitter(envelope: SubmissionEnvelope): EventSubmitter {
+  const { submitter } = envelope;
+  return {
+    kind: submitter.kind,
+    name: submitter.kind === 'trusted' ? null : submitter.name,
+    listener: envelope.listener,
+    clientAddress: envelope.clientAddress,
+  };
 }
 
 /** The message as it arrives: an SMTP DATA stream, or a request's bytes. */
@@ -144,10 +171,11 @@ export class SubmissionPipeline {
       if (refusal.reason === 'receive_error' || refusal.reason === 'spool_full' || refusal.reason === 'spool_error') {
         this.log('info', 'message not received in full', envelope, { queueId: id, reason: refusal.reason, error: describeError(refusal.cause) });
       }
+      await this.refused(envelope, refusal, id);
       return { accepted: false, refusal };
     }
     const verdict = senders as Extract<HeaderSendersVerdict, { ok: true }>;
-    return this.commit(envelope, incoming!, admitted.ok ? admitted.sendingDomain : undefined, verdict, labels ?? {}, now);
+    return this.commit(envelope, incoming!, admitted.ok ? admitted.sendingDomain : undefined, verdict, labels ?? {}, now, filter.headerInfo?.messageId);
   }
 
   /** Well-formed labels, and a category that is not paused (refused as a domain pause is). */
@@ -161,6 +189,47 @@ export class SubmissionPipeline {
     return { ok: false, refusal: { reason: 'category_paused', text: `Category ${paused.category} of sending domain ${sendingDomain} is paused: ${paused.reason}; try again later` } };
   }
 
+
+  /**
+   * Reports a policy refusal as `rejected` events (an ingress calls this for refusals before
+   * the message, e.g. at MAIL FROM). Only for clients entitled to relay: anyone else's
+   * commands cost no disk write and reach no webhook. The event names a sending domain only
+   * when the submitter may send for it, so no tenant hears of another's refused attempts.
+   */
+  async refused(envelope: Pick<SubmissionEnvelope, 'sender' | 'recipients' | 'listener'> & { submitter: Submitter | undefined }, refusal: Refusal, queueId?: string): Promise<void> {
+    const { events } = this.deps;
+    if (!events || !envelope.submitter || !POLICY_REFUSALS.has(refusal.reason)) return;
+    const own = decideSender(envelope.sender, envelope.submitter, this.domains);
+    const domain = own.ok ? own.sendingDomain : undefined;
+    const list = buildRejectedEvents({
+      key: queueId ?? newQueueId(),
+      ...(queueId ? { queueId } : {}),
+      ...(domain ? { domain } : {}),
+      recipients: envelope.recipients,
+      sender: envelope.sender,
+      reason: refusal.reason,
+      text: refusal.text,
+      listener: envelope.listener,
+      time: Date.now(),
+    });
+    await this.emit(list.map((event) => ({ event })), envelope);
+  }
+
+  /** Reports a recipient refused because it is suppressed for its sending domain. */
+  async suppressed(input: { sender: string; domain: string; recipient: string; listener: string }): Promise<void> {
+    if (!this.deps.events) return;
+    await this.emit([{ event: buildSuppressedEvent({ key: newQueueId(), ...input, time: Date.now() }) }], { listener: input.listener });
+  }
+
+  /** Events of refusals are on disk before the refusal is answered; a failed write is logged, the answer stands. */
+  private async emit(list: Parameters<EventSink['emit']>[0], envelope: { listener: string; logFields?: Readonly<Record<string, string>> }): Promise<void> {
+    try {
+      await this.deps.events?.emit(list);
+    } catch (err) {
+      this.deps.logger.error('events not written', { listener: envelope.listener, ...envelope.logFields, error: describeError(err) });
+    }
+  }
+
   private async commit(
     envelope: SubmissionEnvelope,
     incoming: IncomingMessage,
@@ -168,37 +237,56 @@ export class SubmissionPipeline {
     senders: Extract<HeaderSendersVerdict, { ok: true }>,
     labels: MessageLabels,
     now: Date,
+    messageId: string | undefined,
   ): Promise<SubmissionOutcome> {
-    const { spool, metrics, gate } = this.deps;
+    const { spool, metrics, events, gate } = this.deps;
     const createdAt = now.getTime();
     const user = envelope.submitter.kind === 'trusted' ? undefined : envelope.submitter.name;
     // RCPT TO could check only domain-wide suppressions: the category is in the header
     const suppressed = sendingDomain && labels.category && gate ? envelope.recipients.filter((r) => gate.isSuppressed(sendingDomain, r, labels.category)) : [];
     const recipients = suppressed.length === 0 ? envelope.recipients : envelope.recipients.filter((r) => !suppressed.includes(r));
+    for (const recipient of suppressed) await this.suppressed({ sender: envelope.sender, domain: sendingDomain!, recipient, listener: envelope.listener });
     if (recipients.length === 0) {
       await incoming.discard();
       return refuse('recipients_suppressed', `Every recipient unsubscribed from category ${labels.category} of ${sendingDomain}`);
     }
+    const meta: Omit<MessageMeta, 'id' | 'size' | 'bodyFile' | 'held'> = {
+      from: envelope.sender,
+      recipients: recipients.map((address) => ({ address, status: 'pending' as const })),
+      createdAt,
+      attempts: 0,
+      nextAttemptAt: createdAt,
+      ...(sendingDomain ? { sendingDomain } : {}),
+      ...(senders.headerFromDomain ? { headerFromDomain: senders.headerFromDomain } : {}),
+      signingDomain: senders.signingDomain ?? null,
+      ...labels,
+      origin: {
+        listener: envelope.listener,
+        clientAddress: envelope.clientAddress,
+        ...(user !== undefined ? { user } : {}),
+        ...(envelope.helo ? { helo: envelope.helo } : {}),
+      },
+      // the relay's own Message-ID: when the message had none (tracePrefix)
+      messageId: messageId ?? `<${incoming.id.toLowerCase()}@${this.deps.config.hostname}>`,
+    };
+    const accepted = events
+      ? buildAcceptedEvents(messageFacts({ ...meta, id: incoming.id, size: incoming.size, held: false }), {
+          sender: envelope.sender,
+          recipients,
+          submitter: eventSubmitter(envelope),
+          size: incoming.size,
+          time: createdAt,
+        })
+      : [];
     try {
-      await spool.commit(incoming, {
-        from: envelope.sender,
-        recipients: recipients.map((address) => ({ address, status: 'pending' as const })),
-        createdAt,
-        attempts: 0,
-        nextAttemptAt: createdAt,
-        ...(sendingDomain ? { sendingDomain } : {}),
-        ...(senders.headerFromDomain ? { headerFromDomain: senders.headerFromDomain } : {}),
-        signingDomain: senders.signingDomain ?? null,
-        ...labels,
-        origin: {
-          listener: envelope.listener,
-          clientAddress: envelope.clientAddress,
-          ...(user !== undefined ? { user } : {}),
-          ...(envelope.helo ? { helo: envelope.helo } : {}),
-        },
-      });
+      // the spool's fsync and the events' run side by side: both are durable before the 250
+      const results = await Promise.allSettled([spool.commit(incoming, meta), ...(accepted.length > 0 ? [events!.emit(accepted.map((event) => ({ event })))] : [])]);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     } catch (err) {
       this.log('error', 'spool commit failed', envelope, { queueId: incoming.id, code: errorCode(err), error: describeError(err) });
+      // an `accepted` already on disk is answered by a `rejected` for the same message
+      if (accepted.length > 0) await this.emit(rejectedAfterAccepted(envelope, incoming.id, accepted[0]!.domain), envelope);
       return errorCode(err) === 'ERELAY_SPOOL_FULL'
         ? refuse('spool_full', 'Insufficient system storage, try again later', err)
         : refuse('spool_error', 'Temporary local problem, try again later', err);
@@ -238,6 +326,20 @@ export class SubmissionPipeline {
     if (!this.deps.logger.isLevelEnabled(level)) return;
     this.deps.logger.log(level, message, { listener: envelope.listener, ...envelope.logFields, ...fields });
   }
+}
+
+function rejectedAfterAccepted(envelope: SubmissionEnvelope, queueId: string, domain: string | null) {
+  return buildRejectedEvents({
+    key: queueId,
+    queueId,
+    ...(domain ? { domain } : {}),
+    recipients: envelope.recipients,
+    sender: envelope.sender,
+    reason: 'spool_error',
+    text: 'Temporary local problem, try again later',
+    listener: envelope.listener,
+    time: Date.now(),
+  }).map((event) => ({ event }));
 }
 
 function writeFailure(err: unknown): Refusal {
