@@ -43,7 +43,7 @@ test('the header block is held until complete and inspected', () => {
   assert.deepEqual(filter.push(Buffer.from('Subject: x\r\nMessage-')), []);
   const out = filter.push(Buffer.from('ID: <a@b>\r\nFrom: "A" <a@example.com>\r\n\r\nbody'));
   assert.equal(Buffer.concat(out).toString(), 'Subject: x\r\nMessage-ID: <a@b>\r\nFrom: "A" <a@example.com>\r\n\r\nbody');
-  assert.deepEqual(filter.headerInfo, { hasMessageId: true, hasDate: false, from: ['"A" <a@example.com>'], sender: [], resent: [], malformedField: false, labels: new Map() });
+  assert.deepEqual(filter.headerInfo, { hasMessageId: true, messageId: '<a@b>', hasDate: false, from: ['"A" <a@example.com>'], sender: [], resent: [], malformedField: false, labels: new Map() });
   assert.equal(Buffer.concat(filter.push(Buffer.from('more'))).toString(), 'more', 'body chunks pass straight through');
 });
 
