@@ -8,6 +8,7 @@ import type { DomainConflict } from '../resources/domain-conflicts.ts';
 import { names } from '../resources/names.ts';
 import { decideWebhooksReady } from '../resources/relay-webhooks.ts';
 import { ownSecret, relayDomains, secretString, type ControllerContext, type ReconcileResult } from './context.ts';
+import { bulkSenderInputsOf, decideBulkSenderReadiness } from './bulk-sender-readiness.ts';
 import type { RecordCheck } from './dns-verifier.ts';
 import { generateKey, parseKey } from './dkim-keys.ts';
 import { decideRotation, parseRotationPolicy, type RotationDecision, type RotationState } from './dkim-rotation.ts';
@@ -91,6 +92,12 @@ export async function reconcileSendingDomain(ctx: ControllerContext, dnsState: M
     dnsCondition(verifiedRecords, checked.results),
     webhooks,
     pausedCondition(sd, figures),
+    {
+      type: SendingDomainConditions.BulkSenderReady,
+      ...decideBulkSenderReadiness(
+        bulkSenderInputsOf(sd, relay, records, checked.results, { complaintRate: figures?.complaintRate ?? sd.status?.reputation?.complaintRate, tlsShare: undefined }),
+      ),
+    },
   ];
   const status: SendingDomainStatus = {
     observedGeneration: generation,
