@@ -2,6 +2,7 @@ import { BlockList, isIP } from 'node:net';
 import { Reasons, type MailRelay, type SendingDomain } from '../api/v1alpha1/types.ts';
 import type { DnsRecord } from '../resources/dns-records.ts';
 import type { RecordCheck } from './dns-verifier.ts';
+import type { DeliveryTlsFigures } from './relay-figures.ts';
 
 /**
  * The BulkSenderReady condition: the rules Gmail and Yahoo set for bulk senders (from February
@@ -30,7 +31,7 @@ export interface BulkSenderInputs {
   readonly bulk: boolean;
   /** MailRelay.spec.unsubscribe is set, so the relay adds one-click headers to bulk mail. */
   readonly unsubscribe: boolean;
-  /** Share (0..1) of deliveries to the big providers that used TLS; undefined when not known. */
+  /** Share (0..1) of deliveries to the big providers (relay-wide, since the pods started) that used TLS; undefined when not known. */
   readonly tlsShare: number | undefined;
 }
 
@@ -178,7 +179,7 @@ export function bulkSenderInputsOf(
   relay: MailRelay | undefined,
   records: readonly DnsRecord[],
   checks: readonly RecordCheck[],
-  figures: { readonly complaintRate: number | undefined; readonly tlsShare: number | undefined },
+  figures: { readonly complaintRate: number | undefined; readonly deliveryTls: DeliveryTlsFigures | undefined },
 ): BulkSenderInputs {
   const checkOf = (match: (r: DnsRecord) => boolean) => {
     const at = records.findIndex(match);
@@ -193,6 +194,6 @@ export function bulkSenderInputsOf(
     complaintRate: figures.complaintRate,
     bulk: sd.spec.bulk || (sd.spec.categories ?? []).some((c) => c.bulk),
     unsubscribe: relay?.spec.unsubscribe !== undefined,
-    tlsShare: figures.tlsShare,
+    tlsShare: figures.deliveryTls ? figures.deliveryTls.tls / figures.deliveryTls.delivered : undefined,
   };
 }

@@ -2,7 +2,7 @@ import type { V1EndpointSlice } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { Informer } from '../kube/informer.ts';
 import { names, ports } from '../resources/names.ts';
-import { mergeFigures, parseConfigRejected, parseRelayFigures, type DomainFigures } from './relay-figures.ts';
+import { mergeFigures, parseConfigRejected, parseDeliveryTls, parseRelayFigures, type DeliveryTlsFigures, type DomainFigures } from './relay-figures.ts';
 import { parseQueueFigures, queueFiguresChanged, sumQueueFigures, type QueueFigures } from './queue-figures.ts';
 
 /** Of a relay's pods that answered: how many refused the config mounted now. */
@@ -23,6 +23,7 @@ export class ReputationPoller {
   readonly #figures = new Map<string, Map<string, DomainFigures>>();
   readonly #config = new Map<string, RelayConfigFigures>();
   readonly #queue = new Map<string, QueueFigures>();
+  readonly #tls = new Map<string, DeliveryTlsFigures>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
@@ -49,6 +50,11 @@ export class ReputationPoller {
   /** The relay's queue summed over the pods that answered the last poll (MailRelay.status.queue). */
   queue(namespace: string, relay: string): QueueFigures | undefined {
     return this.#queue.get(`${namespace}/${relay}`);
+  }
+
+  /** TLS use of the relay's deliveries to the big providers, summed over its pods (BulkSenderReady). */
+  deliveryTls(namespace: string, relay: string): DeliveryTlsFigures | undefined {
+    return this.#tls.get(`${namespace}/${relay}`);
   }
 
   start(): void {
@@ -87,6 +93,7 @@ export class ReputationPoller {
     }
     let merged: Map<string, DomainFigures> | undefined;
     let queue: QueueFigures | undefined;
+    let tls: DeliveryTlsFigures | undefined;
     const config = { rejected: 0, pods: 0 };
     for (const target of targets) {
       let text: string;
@@ -102,6 +109,8 @@ export class ReputationPoller {
       if (parseConfigRejected(text)) config.rejected++;
       const podQueue = parseQueueFigures(text);
       if (podQueue) queue = queue ? sumQueueFigures(queue, podQueue) : podQueue;
+      const podTls = parseDeliveryTls(text);
+      if (podTls) tls = tls ? { delivered: tls.delivered + podTls.delivered, tls: tls.tls + podTls.tls } : podTls;
       const pod = parseRelayFigures(text);
       if (!merged) merged = pod;
       else for (const [domain, f] of pod) merged.set(domain, merged.has(domain) ? mergeFigures(merged.get(domain)!, f) : f);
@@ -113,7 +122,10 @@ export class ReputationPoller {
     this.#config.set(key, config);
     const queueChanged = queue !== undefined && queueFiguresChanged(this.#queue.get(key), queue);
     if (queue) this.#queue.set(key, queue);
-    if (JSON.stringify([...(this.#figures.get(key) ?? [])]) !== JSON.stringify([...merged]) || configChanged || queueChanged) {
+    const tlsBefore = this.#tls.get(key);
+    const tlsChanged = tls !== undefined && (tlsBefore?.delivered !== tls.delivered || tlsBefore.tls !== tls.tls);
+    if (tls) this.#tls.set(key, tls);
+    if (JSON.stringify([...(this.#figures.get(key) ?? [])]) !== JSON.stringify([...merged]) || configChanged || queueChanged || tlsChanged) {
       this.#figures.set(key, merged);
       this.onChange(namespace, relay);
     }

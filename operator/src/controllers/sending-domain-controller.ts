@@ -95,7 +95,10 @@ export async function reconcileSendingDomain(ctx: ControllerContext, dnsState: M
     {
       type: SendingDomainConditions.BulkSenderReady,
       ...decideBulkSenderReadiness(
-        bulkSenderInputsOf(sd, relay, records, checked.results, { complaintRate: figures?.complaintRate ?? sd.status?.reputation?.complaintRate, tlsShare: undefined }),
+        bulkSenderInputsOf(sd, relay, records, checked.results, {
+          complaintRate: figures?.complaintRate ?? sd.status?.reputation?.complaintRate,
+          deliveryTls: ctx.reputation.deliveryTls(namespace, sd.spec.relayRef.name),
+        }),
       ),
     },
   ];
