@@ -116,6 +116,7 @@ export class Manager {
       logger: opts.logger,
       now: opts.now ?? (() => new Date()),
     };
+    opts.metrics.observeSendingDomains(() => this.caches.domains.list());
     this.#wire();
   }
 
