@@ -123,7 +123,7 @@ export interface MailRelaySpec {
   };
   /** One-click unsubscribe (RFC 8058) for bulk mail: the relay adds List-Unsubscribe and List-Unsubscribe-Post to bulk messages and answers the links on its unsubscribe port (8081 on the client Service; route url to it with an Ingress or LoadBalancer). The signing key is generated into the <relay>-auth Secret. */
   unsubscribe?: {
-    /** Public https:// base URL that reaches the relay's unsubscribe port; the per-recipient token is appended to it. */
+    /** Public https:// base URL that reaches the relay's unsubscribe port; links are <url>/u/<token>, and the relay serves /u/<token>, so an Ingress must strip a path of url. */
     url: string;
     /** Address for the mailto variant of List-Unsubscribe; the relay takes mail to it only if that address's MX reaches the relay's SMTP listener. */
     mailto?: string;
