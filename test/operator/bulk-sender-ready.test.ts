@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ConfigMap, V1Secret, V1Service } from '@kubernetes/client-node';
+import { parse } from 'yaml';
+import { parseConfig } from '../../relay/src/config/parse-config.ts';
 import { RestClient, resourcePath } from '../../operator/src/kube/rest-client.ts';
 import type { Operator } from '../../operator/src/operator.ts';
 import type { SendingDomain } from '../../operator/src/api/v1alpha1/types.ts';
@@ -30,7 +32,7 @@ spec:
   dkim: { selector: s1, generate: { algorithm: ed25519-sha256 } }
 `;
 
-describe('BulkSenderReady against a real API server and a DNS server', { timeout: 180_000 }, () => {
+describe('one-click unsubscribe and BulkSenderReady against a real API server and a DNS server', { timeout: 180_000 }, () => {
   let cp: ControlPlane;
   let rest: RestClient;
   let ns: string;
@@ -59,6 +61,31 @@ describe('BulkSenderReady against a real API server and a DNS server', { timeout
   after(async () => {
     await operator?.stop();
     await dns?.close();
+  });
+
+  it('generates the unsubscribe key once into <relay>-auth, renders unsubscribe and domains[].bulk into relay.yaml, and serves port 8081 on the client Service', async () => {
+    const get = <T>(plural: string, name: string) => rest.request<T>('GET', resourcePath('v1', plural, ns, name));
+    const key = async () => {
+      try {
+        const data = (await get<V1Secret>('secrets', 'bulk-auth')).data?.['unsubscribe.key'];
+        return data ? Buffer.from(data, 'base64').toString() : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    await waitFor('the unsubscribe key', async () => (await key()) !== undefined, 20_000);
+    const first = (await key())!;
+    assert.ok(first.length >= 32, 'a key the relay accepts (at least 16 characters)');
+    const config = async () => parseConfig(parse((await get<V1ConfigMap>('configmaps', 'bulk-config')).data!['relay.yaml']!));
+    await waitFor('the domain in relay.yaml', async () => (await config()).domains.some((d) => d.name === 'news.example.org'), 20_000);
+    const rendered = await config();
+    assert.deepEqual(rendered.unsubscribe, { url: 'https://unsub.example.org/u', keyFile: '/etc/mail-relay/auth/unsubscribe.key', address: '0.0.0.0', port: 8081 });
+    assert.equal(rendered.domains.find((d) => d.name === 'news.example.org')?.bulk, true);
+    const service = await get<V1Service>('services', 'bulk');
+    assert.deepEqual(service.spec!.ports!.find((p) => p.name === 'unsubscribe'), { name: 'unsubscribe', port: 8081, targetPort: 'unsubscribe', protocol: 'TCP' });
+    await kubectl(['patch', 'mailrelay', 'bulk', '--type=merge', '-p', '{"spec":{"unsubscribe":{"url":"https://unsub.example.org/u","mailto":"unsubscribe@news.example.org"}}}']);
+    await waitFor('mailto in relay.yaml', async () => (await config()).unsubscribe?.mailto === 'unsubscribe@news.example.org', 20_000);
+    assert.equal(await key(), first, 'the key survives a change: links in sent mail keep working');
   });
 
   it('flips with the reason of each rule as DKIM, SPF and DMARC are published and removed', async () => {
