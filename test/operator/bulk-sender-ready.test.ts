@@ -9,7 +9,7 @@ import type { SendingDomain } from '../../operator/src/api/v1alpha1/types.ts';
 import { getSharedControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.ts';
 import { waitFor } from '../helpers/wait-for.ts';
-import { applyCrds, condition, startOperator } from './operator-helpers.ts';
+import { applyCrds, condition, repoRoot, startOperator } from './operator-helpers.ts';
 
 const RELAY = `apiVersion: mailrelay.dev/v1alpha1
 kind: MailRelay
@@ -61,6 +61,13 @@ describe('one-click unsubscribe and BulkSenderReady against a real API server an
   after(async () => {
     await operator?.stop();
     await dns?.close();
+  });
+
+  it('accepts examples/bulk-sender.yaml', async () => {
+    const out = await kubectl(['apply', '--dry-run=server', '-f', `${repoRoot}examples/bulk-sender.yaml`]);
+    assert.match(out, /mailrelay\.mailrelay\.dev\/newsletters created \(server dry run\)/);
+    assert.match(out, /sendingdomain\.mailrelay\.dev\/news-example-com created \(server dry run\)/);
+    assert.match(out, /ingress\.networking\.k8s\.io\/newsletters-unsubscribe created \(server dry run\)/);
   });
 
   it('generates the unsubscribe key once into <relay>-auth, renders unsubscribe and domains[].bulk into relay.yaml, and serves port 8081 on the client Service', async () => {
