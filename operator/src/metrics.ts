@@ -1,9 +1,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SendingDomain } from './api/v1alpha1/types.ts';
 
 /** The operator's metrics (DESIGN.md names). One registry per process, or per test. */
 export function createOperatorMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  let sendingDomains: () => readonly SendingDomain[] = () => [];
   return {
     registry,
     reconcileTotal: new Counter({
@@ -30,6 +32,26 @@ export function createOperatorMetrics() {
       help: '1 while this process holds the leader Lease and reconciles, else 0.',
       registers: [registry],
     }),
+    // Read from the informer cache at each scrape, so a deleted SendingDomain's series go with it.
+    sendingDomainCondition: new Gauge({
+      name: 'mailrelay_operator_sending_domain_condition',
+      help: "1 while a SendingDomain's condition is True, 0 while False, from its status (BulkSenderReady, DNSVerified, ...).",
+      labelNames: ['namespace', 'relay', 'domain', 'name', 'condition'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const sd of sendingDomains()) {
+          for (const c of sd.status?.conditions ?? []) {
+            if (c.status === 'Unknown') continue;
+            this.set({ namespace: sd.metadata.namespace, relay: sd.spec.relayRef.name, domain: sd.spec.domain, name: sd.metadata.name, condition: c.type }, c.status === 'True' ? 1 : 0);
+          }
+        }
+      },
+    }),
+    /** Where sendingDomainCondition reads the SendingDomains from (the manager's cache). */
+    observeSendingDomains(source: () => readonly SendingDomain[]): void {
+      sendingDomains = source;
+    },
   };
 }
 

@@ -63,6 +63,12 @@ describe('CRD validation by the API server', { timeout: 120_000 }, () => {
     ['a MailRelay name that cannot name a Service', named('MailRelay', '1relay', '  hostname: a.example\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n'), /metadata\.name 1relay must start with a letter/],
     ['a MailRelay name with a dot', named('MailRelay', 'my.relay', '  hostname: a.example\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n'), /metadata\.name my\.relay must start with a letter and hold only/],
     ['a SendingDomain name too long for its DKIM key Secret', named('SendingDomain', 'd'.repeat(64), '  domain: long.example\n  relayRef: { name: r }\n'), /metadata\.name d{64} has 64 characters; at most 63/],
+    // One-click unsubscribe and bulk-sender readiness.
+    ['an http:// unsubscribe URL', relay('  hostname: a.example\n  unsubscribe: { url: "http://unsub.example.com" }\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n'), /spec\.unsubscribe\.url: Invalid value: .*must be an absolute https:\/\/ URL without query or fragment/],
+    ['an unsubscribe URL with a query', relay('  hostname: a.example\n  unsubscribe: { url: "https://unsub.example.com/?list=1" }\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n'), /spec\.unsubscribe\.url: Invalid value/],
+    ['the HTTP API on the unsubscribe port', relay('  hostname: a.example\n  http: { port: 8081 }\n  unsubscribe: { url: "https://unsub.example.com" }\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n'), /spec\.unsubscribe: Invalid value: .*port 8081 is the unsubscribe listener's/],
+    ['a listener on the unsubscribe port', relay('  hostname: a.example\n  unsubscribe: { url: "https://unsub.example.com" }\n  listeners: [{ name: a, port: 8081, tls: none, auth: none }]\n'), /port 8081 is the unsubscribe listener's/],
+    ['an egress address that is not one', relay('  hostname: a.example\n  delivery: { egressAddresses: [relay.example.com] }\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n'), /spec\.delivery\.egressAddresses\[0\]: Invalid value: .*egress address relay\.example\.com must be an IP address or a CIDR/],
   ];
   for (const [what, yaml, message] of cases) {
     it(`refuses ${what}`, async () => {
@@ -74,6 +80,14 @@ describe('CRD validation by the API server', { timeout: 120_000 }, () => {
     const spec = '  hostname: a.example\n  service: { annotations: { "service.beta.kubernetes.io/aws-load-balancer-type": nlb } }\n  listeners: [{ name: smtp, port: 25, tls: none, auth: none }, { name: sub-1, port: 587, tls: none, auth: none }, { name: internal, port: 2525, tls: none, auth: none }]\n';
     assert.equal(await apply(named('MailRelay', `a${'b'.repeat(51)}`, spec)), '');
     assert.equal(await apply(named('SendingDomain', 'd'.repeat(63), '  domain: long.example\n  relayRef: { name: r }\n')), '');
+  });
+
+  it('accepts one-click unsubscribe with the HTTP API on its own port, egress addresses and CIDRs, and a bulk SendingDomain defaulting to not bulk', async () => {
+    const spec = '  hostname: a.example\n  unsubscribe: { url: "https://unsub.example.com/", mailto: unsubscribe@b.example }\n  delivery: { egressAddresses: [192.0.2.10, "2001:db8::/48"] }\n  listeners: [{ name: a, port: 2525, tls: none, auth: none }]\n';
+    assert.equal(await apply(named('MailRelay', 'bulk', spec)), '');
+    assert.equal(await apply(domain('plain', '  domain: plain.example\n  relayRef: { name: bulk }\n')), '');
+    const stored = JSON.parse(await cp.kubectl(['get', '-n', ns, 'sendingdomain/plain', '-o', 'json'])) as { spec: { bulk: boolean } };
+    assert.equal(stored.spec.bulk, false);
   });
 
   it('accepts a valid MailRelay and then refuses changing its spool storage', async () => {

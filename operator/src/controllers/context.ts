@@ -12,7 +12,7 @@ import type { DnsVerifier } from './dns-verifier.ts';
 import type { PasswordHashes } from './password-hashes.ts';
 import type { RelayAdmin } from './relay-admin.ts';
 import type { QueueFigures } from './queue-figures.ts';
-import type { DomainFigures } from './relay-figures.ts';
+import type { DeliveryTlsFigures, DomainFigures } from './relay-figures.ts';
 import type { PodFigures, RelayConfigFigures } from './reputation-poller.ts';
 import type { RelayWideMemory } from './relay-wide-pause.ts';
 import type { Settle } from './settle.ts';
@@ -60,6 +60,8 @@ export interface ControllerContext {
     config(namespace: string, relay: string): RelayConfigFigures | undefined;
     /** The relay's queue summed over its pods, for MailRelay.status.queue. */
     queue(namespace: string, relay: string): QueueFigures | undefined;
+    /** TLS use of the relay's deliveries to the big providers, for BulkSenderReady. */
+    deliveryTls(namespace: string, relay: string): DeliveryTlsFigures | undefined;
   };
   /** The relay pods' admin API: relay-wide pause, drain. */
   readonly relayAdmin: RelayAdmin;

@@ -5,6 +5,8 @@ export interface RecordCheck {
   /** What the check found, for the DNSVerified reason. */
   readonly outcome: 'published' | 'missing' | 'mismatch' | 'failed';
   readonly result: string;
+  /** The TXT values of the record's kind found at its name, for checks that read them (BulkSenderReady). */
+  readonly published?: readonly string[];
 }
 
 const NOT_FOUND = new Set(['ENOTFOUND', 'ENODATA', 'NXDOMAIN']);
@@ -75,11 +77,12 @@ export class DnsVerifier {
     }
     const relevant = values.filter((v) => (record.purpose === 'spf' ? /^v=spf1/i.test(v) : record.purpose === 'dmarc' ? /^v=DMARC1/i.test(v) : true));
     if (relevant.length === 0) return { outcome: 'missing', result: `no ${record.purpose.toUpperCase()} record at ${record.name}` };
+    const published = record.purpose === 'dkim' ? {} : { published: relevant };
     if (record.purpose !== 'dkim' && relevant.length > 1) {
-      return { outcome: 'mismatch', result: `${relevant.length} ${record.purpose.toUpperCase()} records at ${record.name}; there must be exactly one` };
+      return { outcome: 'mismatch', result: `${relevant.length} ${record.purpose.toUpperCase()} records at ${record.name}; there must be exactly one`, ...published };
     }
     return relevant.some((v) => matches(record, v))
-      ? { outcome: 'published', result: 'published' }
-      : { outcome: 'mismatch', result: `the ${record.purpose.toUpperCase()} record at ${record.name} differs from the one to publish` };
+      ? { outcome: 'published', result: 'published', ...published }
+      : { outcome: 'mismatch', result: `the ${record.purpose.toUpperCase()} record at ${record.name} differs from the one to publish`, ...published };
   }
 }

@@ -7,7 +7,7 @@ import { allowedDomainsFor, buildTokensFile, buildUsersFile, type TokenEntry } f
 import { buildConditions, type ConditionInput } from '../resources/conditions.ts';
 import { names } from '../resources/names.ts';
 import { buildConfigHash, buildHashedRelayConfig, CONFIG_HASH_KEY_MIN_LENGTH } from '../resources/config-hash.ts';
-import { ADMIN_TOKEN_KEY, buildAuthSecret, buildConfigMap, buildDkimKeysSecret, CONFIG_HASH_KEY } from '../resources/relay-config-objects.ts';
+import { ADMIN_TOKEN_KEY, buildAuthSecret, buildConfigMap, buildDkimKeysSecret, CONFIG_HASH_KEY, UNSUBSCRIBE_KEY } from '../resources/relay-config-objects.ts';
 import { DKIM_SECRET_KEY } from '../resources/dkim-secret.ts';
 import { buildCertificate } from '../resources/relay-certificate.ts';
 import { buildRelayConfig, renderRelayConfig, type RelayDomain } from '../resources/relay-config.ts';
@@ -80,6 +80,7 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
   const tokensYaml = inputs.tokens ? buildTokensFile(inputs.tokens) : undefined;
   const keys = await ownKeys(ctx, relay);
   const verpKey = relay.spec.feedback?.verpDomain ? keys.verpKey : undefined;
+  const unsubscribeKey = relay.spec.unsubscribe ? keys.unsubscribeKey : undefined;
   // What the relay applies live stays out of the hash, so changing it rolls no pod: DKIM
   // selectors and keys (rotation), pauses and thresholds (buildHashedRelayConfig), and the
   // webhooks' keys (a rotated key reaches the relay as a changed file it re-reads).
@@ -89,7 +90,7 @@ export async function reconcileMailRelay(ctx: ControllerContext, namespace: stri
   const desired: KubernetesObject[] = [buildDkimKeysSecret(relay, inputs.dkimKeys), buildConfigMap(relay, relayYaml)];
   // Always: it keeps the config hash key and the admin token (the relay reads the token at
   // start-up only, but it stays the same for the relay's life, so it is not in the hash).
-  desired.push(buildAuthSecret(relay, { usersYaml, tokensYaml, verpKey, configHashKey: keys.configHashKey, adminToken: keys.adminToken, webhookKeys: inputs.webhookKeys }));
+  desired.push(buildAuthSecret(relay, { usersYaml, tokensYaml, verpKey, unsubscribeKey, configHashKey: keys.configHashKey, adminToken: keys.adminToken, webhookKeys: inputs.webhookKeys }));
   const certificate = buildCertificate(relay);
   if (certificate) desired.push(certificate);
   desired.push(buildHeadlessService(relay), buildClientService(relay), buildPodDisruptionBudget(relay));
@@ -267,16 +268,17 @@ async function readInputs(ctx: ControllerContext, relay: MailRelay): Promise<Rel
  * The relay's keys, the ones already in its auth Secret, else new random ones. The VERP key:
  * all pods share it, so a DSN for a message sent by one pod verifies on whichever pod it
  * reaches. The config hash key: kept, or every relay would roll once per new key. The admin
- * token: kept, since running pods read it once.
+ * token: kept, since running pods read it once. The unsubscribe key: kept, or the links in mail
+ * already sent would stop working; not in the config hash, since it never changes once made.
  */
-async function ownKeys(ctx: ControllerContext, relay: MailRelay): Promise<{ verpKey: string; configHashKey: string; adminToken: string }> {
-  const wanted = relay.spec.feedback?.verpDomain ? ['verp.key', CONFIG_HASH_KEY, ADMIN_TOKEN_KEY] : [CONFIG_HASH_KEY, ADMIN_TOKEN_KEY];
+async function ownKeys(ctx: ControllerContext, relay: MailRelay): Promise<{ verpKey: string; unsubscribeKey: string; configHashKey: string; adminToken: string }> {
+  const wanted = [...(relay.spec.feedback?.verpDomain ? ['verp.key'] : []), ...(relay.spec.unsubscribe ? [UNSUBSCRIBE_KEY] : []), CONFIG_HASH_KEY, ADMIN_TOKEN_KEY];
   const auth = await ownSecret(ctx, relay.metadata.namespace, names.relayAuthSecret(relay.metadata.name), wanted);
   const keep = (key: string) => {
     const current = secretString(auth, key);
     return current && current.length >= CONFIG_HASH_KEY_MIN_LENGTH ? current : randomBytes(32).toString('base64url');
   };
-  return { verpKey: keep('verp.key'), configHashKey: keep(CONFIG_HASH_KEY), adminToken: keep(ADMIN_TOKEN_KEY) };
+  return { verpKey: keep('verp.key'), unsubscribeKey: keep(UNSUBSCRIBE_KEY), configHashKey: keep(CONFIG_HASH_KEY), adminToken: keep(ADMIN_TOKEN_KEY) };
 }
 
 /** Hashes already in the users file we rendered, so unchanged passwords keep theirs. */

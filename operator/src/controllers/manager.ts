@@ -119,6 +119,7 @@ export class Manager {
       now: opts.now ?? (() => new Date()),
     };
     this.#wireRelayFigures();
+    opts.metrics.observeSendingDomains(() => this.caches.domains.list());
     this.#wire();
   }
 

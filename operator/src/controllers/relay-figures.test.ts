@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { matches } from './dns-verifier.ts';
 import { decideReconciled } from './mail-relay-controller.ts';
-import { parseConfigRejected, parseRelayFigures, ratesOf, sumFigures } from './relay-figures.ts';
+import { parseConfigRejected, parseDeliveryTls, parseRelayFigures, ratesOf, sumFigures } from './relay-figures.ts';
 import { buildCategoriesStatus, buildReputationStatus } from './sending-domain-controller.ts';
 
 const POD = `# HELP mailrelay_domain_window_messages x
@@ -88,4 +88,16 @@ test('DNS checks: DKIM by key, SPF must allow the relay, DMARC needs a policy', 
   const dmarc = { purpose: 'dmarc' as const, type: 'TXT', name: '_dmarc.example.com', value: 'v=DMARC1; p=none' };
   assert.equal(matches(dmarc, 'v=DMARC1; p=reject; rua=mailto:x@example.com'), true);
   assert.equal(matches(dmarc, 'v=DMARC1; rua=mailto:x@example.com'), false);
+});
+
+test('reads TLS use of deliveries to the big providers: verified and encrypted are TLS, none is not, other providers do not count', () => {
+  const text = [
+    'mailrelay_outbound_tls_deliveries_total{provider="gmail",tls="verified"} 90',
+    'mailrelay_outbound_tls_deliveries_total{provider="microsoft",tls="encrypted"} 5',
+    'mailrelay_outbound_tls_deliveries_total{provider="yahoo",tls="none"} 5',
+    'mailrelay_outbound_tls_deliveries_total{provider="other",tls="none"} 1000',
+  ].join('\n');
+  assert.deepEqual(parseDeliveryTls(text), { delivered: 100, tls: 95 });
+  assert.equal(parseDeliveryTls('mailrelay_outbound_tls_deliveries_total{provider="other",tls="verified"} 3\n'), undefined, 'nothing to the big providers: unknown');
+  assert.equal(parseDeliveryTls(POD), undefined);
 });

@@ -137,3 +137,32 @@ export function ratesOf(c: WindowCounts): Rates {
   const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);
   return { bounceRate: ratio(c.bounced, c.sent), complaintRate: ratio(c.complained, c.delivered), deferralRate: ratio(c.deferred, c.deferred + c.sent) };
 }
+
+/** Recipients delivered to the big mailbox providers (gmail, microsoft, yahoo, apple), and how many of them over TLS. */
+export interface DeliveryTlsFigures {
+  readonly delivered: number;
+  readonly tls: number;
+}
+
+const TLS_SAMPLE = /^mailrelay_outbound_tls_deliveries_total\{([^}]*)\} ([0-9.eE+-]+)$/;
+
+/**
+ * TLS use of deliveries to the big providers from one pod's `mailrelay_outbound_tls_deliveries_total`
+ * (since the pod started): verified and encrypted count as TLS, none does not. Undefined when
+ * the pod has delivered nothing to them.
+ */
+export function parseDeliveryTls(text: string): DeliveryTlsFigures | undefined {
+  let delivered = 0;
+  let tls = 0;
+  for (const line of text.split('\n')) {
+    const m = TLS_SAMPLE.exec(line);
+    if (!m) continue;
+    const labels = labelsOf(m[1]!);
+    const provider = labels.provider;
+    const value = Number(m[2]);
+    if (!provider || provider === 'other' || !Number.isFinite(value)) continue;
+    delivered += value;
+    if (labels.tls !== 'none') tls += value;
+  }
+  return delivered > 0 ? { delivered, tls } : undefined;
+}

@@ -2,7 +2,7 @@ import type { V1EndpointSlice } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { Informer } from '../kube/informer.ts';
 import { names, ports } from '../resources/names.ts';
-import { parseConfigRejected, parseRelayFigures, sumFigures, type DomainFigures, type PodDomainFigures } from './relay-figures.ts';
+import { parseConfigRejected, parseDeliveryTls, parseRelayFigures, sumFigures, type DeliveryTlsFigures, type DomainFigures, type PodDomainFigures } from './relay-figures.ts';
 import { parseQueueFigures, queueFiguresChanged, sumQueueFigures, type QueueFigures } from './queue-figures.ts';
 
 /** Of a relay's pods that answered: how many refused the config mounted now. */
@@ -33,6 +33,7 @@ export class ReputationPoller {
   readonly #config = new Map<string, RelayConfigFigures>();
   readonly #queue = new Map<string, QueueFigures>();
   readonly #podState = new Map<string, string>();
+  readonly #tls = new Map<string, DeliveryTlsFigures>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
@@ -71,6 +72,11 @@ export class ReputationPoller {
     return this.#queue.get(`${namespace}/${relay}`);
   }
 
+  /** TLS use of the relay's deliveries to the big providers, summed over its pods (BulkSenderReady). */
+  deliveryTls(namespace: string, relay: string): DeliveryTlsFigures | undefined {
+    return this.#tls.get(`${namespace}/${relay}`);
+  }
+
   start(): void {
     const tick = () => {
       this.#running = this.pollAll().finally(() => {
@@ -107,6 +113,7 @@ export class ReputationPoller {
     }
     const perPod = new Map<string, PodFigures[]>();
     let queue: QueueFigures | undefined;
+    let tls: DeliveryTlsFigures | undefined;
     const config = { rejected: 0, pods: 0 };
     for (const { ip, target } of targets) {
       let text: string;
@@ -122,6 +129,8 @@ export class ReputationPoller {
       if (parseConfigRejected(text)) config.rejected++;
       const podQueue = parseQueueFigures(text);
       if (podQueue) queue = queue ? sumQueueFigures(queue, podQueue) : podQueue;
+      const podTls = parseDeliveryTls(text);
+      if (podTls) tls = tls ? { delivered: tls.delivered + podTls.delivered, tls: tls.tls + podTls.tls } : podTls;
       for (const [domain, figures] of parseRelayFigures(text)) {
         if (!perPod.has(domain)) perPod.set(domain, []);
         perPod.get(domain)!.push({ ip, figures });
@@ -140,7 +149,10 @@ export class ReputationPoller {
     this.#config.set(key, config);
     const queueChanged = queue !== undefined && queueFiguresChanged(this.#queue.get(key), queue);
     if (queue) this.#queue.set(key, queue);
-    if (figuresText(this.#figures.get(key)) !== figuresText(merged) || configChanged || podsChanged || queueChanged) {
+    const tlsBefore = this.#tls.get(key);
+    const tlsChanged = tls !== undefined && (tlsBefore?.delivered !== tls.delivered || tlsBefore.tls !== tls.tls);
+    if (tls) this.#tls.set(key, tls);
+    if (figuresText(this.#figures.get(key)) !== figuresText(merged) || configChanged || podsChanged || queueChanged || tlsChanged) {
       this.#figures.set(key, merged);
       this.onChange(namespace, relay);
     }

@@ -8,6 +8,7 @@ import type { DomainConflict } from '../resources/domain-conflicts.ts';
 import { names } from '../resources/names.ts';
 import { decideWebhooksReady } from '../resources/relay-webhooks.ts';
 import { ownSecret, relayDomains, secretString, type ControllerContext, type ReconcileResult } from './context.ts';
+import { bulkSenderInputsOf, decideBulkSenderReadiness } from './bulk-sender-readiness.ts';
 import type { RecordCheck } from './dns-verifier.ts';
 import { generateKey, parseKey } from './dkim-keys.ts';
 import { decideRotation, parseRotationPolicy, type RotationDecision, type RotationState } from './dkim-rotation.ts';
@@ -93,6 +94,15 @@ export async function reconcileSendingDomain(ctx: ControllerContext, dnsState: M
     dnsCondition(verifiedRecords, checked.results),
     webhooks,
     pausedCondition(sd, figures, relayWide.decision),
+    {
+      type: SendingDomainConditions.BulkSenderReady,
+      ...decideBulkSenderReadiness(
+        bulkSenderInputsOf(sd, relay, records, checked.results, {
+          complaintRate: figures ? ratesOf(figures.window).complaintRate : sd.status?.reputation?.complaintRate,
+          deliveryTls: ctx.reputation.deliveryTls(namespace, sd.spec.relayRef.name),
+        }),
+      ),
+    },
   ];
   const status: SendingDomainStatus = {
     observedGeneration: generation,

@@ -39,6 +39,7 @@ export function sampleDomain(name: string, domain: string, overrides: Partial<Se
       relayRef: { name: 'outbound' },
       dkim: { selector: 'mr2026', generate: { algorithm: 'rsa-sha256' } },
       allowedSenders: [],
+      bulk: false,
       paused: false,
       reputation: { maxBounceRate: 0.1, maxComplaintRate: 0.003, minVolume: 100, pauseOnBreach: true },
       dns: { spfInclude: [], dmarcPolicy: 'none' },

@@ -33,6 +33,8 @@ export const paths = {
   verpKeyFile: '/etc/mail-relay/auth/verp.key',
   /** Bearer token of the relay's admin API over TCP: the operator and the relay's own pods (drain handoff) use it. */
   adminTokenFile: '/etc/mail-relay/auth/admin.token',
+  /** HMAC key of the one-click unsubscribe tokens: one per relay, shared by its pods. */
+  unsubscribeKeyFile: '/etc/mail-relay/auth/unsubscribe.key',
   smarthostDir: '/etc/mail-relay/smarthost',
   dkimDir: '/etc/mail-relay/dkim',
   /** Signing keys of the webhooks: `<relay|domain>/<webhook>/secret`. */
@@ -44,6 +46,8 @@ export const ports = {
   metrics: 9090,
   /** The relay's queue admin API over TCP (relay/src/admin/), token-authenticated. */
   admin: 8026,
+  /** The relay's one-click unsubscribe listener: public by design (token-authenticated), behind spec.unsubscribe.url. */
+  unsubscribe: 8081,
   dns: 53,
   /** Where MX delivery connects (RFC 5321). */
   smtp: 25,

@@ -37,15 +37,25 @@ export function buildDkimKeysSecret(relay: MailRelay, keys: readonly { readonly 
 export const CONFIG_HASH_KEY = 'config-hash.key';
 /** Key of the auth Secret holding the admin API token (names.ts paths.adminTokenFile). */
 export const ADMIN_TOKEN_KEY = 'admin.token';
+/** Key of the auth Secret holding the HMAC key of the unsubscribe tokens (names.ts paths.unsubscribeKeyFile). */
+export const UNSUBSCRIBE_KEY = 'unsubscribe.key';
 
 /**
- * The users file (scrypt hashes only), the API tokens file, the VERP key, the admin API token
+ * The users file (scrypt hashes only), the API tokens file, the VERP and unsubscribe keys, the admin API token
  * and the webhooks' key files (by webhookSecretKey), as the relay mounts them; and the
  * operator's config hash key, which the relay does not read.
  */
 export function buildAuthSecret(
   relay: MailRelay,
-  files: { usersYaml?: string; tokensYaml?: string; verpKey?: string; configHashKey?: string; adminToken?: string; webhookKeys?: Readonly<Record<string, string>> },
+  files: {
+    usersYaml?: string;
+    tokensYaml?: string;
+    verpKey?: string;
+    unsubscribeKey?: string;
+    configHashKey?: string;
+    adminToken?: string;
+    webhookKeys?: Readonly<Record<string, string>>;
+  },
 ): V1Secret {
   const stringData: Record<string, string> = { ...files.webhookKeys };
   if (files.configHashKey !== undefined) stringData[CONFIG_HASH_KEY] = files.configHashKey;
@@ -53,6 +63,7 @@ export function buildAuthSecret(
   if (files.usersYaml !== undefined) stringData['users.yaml'] = files.usersYaml;
   if (files.tokensYaml !== undefined) stringData['tokens.yaml'] = files.tokensYaml;
   if (files.verpKey !== undefined) stringData['verp.key'] = files.verpKey;
+  if (files.unsubscribeKey !== undefined) stringData[UNSUBSCRIBE_KEY] = files.unsubscribeKey;
   return {
     apiVersion: 'v1',
     kind: 'Secret',

@@ -81,6 +81,7 @@ export function buildRelayConfig(relay: MailRelay, ctx: RelayConfigContext): Ren
       ...(dkim ? { dkim: { selector: dkim.selector, privateKeyFile: dkimKeyPath(d.domain, dkim.selector), algorithm: dkim.algorithm } } : {}),
       paused: d.paused,
       reputation: { ...d.reputation },
+      ...(d.bulk ? { bulk: true } : {}),
       ...(d.categories?.length ? { categories: d.categories.map(buildCategoryFile) } : {}),
       ...(webhooks?.length ? { webhooks: buildWebhookFiles(d.domain, webhooks) } : {}),
     })),
@@ -94,6 +95,15 @@ export function buildRelayConfig(relay: MailRelay, ctx: RelayConfigContext): Ren
     config.feedback = {
       ...(spec.feedback.verpDomain ? { verpDomain: spec.feedback.verpDomain, verpKeyFile: paths.verpKeyFile } : {}),
       ...(spec.feedback.complaintAddress ? { complaintAddress: spec.feedback.complaintAddress } : {}),
+    };
+  }
+  if (spec.unsubscribe) {
+    config.unsubscribe = {
+      url: spec.unsubscribe.url,
+      keyFile: paths.unsubscribeKeyFile,
+      address: '0.0.0.0',
+      port: ports.unsubscribe,
+      ...(spec.unsubscribe.mailto ? { mailto: spec.unsubscribe.mailto } : {}),
     };
   }
   if (spec.webhooks?.length) config.webhooks = buildWebhookFiles(RELAY_SCOPE, spec.webhooks);

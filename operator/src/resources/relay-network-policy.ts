@@ -13,7 +13,8 @@ export type RelayNetworkPolicy = Omit<V1NetworkPolicy, 'spec'> & { spec: Omit<V1
 /**
  * The relay pods' NetworkPolicy, or undefined when spec.networkPolicy is off. Ingress: SMTP
  * listeners and HTTP API from spec.networkPolicy.ingressFrom, metrics and the admin API from
- * metricsFrom (empty lists mean anyone) and admin also from the relay's own pods. Egress: DNS,
+ * metricsFrom (empty lists mean anyone) and admin also from the relay's own pods; the unsubscribe
+ * port from anyone. Egress: DNS,
  * where mail goes, the peers' admin API and the webhooks in relay.yaml (`webhookUrls`, the
  * relay's and its domains'), nothing else; relays never talk to the API server. Ports by name,
  * so they match the container ports behind the Service's. Pure.
@@ -36,6 +37,8 @@ export function buildRelayNetworkPolicy(relay: MailRelay, webhookUrls: readonly 
       ingress: [
         { ...from(np.ingressFrom), ports: trafficPorts },
         { ...from(np.metricsFrom), ports: [tcp('metrics')] },
+        // Mailbox providers POST one-click unsubscribes from anywhere; the token authenticates.
+        ...(spec.unsubscribe ? [{ ports: [tcp('unsubscribe')] }] : []),
         // The admin API (token-authenticated): whoever may scrape metrics, which includes the
         // operator (it reads the pods' figures there), and the relay's own pods (drain handoff).
         { ...from([...np.metricsFrom, ...(np.metricsFrom.length > 0 ? [{ podSelector: { matchLabels: relaySelectorLabels(name) } }] : [])]), ports: [tcp('admin')] },

@@ -9,10 +9,12 @@ function trafficPorts(relay: MailRelay): V1ServicePort[] {
   return [
     ...spec.listeners.map((l) => ({ name: l.name, port: l.port, targetPort: l.name, protocol: 'TCP' })),
     ...(spec.http.enabled ? [{ name: 'http', port: spec.http.port, targetPort: 'http', protocol: 'TCP' }] : []),
+    // so an Ingress or LoadBalancer can route spec.unsubscribe.url to it
+    ...(spec.unsubscribe ? [{ name: 'unsubscribe', port: ports.unsubscribe, targetPort: 'unsubscribe', protocol: 'TCP' }] : []),
   ];
 }
 
-/** What clients connect to: SMTP on the well-known ports and the HTTP API. */
+/** What clients connect to: SMTP on the well-known ports, the HTTP API and the unsubscribe links. */
 export function buildClientService(relay: MailRelay): V1Service {
   const name = relay.metadata.name;
   const { service } = relay.spec;

@@ -46,6 +46,7 @@ export function buildStatefulSet(relay: MailRelay, ctx: StatefulSetContext): V1S
       ...(spec.http.enabled ? [{ name: 'http', containerPort: spec.http.port, protocol: 'TCP' }] : []),
       { name: 'metrics', containerPort: ports.metrics, protocol: 'TCP' },
       { name: 'admin', containerPort: ports.admin, protocol: 'TCP' },
+      ...(spec.unsubscribe ? [{ name: 'unsubscribe', containerPort: ports.unsubscribe, protocol: 'TCP' }] : []),
     ],
     readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 5, failureThreshold: 2 },
     livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, failureThreshold: 6 },

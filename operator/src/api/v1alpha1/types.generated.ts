@@ -73,6 +73,8 @@ export interface MailRelaySpec {
       /** Messages per second per destination; 0 is unlimited. */
       maxMessagesPerSecond: number;
     };
+    /** Public IPv4/IPv6 addresses or CIDRs mail leaves from (after NAT). When set, the BulkSenderReady condition of each SendingDomain checks that its SPF record lists every one as an ip4: or ip6: mechanism. */
+    egressAddresses?: string[];
   };
   /** The on-disk spool and retries. */
   queue: {
@@ -118,6 +120,13 @@ export interface MailRelaySpec {
     verpDomain?: string;
     /** The address registered with mailbox providers' feedback loops (ARF reports). */
     complaintAddress?: string;
+  };
+  /** One-click unsubscribe (RFC 8058) for bulk mail: the relay adds List-Unsubscribe and List-Unsubscribe-Post to bulk messages and answers the links on its unsubscribe port (8081 on the client Service; route url to it with an Ingress or LoadBalancer). The signing key is generated into the <relay>-auth Secret. */
+  unsubscribe?: {
+    /** Public https:// base URL that reaches the relay's unsubscribe port; links are <url>/u/<token>, and the relay serves /u/<token>, so an Ingress must strip a path of url. */
+    url: string;
+    /** Address for the mailto variant of List-Unsubscribe; the relay takes mail to it only if that address's MX reaches the relay's SMTP listener. */
+    mailto?: string;
   };
   /** Relay-wide event sinks: every event of every sending domain of the relay. A webhook whose Secret is missing keeps the relay at Reconciled=False SecretNotFound until it appears. */
   webhooks?: ({
@@ -630,6 +639,8 @@ export interface SendingDomainSpec {
   };
   /** SMTP users and API clients allowed to send as this domain. Empty means every user and client of the relay. */
   allowedSenders: string[];
+  /** All mail of the domain is bulk (newsletters, marketing): it gets one-click unsubscribe headers, and the BulkSenderReady condition checks the bulk-sender rules of the big mailbox providers. Without it, categories[].bulk marks single categories. */
+  bulk: boolean;
   /** Refuse new mail for the domain (SMTP 451 4.7.1, HTTP 423) and hold its queued mail until unpaused. */
   paused: boolean;
   /** Automatic pause when the domain's 24 h rates cross these thresholds. */

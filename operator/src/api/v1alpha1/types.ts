@@ -46,6 +46,8 @@ export const SendingDomainConditions = {
   Paused: 'Paused',
   /** Every webhook of the domain has its signing key, so the relay sends the domain's events to all of them. */
   WebhooksReady: 'WebhooksReady',
+  /** The domain meets the big mailbox providers' bulk-sender rules (bulk-sender-readiness.ts). */
+  BulkSenderReady: 'BulkSenderReady',
 } as const;
 
 /** CamelCase reasons; never derived from an exception's class name. */
@@ -92,4 +94,18 @@ export const Reasons = {
   DrainFinished: 'DrainFinished',
   DrainCancelled: 'DrainCancelled',
   QueueRetained: 'QueueRetained',
+  /** BulkSenderReady: one reason per rule; RulesMet when every rule is met. */
+  RulesMet: 'RulesMet',
+  DkimNotVerified: 'DkimNotVerified',
+  SpfMissing: 'SpfMissing',
+  SpfMissesEgress: 'SpfMissesEgress',
+  DmarcMissing: 'DmarcMissing',
+  DmarcNoPolicy: 'DmarcNoPolicy',
+  ComplaintRateTooHigh: 'ComplaintRateTooHigh',
+  /** Over Google's recommended 0.1% but under the 0.3% limit: the condition stays True. */
+  ComplaintRateElevated: 'ComplaintRateElevated',
+  NoOneClickUnsubscribe: 'NoOneClickUnsubscribe',
+  LowDeliveryTls: 'LowDeliveryTls',
+  /** No TLS figures from the relay yet: the rule does not fail. */
+  DeliveryTlsUnknown: 'DeliveryTlsUnknown',
 } as const;
