@@ -4,6 +4,8 @@
  * routes the server serves.
  */
 
+import { EVENT_SCHEMAS, EVENT_UNION_SCHEMAS, EVENT_WEBHOOK } from './event-schemas.ts';
+
 const mailbox = {
   oneOf: [
     { type: 'string', description: '`user@example.com` or `Name <user@example.com>`', examples: ['App <app@example.com>'] },
@@ -70,6 +72,8 @@ export const OPENAPI = {
       'Authenticate with `Authorization: Bearer <token>` (http.tokensFile).',
   },
   security: [{ bearer: [] }],
+  /** What the relay sends to the webhooks of relay.yaml (not served by this API). */
+  webhooks: { deliveryEvent: EVENT_WEBHOOK },
   paths: {
     '/v1/messages': {
       post: {
@@ -327,6 +331,8 @@ export const OPENAPI = {
           },
         },
       },
+      ...EVENT_SCHEMAS,
+      ...EVENT_UNION_SCHEMAS,
       Error: {
         type: 'object',
         required: ['error', 'message'],

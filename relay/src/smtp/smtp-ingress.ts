@@ -10,6 +10,7 @@ import type { Spool } from '../spool/spool.ts';
 import type { AuthenticatedUser, Authenticator } from './authenticator.ts';
 import { AuthThrottle } from './auth-throttle.ts';
 import { ClientLimits, clientKey, clientRefusal } from './client-limits.ts';
+import type { Refusal } from '../submission/outcome.ts';
 import { AUTH_REQUIRED_TEXT, decideAuthRequired, decideAuthorizationIdentity } from './auth-policy.ts';
 import { checkRelayAllowed } from './sender-policy.ts';
 import { SubmissionPipeline } from '../submission/submission-pipeline.ts';
@@ -62,6 +63,8 @@ interface SessionState {
    * and every other recipient gets this refusal.
    */
   senderError: SmtpReplyError | undefined;
+  /** The refusal behind senderError, reported as a `rejected` event once a relayed recipient shows it applies. */
+  senderRefusal: Refusal | undefined;
   kind: TransactionKind | undefined;
 }
 
@@ -252,6 +255,7 @@ export class SmtpIngress {
       clientKey: key,
       sendingDomain: undefined,
       senderError: undefined,
+      senderRefusal: undefined,
       kind: undefined,
     });
     this.deps.metrics.connections.inc({ listener: listener.name });
@@ -341,6 +345,7 @@ export class SmtpIngress {
     if (state) {
       state.sendingDomain = undefined;
       state.senderError = undefined;
+      state.senderRefusal = undefined;
       state.kind = undefined;
     }
     const submitter = this.submitter(session, state);
@@ -353,6 +358,7 @@ export class SmtpIngress {
         throw this.reject(listener, error);
       }
       state.senderError = error;
+      state.senderRefusal = verdict.refusal;
       return;
     }
     if (state) state.sendingDomain = verdict.sendingDomain;
@@ -368,7 +374,14 @@ export class SmtpIngress {
     }
     const denied = checkRelayAllowed({ trusted: state?.trusted ?? false, user: this.user(session) });
     if (denied) throw this.reject(listener, denied);
-    if (state?.senderError) throw this.reject(listener, state.senderError);
+    if (state?.senderError) {
+      if (state.senderRefusal) {
+        const submitter = this.submitter(session, state);
+        await this.pipeline.refused({ sender: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', recipients: [address.address], listener: listener.name, submitter }, state.senderRefusal);
+        state.senderRefusal = undefined;
+      }
+      throw this.reject(listener, state.senderError);
+    }
     if (state?.kind === 'feedback') throw this.reject(listener, separateTransaction());
     if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@\[[^\]]+\]$/.test(address.address)) {
       throw this.reject(listener, new SmtpReplyError(550, '5.1.3', 'Recipient address must be user@domain', 'bad_recipient'));
