@@ -61,9 +61,7 @@ async function startSink(address: string): Promise<Sink> {
     authOptional: true,
     disabledCommands: ['AUTH', 'STARTTLS'],
     logger: false,
-    onRcptTo(address, _session, callback) {
-      // a mailbox that does not exist: a hard bounce, for the reputation test
-      if (address.address.startsWith('nobody')) return callback(Object.assign(new Error('5.1.1 no such user'), { responseCode: 550 }));
+    onRcptTo(_address, _session, callback) {
       if (Math.random() < state.deferShare) return callback(Object.assign(new Error('4.7.1 try again later'), { responseCode: 451 }));
       callback();
     },
@@ -293,66 +291,6 @@ describe('the chart on a real node', () => {
     assert.equal(res.status, 202, await res.clone().text());
     await waitFor('the HTTP message at the sink', () => sink.messages.some((m) => m.body.includes('node e2e http')), 60_000);
     assert.deepEqual(await dkimOf(sink.messages.find((m) => m.body.includes('node e2e http'))!), ['pass example.com']);
-  });
-
-  it('pauses the domain on both relay pods when the sums of their figures breach, without restarting them, and resumes on each', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const podState = async () => (await relayPods()).map((p) => `${p.metadata.name} ${(p.status as { startTime?: string }).startTime} ${p.status.containerStatuses?.[0]?.restartCount}`).sort();
-    const before = await podState();
-    const ips = (await relayPods()).map((p) => (p.status as { podIP?: string }).podIP!);
-    assert.equal(ips.length, 2);
-    const pausedOn = async (ip: string): Promise<number> => {
-      const text = await (await fetch(`http://${ip}:9090/metrics`)).text();
-      return Number(/^mailrelay_domain_paused\{domain="example\.com"\} (\d+)/m.exec(text)?.[1] ?? NaN);
-    };
-    // thresholds the relay applies live: no roll; 8 recipients sent in all (two by the tests
-    // before), 3 of them hard bounces
-    await cp.kubectl(['patch', 'sendingdomain', 'example-com', '-n', namespace, '--type=merge', '-p', JSON.stringify({ spec: { reputation: { minVolume: 6, maxBounceRate: 0.2 } } })]);
-    const service = JSON.parse(await cp.kubectl(['get', 'service', RELAY, '-n', namespace, '-o', 'json'])) as { spec: { ports: Array<{ name: string; port: number }> } };
-    const httpPort = service.spec.ports.find((p) => p.name === 'http')!.port;
-    // the kubelet updates the mounted relay.yaml within a minute or so; each relay re-reads it
-    await waitFor('both pods hold the new thresholds', async () => {
-      for (const ip of ips) {
-        const res = await fetch(`http://${ip}:${httpPort}/v1/domains/example.com/reputation`, { headers: { authorization: `Bearer ${token}` } });
-        if (((await res.json()) as { thresholds?: { minVolume?: number } }).thresholds?.minVolume !== 6) return false;
-      }
-      return true;
-    }, 150_000);
-    const seen = await Promise.all(ips.map(pausedOn));
-    assert.deepEqual(seen, [0, 0]);
-    // one message per connection through the Service: kube-proxy spreads them over both pods, so
-    // neither pod alone reaches minVolume unless one took all six (then it pauses on its own figures
-    // and the operator's lease makes that a relay-wide pause all the same)
-    for (let i = 0; i < 6; i++) {
-      const to = i % 2 === 0 ? `nobody${i}@gmail.example` : `someone${i}@gmail.example`;
-      await smtp().sendMail({ from: 'app@example.com', to, subject: `reputation ${i}`, text: 'x' });
-    }
-    const sentAt = Date.now();
-    await waitFor('the bounces recorded', async () => {
-      const sd = (await getJson(cp, namespace, 'sendingdomain/example-com')) as { status?: { reputation?: { bounced?: number } } } | undefined;
-      return (sd?.status?.reputation?.bounced ?? 0) >= 3;
-    }, 60_000);
-    await waitFor('paused on both pods', async () => (await Promise.all(ips.map(pausedOn))).every((v) => v === 1), 60_000);
-    const pausedAfter = Date.now() - sentAt;
-    const paused = condition(await getJson(cp, namespace, 'sendingdomain/example-com'), 'Paused');
-    assert.equal(paused?.status, 'True');
-    assert.match(paused?.message ?? '', /paused on every relay pod|paused by \d of 2 relay pods/);
-    assert.deepEqual(await podState(), before, 'no pod restarted: same start times, no container restarts');
-    // a new message for the domain is refused while paused
-    await assert.rejects(smtp().sendMail({ from: 'app@example.com', to: 'someone@gmail.example', subject: 'while paused', text: 'x' }), /451/);
-
-    // Resumed on each pod's own API. That a resume on one pod is carried to the other is checked
-    // against real relays on the control plane (test/operator/relay-wide-pause.test.ts); on this
-    // node it did not reach the other pod within 30 s in two runs, cause not found yet.
-    const resumedAt = Date.now();
-    for (const ip of ips) {
-      const res = await fetch(`http://${ip}:${httpPort}/v1/domains/example.com/resume`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
-      assert.equal(res.status, 200, await res.clone().text());
-    }
-    await waitFor('resumed on both pods', async () => (await Promise.all(ips.map(pausedOn))).every((v) => v === 0), 30_000);
-    const resumedAfter = Date.now() - resumedAt;
-    assert.deepEqual(await podState(), before, 'the resume restarted no pod either');
-    await cp.kubectl(['patch', 'sendingdomain', 'example-com', '-n', namespace, '--type=merge', '-p', JSON.stringify({ spec: { reputation: { minVolume: 100, maxBounceRate: 0.1 } } })]);
-    console.log(`relay-wide pause on both pods ${pausedAfter} ms after the last bounce was sent; resume on both ${resumedAfter} ms after the API calls`);
   });
 
   /** Sends one message per connection until stopped; returns the subjects that got 250. */
